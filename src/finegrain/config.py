@@ -1,0 +1,281 @@
+"""Load and validate params.yaml once; everything downstream trusts the validated objects.
+
+Errors are one line naming the key, e.g. ``params.yaml: variants.cnn.lr: must be > 0 (got -1)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from finegrain.errors import ConfigError
+
+DATA_INPUTS = ("prepared", "cropped", "cropped_square")
+"""Data inputs a variant can train on (each is a directory data/<input> some stage produces)."""
+
+INITS = ("none", "hub", "lite0")
+"""Initial weights a variant can start from (each is a directory data/weights/<init>)."""
+
+LITE0_MODELS = ("tf_efficientnet_lite0", "efficientnet_lite0")
+"""Models the offline `lite0` ImageNet weights fit: tf_ (TF 'SAME' padding) reproduces the original logits exactly."""
+
+INTERPOLATED_VARIANT_KEYS = ("data", "init")
+"""Keys dvc.yaml interpolates from each variant (``${item.data}``), so every variant must set them."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BaseCfg(_Strict):
+    seed: int = Field(0, ge=0)
+    device: str = "auto"
+    threads: int = Field(0, ge=0, description="torch intra-op threads; 0 = torch's default")
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if v in ("auto", "cpu", "cuda", "mps") or (v.startswith("cuda:") and v[5:].isdigit()):
+            return v
+        raise ValueError(f"expected auto, cpu, cuda, cuda:<N> or mps (got {v!r})")
+
+
+class SyntheticCfg(_Strict):
+    train_per_class: int = Field(100, gt=0)
+    val_per_class: int = Field(30, gt=0)
+    test_per_class: int = Field(50, gt=0)
+    size_px: int = Field(128, ge=32)
+
+
+class DataCfg(_Strict):
+    dataset: str = "synthetic"
+    source: Literal["embedded", "local", "official", "mirror"] = "embedded"
+    root: str | None = None
+    split_seed: int = Field(0, ge=0)
+    val_fraction: float = Field(0.15, ge=0.0, lt=1.0)
+    test_fraction: float = Field(0.15, ge=0.0, lt=1.0)
+    synthetic: SyntheticCfg = SyntheticCfg()
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset(cls, v: str) -> str:
+        from finegrain.data.registry import DATASETS
+
+        if v not in DATASETS:
+            raise ValueError(f"unknown dataset {v!r}; expected one of {', '.join(sorted(DATASETS))}")
+        return v
+
+    @model_validator(mode="after")
+    def _source(self) -> DataCfg:
+        from finegrain.data.registry import DATASETS
+
+        spec = DATASETS[self.dataset]
+        if self.source not in spec.sources:
+            raise ValueError(
+                f"source: dataset {self.dataset!r} supports source {' | '.join(spec.sources)} (got {self.source!r})"
+            )
+        if self.source in ("local", "mirror") and not self.root:
+            where = "a directory" if self.source == "local" else "the mirror's base URL or directory"
+            raise ValueError(f"root: source {self.source!r} needs data.root ({where})")
+        if self.val_fraction + self.test_fraction >= 1.0:
+            raise ValueError("test_fraction: val_fraction + test_fraction must be < 1")
+        return self
+
+
+class PrepareCfg(_Strict):
+    size_px: int = Field(128, ge=16, description="stored images are size_px x size_px (short side resize + centre crop)")
+    max_bad_fraction: float = Field(0.02, ge=0.0, le=1.0)
+    shard_images: int = Field(4096, gt=0)
+    workers: int = Field(0, ge=0, description="decode processes; 0 = one per core")
+
+
+class CropCfg(_Strict):
+    mode: Literal["none", "gt"] = "gt"
+    margin: float = Field(0.1, ge=0.0, le=2.0, description="square crops: extra border as a fraction of the box side")
+    size_px: int = Field(64, ge=16)
+
+
+class TripletCfg(_Strict):
+    weight: float = Field(1.0, ge=0.0)
+    margin: float = Field(1.0, gt=0.0)
+    mining: Literal["random", "semi-hard", "hard"] = "random"
+
+
+class MixCfg(_Strict):
+    mode: Literal["none", "cutmix", "mixup", "random"] = "none"
+    cutmix_alpha: float = Field(1.0, gt=0.0)
+    mixup_alpha: float = Field(1.0, gt=0.0)
+
+
+class ElasticNetCfg(_Strict):
+    alpha: float = Field(0.5, ge=0.0, le=1.0, description="L1 share: lam * (alpha * L1 + (1 - alpha) * L2)")
+    lam: float = Field(0.0, ge=0.0, description="0 = off")
+
+
+class TrainCfg(_Strict):
+    """One variant's resolved training config (the `train` defaults with the variant merged over them)."""
+
+    data: str
+    init: str
+    model: str = "small_cnn"
+    mode: Literal["full", "frozen", "two_phase"] = "full"
+    epochs: int = Field(4, gt=0)
+    batch_size: int = Field(32, gt=0)
+    optimizer: Literal["sgd", "adamw"] = "adamw"
+    lr: float = Field(1e-3, gt=0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    weight_decay: float = Field(1e-4, ge=0.0)
+    scheduler: Literal["none", "step", "cosine", "plateau"] = "cosine"
+    warmup_epochs: int = Field(0, ge=0)
+    step_size: int = Field(7, gt=0)
+    gamma: float = Field(0.1, gt=0.0, le=1.0)
+    plateau_patience: int = Field(2, ge=0)
+    early_stopping_patience: int = Field(0, ge=0, description="epochs without val improvement; 0 = off")
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    augment: str = "basic"
+    image_size_px: int = Field(64, ge=16)
+    train_images: int | None = Field(None, gt=0, description="few-shot: seeded stratified subset of the train split")
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    phase1_epochs: int = Field(1, ge=0, description="two_phase: epochs with the backbone frozen")
+    phase2_lr: float = Field(1e-5, gt=0, description="two_phase: lr after unfreezing")
+    dropout: float | None = Field(None, ge=0.0, lt=1.0)
+    num_workers: int = Field(0, ge=0)
+    model_args: dict[str, Any] = Field(default_factory=dict, description="builder options, e.g. small_resnet blocks")
+    mods: dict[str, Any] = Field(default_factory=dict, description="architecture changes, see models.mods")
+    loss: Literal["ce", "tcel", "triplet"] = "ce"
+    triplet: TripletCfg = TripletCfg()
+    mix: MixCfg = MixCfg()
+    elastic_net: ElasticNetCfg = ElasticNetCfg()
+
+    @field_validator("data")
+    @classmethod
+    def _data(cls, v: str) -> str:
+        if v not in DATA_INPUTS:
+            raise ValueError(f"no stage produces data input {v!r}; expected one of {', '.join(DATA_INPUTS)}")
+        return v
+
+    @field_validator("init")
+    @classmethod
+    def _init(cls, v: str) -> str:
+        if v not in INITS:
+            raise ValueError(f"unknown init {v!r}; expected one of {', '.join(INITS)}")
+        return v
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, v: str) -> str:
+        from finegrain.models.factory import is_known_model
+
+        if not is_known_model(v):
+            raise ValueError(f"unknown model {v!r}; expected small_cnn or a torchvision/timm model name")
+        return v
+
+    @field_validator("augment")
+    @classmethod
+    def _augment(cls, v: str) -> str:
+        from finegrain.augment.recipes import RECIPES
+
+        if v not in RECIPES:
+            raise ValueError(f"unknown augment recipe {v!r}; expected one of {', '.join(RECIPES)}")
+        return v
+
+    @field_validator("mods")
+    @classmethod
+    def _mods(cls, v: dict[str, Any]) -> dict[str, Any]:
+        from finegrain.models.mods import MOD_NAMES
+
+        for key in v:
+            if key not in MOD_NAMES:
+                raise ValueError(f"unknown mod {key!r}; expected one of {', '.join(MOD_NAMES)}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainCfg:
+        if self.loss in ("tcel", "triplet") and not self.mods.get("embedding_head"):
+            raise ValueError(f"mods: loss {self.loss!r} needs mods.embedding_head (an embedding for the triplets)")
+        if self.loss in ("tcel", "triplet") and self.mix.mode != "none":
+            raise ValueError("mix: triplet losses need hard labels; set mix.mode: none")
+        if self.init == "lite0" and self.model not in LITE0_MODELS:
+            raise ValueError(f"init: 'lite0' weights fit models {' | '.join(LITE0_MODELS)} only (got {self.model!r})")
+        if self.mode == "two_phase" and self.phase1_epochs >= self.epochs:
+            raise ValueError(f"phase1_epochs: must be < epochs ({self.epochs}) in two_phase mode (got {self.phase1_epochs})")
+        return self
+
+
+class EvaluateCfg(_Strict):
+    batch_size: int = Field(128, gt=0)
+
+
+class GateCfg(_Strict):
+    metric: str = "test.top1"
+    tolerance: float = Field(0.02, ge=0.0)
+
+
+class Params(_Strict):
+    base: BaseCfg = BaseCfg()
+    data: DataCfg = DataCfg()
+    prepare: PrepareCfg = PrepareCfg()
+    crop: CropCfg = CropCfg()
+    train: dict[str, Any] = Field(default_factory=dict)
+    evaluate: EvaluateCfg = EvaluateCfg()
+    gate: GateCfg = GateCfg()
+    variants: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    def variant(self, name: str) -> TrainCfg:
+        """The named variant merged over the shared `train` defaults (validated at load)."""
+        if name not in self.variants:
+            raise ConfigError(f"params.yaml: variants: no variant {name!r}; defined: {', '.join(self.variants)}")
+        return _resolve_variant(name, self.train, self.variants[name])
+
+
+def _resolve_variant(name: str, defaults: dict[str, Any], overrides: dict[str, Any] | None) -> TrainCfg:
+    overrides = overrides or {}
+    for key in INTERPOLATED_VARIANT_KEYS:
+        if key not in overrides:
+            raise ConfigError(
+                f"params.yaml: variants.{name}: missing required key {key!r} (dvc.yaml interpolates it into the stage deps)"
+            )
+    try:
+        return TrainCfg(**{**defaults, **overrides})
+    except ValidationError as err:
+        raise ConfigError(_one_line(err, f"variants.{name}", overrides)) from None
+
+
+def _one_line(err: ValidationError, prefix: str = "", given: dict[str, Any] | None = None) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    key = ".".join(p for p in (prefix, loc) if p)
+    msg = first["msg"].removeprefix("Value error, ")
+    field, sep, rest = msg.partition(": ")
+    if sep and field.isidentifier():  # cross-field checks name their field first: "root: ..."
+        key, msg = f"{key}.{field}" if key else field, rest
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif "input" in first and first["type"] not in ("missing",) and not isinstance(first["input"], dict):
+        msg = f"{msg} (got {first['input']!r})"
+    return f"params.yaml: {key}: {msg}"
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read params.yaml with yaml.safe_load, validate every group and every variant, fail in one line."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: params file not found")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of parameter groups at the top level")
+    try:
+        params = Params(**raw)
+    except ValidationError as err:
+        raise ConfigError(_one_line(err).replace("params.yaml", str(path), 1)) from None
+    unknown_train = set(params.train) - set(TrainCfg.model_fields)
+    if unknown_train:
+        raise ConfigError(f"{path}: train.{sorted(unknown_train)[0]}: unknown key")
+    if not params.variants:
+        raise ConfigError(f"{path}: variants: define at least one variant")
+    for name in params.variants:
+        params.variant(name)
+    return params

@@ -1,0 +1,78 @@
+"""Crop every image of a shard dataset to its box (ground truth here; detector boxes plug in the same way)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from finegrain.atomic import atomic_dir
+from finegrain.crop.geometry import pixel_box, square_box
+from finegrain.data.registry import SPLITS
+from finegrain.data.shards import ShardWriter, box_columns, open_split, read_meta, write_dataset
+
+log = logging.getLogger(__name__)
+
+
+def crop_image(image: np.ndarray, box: tuple[float, float, float, float], size_px: int) -> np.ndarray:
+    """Crop `box` (pixels) out of an HxWx3 uint8 image and resize it to size_px x size_px."""
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = pixel_box(box, w, h)
+    patch = Image.fromarray(np.ascontiguousarray(image[y0:y1, x0:x1]))
+    return np.asarray(patch.resize((size_px, size_px), Image.BILINEAR), dtype=np.uint8)
+
+
+def crop_dataset(src: Path, dst: Path, shape: str, margin: float, size_px: int,
+                 boxes: dict[str, np.ndarray] | None = None) -> dict:
+    """Write a cropped copy of `src` to `dst` (same format); images without a box keep the full frame.
+
+    shape: `box` (the box itself) or `square` (see geometry.square_box). `boxes` overrides the index boxes
+    per split (e.g. detector predictions). Returns counts of cropped images and full-frame fallbacks.
+    """
+    meta = read_meta(src)
+    counts = {"cropped": 0, "fallback": 0}
+    index = pd.read_parquet(src / "index.parquet")
+    with atomic_dir(dst) as tmp:
+        rows = []
+        for split in SPLITS:
+            if not (index["split"] == split).any():
+                continue
+            part = open_split(src, split)
+            split_boxes = boxes[split] if boxes and split in boxes else part.boxes()
+            writer = ShardWriter(tmp, split, size_px, 4096)
+            for i in range(len(part)):
+                image, box = part.image(i), split_boxes[i]
+                h, w = image.shape[:2]
+                if np.isnan(box).any():
+                    counts["fallback"] += 1
+                    crop_box = (0.0, 0.0, float(w), float(h))
+                else:
+                    counts["cropped"] += 1
+                    crop_box = tuple(float(v) for v in box)
+                    if shape == "square":
+                        crop_box = square_box(crop_box, margin, w, h)
+                kept = _box_in_crop(tuple(float(v) for v in box), crop_box, size_px) if not np.isnan(box).any() else None
+                row = part.index.iloc[i]
+                writer.add(crop_image(image, crop_box, size_px), {
+                    "id": row["id"], "label": int(row["label"]), "class_name": row["class_name"],
+                    "orig_w": int(row["orig_w"]), "orig_h": int(row["orig_h"]), "generated": bool(row["generated"]),
+                    **box_columns(kept),
+                })
+            writer.flush()
+            rows.extend(writer.rows)
+        write_dataset(tmp, rows, {**{k: meta[k] for k in ("dataset", "class_names")}, "size_px": size_px,
+                                  "crop": {"shape": shape, "margin": margin, **counts}})
+    if counts["fallback"]:
+        log.warning("%d image(s) had no box and were kept whole", counts["fallback"])
+    return counts
+
+
+def _box_in_crop(box, crop_box, size_px):
+    """The object's box in the resized crop's coordinates."""
+    cx0, cy0, cx1, cy1 = crop_box
+    sx, sy = size_px / (cx1 - cx0), size_px / (cy1 - cy0)
+    return (max(0.0, (box[0] - cx0) * sx), max(0.0, (box[1] - cy0) * sy),
+            min(float(size_px), (box[2] - cx0) * sx), min(float(size_px), (box[3] - cy0) * sy))

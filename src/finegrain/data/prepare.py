@@ -1,0 +1,98 @@
+"""The prepare stage's work: decode every image once into square uint8 shards plus an index."""
+
+from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from finegrain.atomic import atomic_dir, write_json
+from finegrain.data.images import BadImage, open_rgb, square_resize
+from finegrain.data.registry import SPLITS, RawDataset, Record
+from finegrain.data.shards import ShardWriter, box_columns, write_dataset
+from finegrain.errors import DataError
+
+log = logging.getLogger(__name__)
+
+
+def decode_record(record: Record, size_px: int) -> tuple[np.ndarray, tuple | None, tuple[int, int]]:
+    """(size x size x 3 uint8 image, box in stored coords or None, original (w, h)); raises BadImage."""
+    if record.array is not None:
+        img = Image.fromarray(record.array).convert("RGB")
+        full_size = img.size
+    else:
+        img, full_size = open_rgb(record.path, target_short_px=size_px)
+    arr, box = square_resize(img, size_px, record.box, full_size)
+    return arr, box, full_size
+
+
+def _decode_worker(args: tuple[Record, int]) -> tuple[str, np.ndarray | None, tuple | None, tuple[int, int], str]:
+    record, size_px = args
+    try:
+        arr, box, orig = decode_record(record, size_px)
+        return record.id, arr, box, orig, ""
+    except BadImage as err:
+        return record.id, None, None, (0, 0), str(err)
+
+
+def prepare_dataset(raw: RawDataset, out_dir: Path, size_px: int, max_bad_fraction: float,
+                    shard_images: int = 4096, workers: int = 0) -> dict:
+    """Decode `raw` into `out_dir` atomically; returns the stage report (counts, skipped files).
+
+    Unreadable images are skipped and listed; the stage fails when their fraction exceeds max_bad_fraction.
+    """
+    if not raw.records:
+        raise DataError(f"dataset {raw.name!r}: no images found")
+    workers = workers or os.cpu_count() or 1
+    jobs = [(r, size_px) for r in raw.records]
+    skipped: list[dict] = []
+    with atomic_dir(out_dir) as tmp:
+        writers = {s: ShardWriter(tmp, s, size_px, shard_images) for s in SPLITS}
+        by_id = {r.id: r for r in raw.records}
+        if workers > 1 and len(jobs) > 64 and raw.records[0].path is not None:
+            with ProcessPoolExecutor(workers) as pool:
+                results = pool.map(_decode_worker, jobs, chunksize=32)
+                _collect(results, by_id, raw, writers, skipped, len(jobs))
+        else:
+            _collect(map(_decode_worker, jobs), by_id, raw, writers, skipped, len(jobs))
+        for w in writers.values():
+            w.flush()
+        bad_fraction = len(skipped) / len(jobs)
+        if bad_fraction > max_bad_fraction:
+            first = skipped[0]
+            raise DataError(
+                f"{len(skipped)} of {len(jobs)} images unreadable ({bad_fraction:.1%} > prepare.max_bad_fraction "
+                f"{max_bad_fraction:.1%}); first: {first['id']}: {first['reason']}"
+            )
+        rows = [row for w in writers.values() for row in w.rows]
+        counts = {s: len(w.rows) for s, w in writers.items()}
+        for split in ("train", "test"):
+            if counts[split] == 0:
+                raise DataError(f"dataset {raw.name!r}: split {split!r} has no images after decoding")
+        meta = {"dataset": raw.name, "class_names": raw.class_names, "size_px": size_px}
+        write_dataset(tmp, rows, meta)
+        report = {"images": len(jobs) - len(skipped), "skipped": len(skipped), "counts": counts,
+                  "classes": len(raw.class_names)}
+        write_json(tmp / "skipped.json", skipped)
+    for item in skipped[:20]:
+        log.warning("skipped %s: %s", item["id"], item["reason"])
+    if skipped:
+        log.warning("skipped %d unreadable image(s); the list is in %s", len(skipped), out_dir / "skipped.json")
+    return report
+
+
+def _collect(results, by_id, raw, writers, skipped, total) -> None:
+    for rid, arr, box, orig, reason in tqdm(results, total=total, desc="prepare", unit="img", mininterval=2):
+        record = by_id[rid]
+        if arr is None:
+            skipped.append({"id": rid, "path": str(record.path) if record.path else None, "reason": reason})
+            continue
+        writers[record.split].add(arr, {
+            "id": rid, "label": record.label, "class_name": raw.class_names[record.label],
+            "orig_w": orig[0], "orig_h": orig[1], "generated": False, **box_columns(box),
+        })

@@ -1,0 +1,110 @@
+"""The dataset registry: one entry per dataset, each with the sources it supports and a reader.
+
+A reader turns a data config into a `RawDataset`: class names plus one `Record` per image with its split,
+label and box (or None). Readers accept an already-extracted layout on disk (`local`: data.root); entries with
+`files` can also be downloaded from their official URLs or a mirror (`official`/`mirror`: the download stage verifies
+and extracts them into data/raw/<dataset>/, see finegrain.data.source).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from finegrain.data.download import RemoteFile
+from finegrain.data.official import cinic10, cub200, flower_photos, flowers102, oxford_pets, stanford_dogs
+
+if TYPE_CHECKING:
+    from finegrain.config import DataCfg
+
+SPLITS = ("train", "val", "test")
+
+Box = tuple[float, float, float, float]
+"""x0, y0, x1, y1 in pixels of the original image."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """One image: a file on disk or an in-memory array (embedded datasets)."""
+
+    id: str
+    split: str
+    label: int
+    path: Path | None = None
+    array: np.ndarray | None = field(default=None, repr=False, compare=False)
+    box: Box | None = None
+
+
+@dataclass(frozen=True)
+class RawDataset:
+    name: str
+    class_names: list[str]
+    records: list[Record]
+
+    def split_counts(self) -> dict[str, int]:
+        return {s: sum(r.split == s for r in self.records) for s in SPLITS}
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    sources: tuple[str, ...]
+    read: Callable[[DataCfg], RawDataset]
+    has_boxes: bool = False
+    description: str = ""
+    files: tuple[RemoteFile, ...] = ()
+    """What `official`/`mirror` download: URLs and checksums, each citing where it comes from."""
+
+
+def _read_synthetic(cfg: DataCfg) -> RawDataset:
+    from finegrain.data.synthetic import SYNTHETIC_CLASSES, iter_synthetic
+
+    per_split = {"train": cfg.synthetic.train_per_class, "val": cfg.synthetic.val_per_class,
+                 "test": cfg.synthetic.test_per_class}
+    records = []
+    for split, per_class in per_split.items():
+        for i, sample in enumerate(iter_synthetic(split, per_class, cfg.synthetic.size_px, seed=cfg.split_seed)):
+            records.append(Record(id=f"{split}/{i:06d}", split=split, label=sample.label, array=sample.image,
+                                  box=tuple(float(v) for v in sample.box)))
+    return RawDataset("synthetic", list(SYNTHETIC_CLASSES), records)
+
+
+def _read_folder(cfg: DataCfg) -> RawDataset:
+    from finegrain.data.folders import read_class_folders
+
+    return read_class_folders(Path(cfg.root), cfg.dataset, cfg.split_seed, cfg.val_fraction, cfg.test_fraction)
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    spec.name: spec
+    for spec in (
+        DatasetSpec("synthetic", ("embedded",), _read_synthetic, has_boxes=True,
+                    description="procedural shapes/textures with boxes, generated offline (default)"),
+        DatasetSpec("flower_photos", ("local", "official", "mirror"), flower_photos.read, files=flower_photos.FILES,
+                    description="tf_flowers: flower_photos/<class>/*.jpg, seeded stratified train/val/test"),
+        DatasetSpec("imagefolder", ("local",), _read_folder,
+                    description="any <root>/<class>/<image> tree, seeded stratified train/val/test"),
+        DatasetSpec("flowers102", ("official", "mirror", "local"), flowers102.read, files=flowers102.FILES,
+                    description="Oxford Flowers-102: official trn/val/tst split (1020/1020/6149)"),
+        DatasetSpec("cub200", ("official", "mirror", "local"), cub200.read, has_boxes=True, files=cub200.FILES,
+                    description="CUB-200-2011: official train/test, seeded val from train, bird boxes"),
+        DatasetSpec("stanford_dogs", ("official", "mirror", "local"), stanford_dogs.read, has_boxes=True,
+                    files=stanford_dogs.FILES,
+                    description="Stanford Dogs: official train/test lists, seeded val from train, dog boxes"),
+        DatasetSpec("cinic10", ("official", "mirror", "local"), cinic10.read, files=cinic10.FILES,
+                    description="CINIC-10: official train/valid/test class folders"),
+        DatasetSpec("oxford_pets", ("official", "mirror", "local"), oxford_pets.read, has_boxes=True,
+                    files=oxford_pets.FILES,
+                    description="Oxford-IIIT Pet: official trainval/test, seeded val from trainval, head boxes "
+                                "(part of trainval; None elsewhere)"),
+    )
+}
+
+
+def get_dataset(cfg: DataCfg) -> RawDataset:
+    """Read the configured dataset's records (no decoding yet)."""
+    return DATASETS[cfg.dataset].read(cfg)

@@ -1,0 +1,74 @@
+"""Test-set metrics of a trained classifier: top-1/top-5, macro-F1, per-class accuracy, confusion matrix."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from torchmetrics.functional.classification import (
+    multiclass_accuracy,
+    multiclass_confusion_matrix,
+    multiclass_f1_score,
+)
+
+
+@torch.inference_mode()
+def predict(model: torch.nn.Module, dataset: Dataset, device: torch.device, batch_size: int) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """(logits, labels, images per second of the forward passes)."""
+    model.eval().to(device)
+    logits, labels, seconds = [], [], 0.0
+    for images, target in DataLoader(dataset, batch_size=batch_size):
+        t0 = time.perf_counter()
+        out = model(images.to(device))
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds += time.perf_counter() - t0
+        logits.append(out.float().cpu())
+        labels.append(target)
+    logits_t, labels_t = torch.cat(logits), torch.cat(labels)
+    return logits_t, labels_t, len(labels_t) / max(seconds, 1e-9)
+
+
+def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> dict:
+    """Quality metrics (fractions in [0, 1]) plus the confusion matrix (rows = true class)."""
+    top_k = min(5, num_classes)
+    return {
+        "top1": float(multiclass_accuracy(logits, labels, num_classes, average="micro")),
+        f"top{top_k}": float(multiclass_accuracy(logits, labels, num_classes, average="micro", top_k=top_k)),
+        "macro_f1": float(multiclass_f1_score(logits, labels, num_classes, average="macro")),
+        "per_class_acc": multiclass_accuracy(logits, labels, num_classes, average=None).tolist(),
+        "confusion": multiclass_confusion_matrix(logits, labels, num_classes).numpy(),
+    }
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    arr = np.asarray(values, dtype=np.float64)
+    return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
+
+
+@torch.inference_mode()
+def embeddings(model: torch.nn.Module, dataset: Dataset, device: torch.device, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(L2-normalised head embeddings, labels) of a model with an EmbeddingHead."""
+    from finegrain.losses.triplet import head_embedding
+
+    model.eval().to(device)
+    out, labels = [], []
+    for images, target in DataLoader(dataset, batch_size=batch_size):
+        model(images.to(device))
+        out.append(head_embedding(model).float().cpu())
+        labels.append(target)
+    return torch.cat(out), torch.cat(labels)
+
+
+def knn_accuracy(train_emb: torch.Tensor, train_labels: torch.Tensor, test_emb: torch.Tensor,
+                 test_labels: torch.Tensor, k: int = 5) -> float:
+    """Accuracy of a cosine-similarity k-nearest-neighbour vote (ties go to the nearest neighbour's class)."""
+    sims = torch.nn.functional.normalize(test_emb, dim=1) @ torch.nn.functional.normalize(train_emb, dim=1).T
+    k = min(k, len(train_labels))
+    top_sims, top_idx = sims.topk(k, dim=1)
+    votes = torch.zeros(len(test_emb), int(train_labels.max()) + 1)
+    votes.scatter_add_(1, train_labels[top_idx], top_sims + 1e-6 * torch.linspace(1, 0, k))
+    return float((votes.argmax(1) == test_labels).float().mean())

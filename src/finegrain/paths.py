@@ -1,0 +1,29 @@
+"""Where every stage reads and writes (relative to the project root; mirrored by dvc.yaml)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DATA = Path("data")
+RAW = DATA / "raw"
+PREPARED = DATA / "prepared"
+WEIGHTS = DATA / "weights"
+MODELS = DATA / "models"
+LIVE = DATA / "live"
+CKPT = DATA / "ckpt"
+EVAL = DATA / "eval"
+REPORTS = DATA / "reports"
+METRICS = Path("metrics")
+
+
+def data_input(name: str) -> Path:
+    """Directory of a variant's data input (prepared, cropped, cropped_square)."""
+    return DATA / name
+
+
+def model_dir(variant: str) -> Path:
+    return MODELS / variant
+
+
+def seed_dir(variant: str, seed: int) -> Path:
+    return MODELS / variant / f"seed{seed}"

@@ -1,0 +1,179 @@
+"""`fit`: the training loop with validation, best-model tracking, early stopping and per-epoch resume."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from finegrain.config import TrainCfg
+from finegrain.losses.elastic import elastic_net_penalty
+from finegrain.losses.factory import Loss, create_loss
+from finegrain.models.factory import Classifier
+from finegrain.train.checkpoint import load_state, save_state
+from finegrain.train.optim import create_optimizer, create_scheduler, step_scheduler
+
+log = logging.getLogger(__name__)
+
+FAULT_ENV = "FINEGRAIN_FAULT_KILL_AFTER_EPOCH"
+"""Fault injection for tests: SIGKILL this process right after the checkpoint of this epoch (1-based)."""
+
+
+def _create_loss(cfg: TrainCfg) -> Loss:
+    if cfg.loss == "ce":
+        return create_loss("ce", label_smoothing=cfg.label_smoothing)
+    return create_loss(cfg.loss, weight=cfg.triplet.weight, margin=cfg.triplet.margin, mining=cfg.triplet.mining)
+
+
+class Transformed(Dataset):
+    """Apply a transform to the image of each (uint8 image, label) item."""
+
+    def __init__(self, base: Dataset, transform: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        self.base, self.transform = base, transform
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, i: int):
+        image, label = self.base[i]
+        return self.transform(image), label
+
+
+@dataclass
+class History:
+    rows: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    best_val_acc: float = -1.0
+    stopped_early: bool = False
+
+    @property
+    def train_time_s(self) -> float:
+        return float(sum(r["epoch_time_s"] for r in self.rows))
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return seed * 100_003 + epoch
+
+
+def run_epoch(model: nn.Module, loader: DataLoader, device: torch.device, loss_fn: Loss,
+              optimizer: torch.optim.Optimizer | None = None,
+              penalty: Callable[[], torch.Tensor] | None = None) -> tuple[float, float]:
+    """One pass; trains when an optimizer is given. Returns (mean loss, accuracy).
+
+    Targets may be labels (N,) or soft targets (N, C) from CutMix/MixUp (accuracy then uses their argmax).
+    `penalty` (e.g. elastic net) is added to the training loss.
+    """
+    training = optimizer is not None
+    model.train(training)
+    total_loss, correct, seen = 0.0, 0, 0
+    with torch.set_grad_enabled(training):
+        for images, labels in loader:
+            images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+            logits = model(images)
+            loss = loss_fn(logits, labels, model)
+            if training:
+                if penalty is not None:
+                    loss = loss + penalty()
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+            hard = labels.argmax(1) if labels.ndim == 2 else labels
+            total_loss += loss.item() * len(labels)
+            correct += (logits.argmax(1) == hard).sum().item()
+            seen += len(labels)
+    return total_loss / max(seen, 1), correct / max(seen, 1)
+
+
+def fit(model: Classifier, train_set: Dataset, val_set: Dataset, cfg: TrainCfg, seed: int, device: torch.device,
+        state_path: Path, on_epoch: Callable[[dict], None] | None = None) -> tuple[History, dict]:
+    """Train `model`; resume from `state_path` when it holds a state of this run. Returns (history, best weights)."""
+    model.to(device)
+    frozen_epochs = cfg.epochs if cfg.mode == "frozen" else cfg.phase1_epochs if cfg.mode == "two_phase" else 0
+    loss_fn = _create_loss(cfg)
+    penalty = None
+    if cfg.elastic_net.lam > 0:
+        output_layer = [m for m in model.head.modules() if isinstance(m, nn.Linear)][-1]
+        penalty = lambda: elastic_net_penalty(output_layer, cfg.elastic_net.alpha, cfg.elastic_net.lam)  # noqa: E731
+    collate = None
+    if cfg.mix.mode != "none":
+        from finegrain.augment.mix import MixCollate
+
+        collate = MixCollate(model.head_out_features, cfg.mix.cutmix_alpha, cfg.mix.mixup_alpha, cfg.mix.mode)
+    pin = device.type == "cuda"
+    val_loader = DataLoader(val_set, batch_size=cfg.batch_size * 2, num_workers=cfg.num_workers, pin_memory=pin)
+
+    def phase_setup(epoch: int):
+        frozen = epoch < frozen_epochs
+        model.set_backbone_trainable(not frozen)
+        if cfg.mode == "two_phase" and not frozen:
+            opt = create_optimizer(model.parameters(), cfg, lr=cfg.phase2_lr)
+            return opt, create_scheduler(opt, cfg, cfg.epochs - frozen_epochs), "phase2"
+        opt = create_optimizer(model.parameters(), cfg)
+        return opt, create_scheduler(opt, cfg, frozen_epochs if cfg.mode == "two_phase" else cfg.epochs), "phase1"
+
+    history, best_state, start = History(), copy.deepcopy(model.state_dict()), 0
+    optimizer, scheduler, phase = phase_setup(0)
+    saved = load_state(state_path)
+    if saved is not None:
+        start = saved["epoch"]
+        model.load_state_dict(saved["model"])
+        optimizer, scheduler, phase = phase_setup(max(start - 1, 0))  # the phase of the last finished epoch
+        optimizer.load_state_dict(saved["optimizer"])
+        if scheduler is not None and saved["scheduler"] is not None:
+            scheduler.load_state_dict(saved["scheduler"])
+        history = History(**saved["history"])
+        best_state = saved["best_model"]
+        log.info("resuming from %s after epoch %d", state_path, start)
+        for row in history.rows:
+            if on_epoch:
+                on_epoch(row)
+
+    stale = 0 if not history.rows else history.rows[-1]["epoch"] - history.best_epoch
+    for epoch in range(start, cfg.epochs):
+        if cfg.mode == "two_phase" and epoch == frozen_epochs and phase == "phase1":
+            optimizer, scheduler, phase = phase_setup(epoch)
+        torch.manual_seed(_epoch_seed(seed, epoch))
+        sampler_gen = torch.Generator().manual_seed(_epoch_seed(seed, epoch))
+        train_loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, generator=sampler_gen,
+                                  num_workers=cfg.num_workers, pin_memory=pin, drop_last=len(train_set) > cfg.batch_size,
+                                  collate_fn=collate)
+        t0 = time.perf_counter()
+        lr = optimizer.param_groups[0]["lr"]
+        train_loss, train_acc = run_epoch(model, train_loader, device, loss_fn, optimizer, penalty)
+        epoch_time = time.perf_counter() - t0
+        val_loss, val_acc = run_epoch(model, val_loader, device, loss_fn)
+        step_scheduler(scheduler, val_loss)
+        row = {"epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
+               "val_acc": val_acc, "lr": lr, "epoch_time_s": epoch_time}
+        history.rows.append(row)
+        if val_acc > history.best_val_acc:
+            history.best_val_acc, history.best_epoch, stale = val_acc, epoch + 1, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            stale += 1
+        log.info("epoch %d/%d  train loss %.4f acc %.4f  val loss %.4f acc %.4f  lr %.2e  %.1fs", epoch + 1,
+                 cfg.epochs, train_loss, train_acc, val_loss, val_acc, lr, epoch_time)
+        if on_epoch:
+            on_epoch(row)
+        stop = cfg.early_stopping_patience > 0 and stale >= cfg.early_stopping_patience
+        history.stopped_early = stop
+        save_state(state_path, {
+            "epoch": cfg.epochs if stop else epoch + 1, "phase": phase, "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict() if scheduler else None,
+            "history": history.__dict__, "best_model": best_state,
+        })
+        if os.environ.get(FAULT_ENV) == str(epoch + 1):
+            os.kill(os.getpid(), signal.SIGKILL)
+        if stop:
+            log.info("early stopping: val accuracy has not improved for %d epochs", stale)
+            break
+    return history, best_state

@@ -1,0 +1,103 @@
+"""Train one variant for each of its seeds: data, model, dvclive logging, resume state and final artifacts."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from finegrain import paths
+from finegrain.atomic import atomic_write_bytes, write_json
+from finegrain.augment.recipes import create_transforms
+from finegrain.config import Params, TrainCfg
+from finegrain.data.shards import open_split, stratified_subset
+from finegrain.models.factory import count_parameters, create_model
+from finegrain.runtime import configure_threads, resolve_device, seed_everything
+from finegrain.train.checkpoint import run_key, save_state
+from finegrain.train.loop import History, Transformed, fit
+
+log = logging.getLogger(__name__)
+
+
+def load_train_val(cfg: TrainCfg, data_dir: Path, seed: int):
+    """(train, val) datasets with the variant's transforms; train optionally a few-shot subset."""
+    train = open_split(data_dir, "train")
+    if cfg.train_images is not None:
+        train = train.subset(stratified_subset(train.labels, cfg.train_images, seed))
+    val = open_split(data_dir, "val")
+    return (Transformed(train, create_transforms(cfg.augment, cfg.image_size_px, train=True)),
+            Transformed(val, create_transforms(cfg.augment, cfg.image_size_px, train=False)), train.class_names)
+
+
+def _live(directory: Path):
+    from dvclive import Live
+
+    return Live(dir=str(directory), dvcyaml=False, save_dvc_exp=False, report=None, resume=False)
+
+
+def train_variant(params: Params, name: str) -> dict:
+    """Train every seed of variant `name`; write data/models/<name>/ and data/live/<name>/. Returns the summary."""
+    cfg = params.variant(name)
+    configure_threads(params.base.threads)
+    device = resolve_device(params.base.device)
+    data_dir = paths.data_input(cfg.data)
+    weights_dir = paths.WEIGHTS / cfg.init
+    inputs = [data_dir / "index.parquet", data_dir / "meta.json", weights_dir / "weights.pt"]
+    ckpt_dir = paths.CKPT / name / run_key({"variant": cfg.model_dump(), "base_seed": params.base.seed}, inputs)
+    out_dir, live_dir = paths.model_dir(name), paths.LIVE / name
+    for d in (out_dir, live_dir):
+        shutil.rmtree(d, ignore_errors=True)
+    summary: dict = {"variant": name, "device": str(device), "seeds": {}}
+    for i, seed in enumerate(cfg.seeds):
+        run_seed = params.base.seed + seed
+        seed_everything(run_seed)
+        train_set, val_set, class_names = load_train_val(cfg, data_dir, run_seed)
+        model = create_model(cfg.model, len(class_names), cfg.init, dropout=cfg.dropout, weights_dir=weights_dir,
+                             model_args=cfg.model_args, mods=cfg.mods)
+        live = _live(live_dir if i == 0 else paths.seed_dir(name, seed) / "live")
+
+        def log_row(row: dict, live=live) -> None:
+            live.step = row["epoch"] - 1
+            for key in ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time_s"):
+                live.log_metric(key.replace("_", "/", 1) if key.startswith(("train_", "val_")) else key, row[key])
+            live.next_step()
+
+        log.info("variant %s seed %d: %s on %s (%d train / %d val images), %d trainable of %d params", name, seed,
+                 cfg.model, device, len(train_set), len(val_set), count_parameters(model, True), count_parameters(model))
+        history, best_state = fit(model, train_set, val_set, cfg, run_seed, device,
+                                  ckpt_dir / f"seed{seed}.pt", on_epoch=log_row)
+        live.end()
+        _save_seed(paths.seed_dir(name, seed), cfg, history, best_state, model, class_names)
+        summary["seeds"][str(seed)] = {"best_epoch": history.best_epoch, "best_val_acc": history.best_val_acc,
+                                       "epochs_run": len(history.rows), "train_time_s": history.train_time_s,
+                                       "epoch_time_s": float(np.mean([r["epoch_time_s"] for r in history.rows]))}
+    write_json(out_dir / "summary.json", summary)
+    atomic_write_bytes(out_dir / "config.yaml", yaml.safe_dump({"variant": name, **cfg.model_dump()}).encode())
+    shutil.rmtree(paths.CKPT / name, ignore_errors=True)  # finished: the resume state is no longer needed
+    return summary
+
+
+def _save_seed(out: Path, cfg: TrainCfg, history: History, best_state: dict, model, class_names: list[str]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {"model": cfg.model, "num_classes": len(class_names), "class_names": class_names, "init": cfg.init,
+            "dropout": cfg.dropout, "model_args": cfg.model_args, "mods": cfg.mods, "best_epoch": history.best_epoch}
+    save_state(out / "best.pt", {"state_dict": best_state, "meta": meta})
+    save_state(out / "last.pt", {"state_dict": model.state_dict(), "meta": meta})
+    import pandas as pd
+
+    pd.DataFrame(history.rows).to_csv(out / "history.csv", index=False)
+
+
+def load_trained(variant_dir: Path, seed: int, which: str = "best") -> torch.nn.Module:
+    """Rebuild a trained model from data/models/<variant>/seed<k>/<which>.pt (weights_only load)."""
+    state = torch.load(variant_dir / f"seed{seed}" / f"{which}.pt", map_location="cpu", weights_only=True)
+    meta = state["meta"]
+    model = create_model(meta["model"], meta["num_classes"], "none", dropout=meta["dropout"],
+                         model_args=meta["model_args"], mods=meta["mods"])
+    model.load_state_dict(state["state_dict"])
+    return model.eval()
+

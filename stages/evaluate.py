@@ -1,0 +1,16 @@
+"""Stage `evaluate@<variant>`: test metrics -> metrics/<variant>.json (+ .perf.json), data/eval/<variant>."""
+
+from finegrain.cli import run_stage
+from finegrain.config import load_params
+from finegrain.errors import ConfigError
+from finegrain.evaluate.run import evaluate_variant
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) != 1:
+        raise ConfigError("usage: python stages/evaluate.py <variant>")
+    evaluate_variant(load_params(), argv[0])
+
+
+if __name__ == "__main__":
+    run_stage(main)

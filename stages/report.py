@@ -1,0 +1,13 @@
+"""Stage `report`: the variants table and plots (data/reports)."""
+
+from finegrain.cli import run_stage
+from finegrain.config import load_params
+from finegrain.report.build import build_report
+
+
+def main(argv: list[str]) -> None:
+    build_report(load_params())
+
+
+if __name__ == "__main__":
+    run_stage(main)

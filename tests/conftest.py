@@ -1,0 +1,95 @@
+"""Shared fixtures: a tiny real DVC project, built and reproduced once per session, that many tests read."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATASETS = REPO.parent / "shared" / "datasets"
+
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"  # stages run `python`
+os.environ.setdefault("FINEGRAIN_THREADS", "1")
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+for key, value in {"GIT_AUTHOR_NAME": "finegrain-tests", "GIT_AUTHOR_EMAIL": "tests@finegrain.invalid",
+                   "GIT_COMMITTER_NAME": "finegrain-tests", "GIT_COMMITTER_EMAIL": "tests@finegrain.invalid"}.items():
+    os.environ.setdefault(key, value)
+
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
+TINY_OVERRIDES = {
+    "data": {"synthetic": {"train_per_class": 24, "val_per_class": 8, "test_per_class": 10, "size_px": 64}},
+    "prepare": {"size_px": 64},
+    "crop": {"size_px": 32},
+    "train": {"epochs": 2, "image_size_px": 32, "batch_size": 16},
+    "variants": {
+        "cnn": {"data": "prepared", "init": "none", "lr": 0.003},
+        "cnn_crop": {"data": "cropped", "init": "none", "lr": 0.003},
+        "lite0_frozen": {"data": "prepared", "init": "lite0", "model": "tf_efficientnet_lite0", "mode": "frozen",
+                         "lr": 0.01, "epochs": 1},
+    },
+}
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) \
+            and key != "variants" else value
+    return out
+
+
+def run(cmd: list[str], cwd: Path, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run a command, return its result; on failure show its output in the assertion."""
+    result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
+    return result
+
+
+def make_project(dest: Path, overrides: dict) -> Path:
+    """A fresh git+DVC project with the repo's pipeline and code, params shrunk by `overrides`."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("dvc.yaml", "stages", "src"):
+        src = REPO / name
+        (shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+         if src.is_dir() else shutil.copy(src, dest / name))
+    params = deep_merge(yaml.safe_load((REPO / "params.yaml").read_text()), overrides)
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (dest / ".gitignore").write_text("/data/\n")
+    (dest / "metrics").mkdir(exist_ok=True)
+    run(["git", "init", "-q"], dest)
+    run([sys.executable, "-m", "dvc", "init", "-q"], dest)
+    run(["git", "add", "-A"], dest)
+    run(["git", "commit", "-q", "-m", "project"], dest)  # dvc exp and dvclive need a commit
+    return dest
+
+
+def dvc(project: Path, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    return run([sys.executable, "-m", "dvc", *args], project, check=check, env=env)
+
+
+@pytest.fixture(scope="session")
+def tiny_project(tmp_path_factory) -> Path:
+    """The default pipeline at tiny scale, reproduced once and committed (read-only for tests)."""
+    project = make_project(tmp_path_factory.mktemp("tiny") / "project", TINY_OVERRIDES)
+    dvc(project, "repro")
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-q", "-m", "tiny pipeline"], project)
+    return project
+
+
+@pytest.fixture
+def shared_datasets() -> Path:
+    if not SHARED_DATASETS.is_dir():
+        pytest.skip("../shared/datasets is not present")
+    return SHARED_DATASETS

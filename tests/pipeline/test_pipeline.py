@@ -1,0 +1,84 @@
+"""The real DVC pipeline at tiny scale: repro, per-variant metrics, report, exp run -S, metrics diff, gate."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pandas as pd
+import pytest
+import yaml
+from conftest import dvc, run
+
+from finegrain.report.gate import regressions
+
+pytestmark = pytest.mark.slow
+
+
+def variants(project):
+    return list(yaml.safe_load((project / "params.yaml").read_text())["variants"])
+
+
+def test_repro_writes_metrics_per_variant(tiny_project):
+    for name in variants(tiny_project):
+        quality = json.loads((tiny_project / "metrics" / f"{name}.json").read_text())
+        assert 0.0 <= quality["test"]["top1"] <= 1.0 and quality["test"]["top5"] >= quality["test"]["top1"]
+        assert quality["params"] > 0
+        perf = json.loads((tiny_project / "metrics" / f"{name}.perf.json").read_text())
+        assert perf["epoch_time_s"] > 0 and perf["infer_img_per_s"] > 0
+        confusion = pd.read_csv(tiny_project / "data" / "eval" / name / "confusion_matrix.csv", index_col=0)
+        assert confusion.to_numpy().sum() == 60  # 6 classes x 10 test images
+
+
+def test_prepare_metrics_and_shards(tiny_project):
+    report = json.loads((tiny_project / "metrics" / "prepare.json").read_text())
+    assert report["counts"] == {"train": 144, "val": 48, "test": 60} and report["skipped"] == 0
+    assert len(list((tiny_project / "data" / "prepared").glob("*.npy"))) == 3  # one shard per split, not loose files
+
+
+def test_report_table_has_one_row_per_variant(tiny_project):
+    table = pd.read_csv(tiny_project / "data" / "reports" / "table.csv")
+    assert table["variant"].tolist() == variants(tiny_project)
+    md = (tiny_project / "data" / "reports" / "table.md").read_text()
+    assert md.count("\n") == len(table) + 2
+    for png in ("accuracy_vs_time.png", "training_curves.png"):
+        assert (tiny_project / "data" / "reports" / png).stat().st_size > 5000
+
+
+def test_dvclive_logged_every_epoch(tiny_project):
+    tsv = tiny_project / "data" / "live" / "cnn" / "plots" / "metrics" / "val" / "acc.tsv"
+    assert len(tsv.read_text().strip().splitlines()) == 1 + 2  # header + 2 epochs
+
+
+def test_repro_is_a_noop_when_nothing_changed(tiny_project):
+    out = dvc(tiny_project, "repro").stdout
+    assert "Running stage" not in out
+
+
+def test_status_clean_after_commit(tiny_project):
+    assert "up to date" in dvc(tiny_project, "status").stdout
+
+
+def test_exp_run_reruns_only_the_touched_variant(tiny_project, tmp_path):
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(tiny_project), str(clone)], tmp_path)
+    # share the session's DVC cache so the clone starts from the committed pipeline state
+    dvc(clone, "config", "--local", "cache.dir", str(tiny_project / ".dvc" / "cache"))
+    dvc(clone, "checkout")
+    out = dvc(clone, "exp", "run", "-S", "variants.cnn.lr=0.01").stdout
+    ran = set(re.findall(r"Running stage '([^']+)'", out))
+    assert ran == {"train@cnn", "evaluate@cnn", "report"}, out
+    diff = dvc(clone, "metrics", "diff", "--md").stdout
+    assert "metrics/cnn.json" in diff
+    shown = dvc(clone, "exp", "show", "--md", "--no-pager").stdout
+    assert "variants.cnn.lr" in shown or "0.01" in shown
+
+
+def test_gate_flags_a_drop_beyond_tolerance():
+    from finegrain.config import Params
+
+    params = Params(variants={"a": {"data": "prepared", "init": "none"}, "b": {"data": "prepared", "init": "none"}})
+    diff = {"metrics/a.json": {"test.top1": {"old": 0.8, "new": 0.7, "diff": -0.1}},
+            "metrics/b.json": {"test.top1": {"old": 0.8, "new": 0.79, "diff": -0.01}}}
+    problems = regressions(params, diff)
+    assert len(problems) == 1 and problems[0].startswith("a: test.top1 0.8000 -> 0.7000")
