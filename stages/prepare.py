@@ -11,8 +11,14 @@ from finegrain.data.registry import get_dataset
 def main(argv: list[str]) -> None:
     params = load_params()
     raw = get_dataset(params.data)
-    report = prepare_dataset(raw, paths.PREPARED, params.prepare.size_px, params.prepare.max_bad_fraction,
-                             params.prepare.shard_images, params.prepare.workers)
+    report = prepare_dataset(
+        raw,
+        paths.PREPARED,
+        params.prepare.size_px,
+        params.prepare.max_bad_fraction,
+        params.prepare.shard_images,
+        params.prepare.workers,
+    )
     write_json(paths.METRICS / "prepare.json", report)
 
 

@@ -18,8 +18,12 @@ os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get(
 os.environ.setdefault("FINEGRAIN_THREADS", "1")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-for key, value in {"GIT_AUTHOR_NAME": "finegrain-tests", "GIT_AUTHOR_EMAIL": "tests@finegrain.invalid",
-                   "GIT_COMMITTER_NAME": "finegrain-tests", "GIT_COMMITTER_EMAIL": "tests@finegrain.invalid"}.items():
+for key, value in {
+    "GIT_AUTHOR_NAME": "finegrain-tests",
+    "GIT_AUTHOR_EMAIL": "tests@finegrain.invalid",
+    "GIT_COMMITTER_NAME": "finegrain-tests",
+    "GIT_COMMITTER_EMAIL": "tests@finegrain.invalid",
+}.items():
     os.environ.setdefault(key, value)
 
 import torch  # noqa: E402
@@ -34,8 +38,14 @@ TINY_OVERRIDES = {
     "variants": {
         "cnn": {"data": "prepared", "init": "none", "lr": 0.003},
         "cnn_crop": {"data": "cropped", "init": "none", "lr": 0.003},
-        "lite0_frozen": {"data": "prepared", "init": "lite0", "model": "tf_efficientnet_lite0", "mode": "frozen",
-                         "lr": 0.01, "epochs": 1},
+        "lite0_frozen": {
+            "data": "prepared",
+            "init": "lite0",
+            "model": "tf_efficientnet_lite0",
+            "mode": "frozen",
+            "lr": 0.01,
+            "epochs": 1,
+        },
     },
 }
 
@@ -43,8 +53,11 @@ TINY_OVERRIDES = {
 def deep_merge(base: dict, override: dict) -> dict:
     out = dict(base)
     for key, value in override.items():
-        out[key] = deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) \
-            and key != "variants" else value
+        out[key] = (
+            deep_merge(out[key], value)
+            if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "variants"
+            else value
+        )
     return out
 
 
@@ -52,7 +65,9 @@ def run(cmd: list[str], cwd: Path, check: bool = True, env: dict | None = None) 
     """Run a command, return its result; on failure show its output in the assertion."""
     result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})})
     if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+        )
     return result
 
 
@@ -61,8 +76,11 @@ def make_project(dest: Path, overrides: dict) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     for name in ("dvc.yaml", "stages", "src"):
         src = REPO / name
-        (shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-         if src.is_dir() else shutil.copy(src, dest / name))
+        (
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+            if src.is_dir()
+            else shutil.copy(src, dest / name)
+        )
     params = deep_merge(yaml.safe_load((REPO / "params.yaml").read_text()), overrides)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     (dest / ".gitignore").write_text("/data/\n")

@@ -43,7 +43,10 @@ def test_default_params_are_valid():
     ("mutate", "expected"),
     [
         (lambda p: p["variants"]["cnn"].update(lr=-1), "variants.cnn.lr: Input should be greater than 0 (got -1)"),
-        (lambda p: p["variants"]["cnn"].update(batch_size=0), "variants.cnn.batch_size: Input should be greater than 0"),
+        (
+            lambda p: p["variants"]["cnn"].update(batch_size=0),
+            "variants.cnn.batch_size: Input should be greater than 0",
+        ),
         (lambda p: p["variants"]["cnn"].update(lrr=0.1), "variants.cnn.lrr: unknown key"),
         (lambda p: p["variants"]["cnn"].update(epochs="many"), "variants.cnn.epochs: Input should be a valid integer"),
         (lambda p: p["variants"]["cnn"].update(model="resnet9000"), "variants.cnn.model: unknown model 'resnet9000'"),

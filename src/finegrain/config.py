@@ -86,7 +86,9 @@ class DataCfg(_Strict):
 
 
 class PrepareCfg(_Strict):
-    size_px: int = Field(128, ge=16, description="stored images are size_px x size_px (short side resize + centre crop)")
+    size_px: int = Field(
+        128, ge=16, description="stored images are size_px x size_px (short side resize + centre crop)"
+    )
     max_bad_fraction: float = Field(0.02, ge=0.0, le=1.0)
     shard_images: int = Field(4096, gt=0)
     workers: int = Field(0, ge=0, description="decode processes; 0 = one per core")
@@ -201,7 +203,9 @@ class TrainCfg(_Strict):
         if self.init == "lite0" and self.model not in LITE0_MODELS:
             raise ValueError(f"init: 'lite0' weights fit models {' | '.join(LITE0_MODELS)} only (got {self.model!r})")
         if self.mode == "two_phase" and self.phase1_epochs >= self.epochs:
-            raise ValueError(f"phase1_epochs: must be < epochs ({self.epochs}) in two_phase mode (got {self.phase1_epochs})")
+            raise ValueError(
+                f"phase1_epochs: must be < epochs ({self.epochs}) in two_phase mode (got {self.phase1_epochs})"
+            )
         return self
 
 
@@ -235,9 +239,7 @@ def _resolve_variant(name: str, defaults: dict[str, Any], overrides: dict[str, A
     overrides = overrides or {}
     for key in INTERPOLATED_VARIANT_KEYS:
         if key not in overrides:
-            raise ConfigError(
-                f"params.yaml: variants.{name}: missing required key {key!r} (dvc.yaml interpolates it into the stage deps)"
-            )
+            raise ConfigError(f"params.yaml: variants.{name}: missing required key {key!r} (dvc.yaml interpolates it)")
     try:
         return TrainCfg(**{**defaults, **overrides})
     except ValidationError as err:

@@ -82,7 +82,7 @@ def test_cutout_zeroes_one_rectangle_and_nothing_else():
         if changed.any():
             erased += 1
             rows, cols = changed.any(1).nonzero().flatten(), changed.any(0).nonzero().flatten()
-            box = out[:, rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+            box = out[:, rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
             assert (box == 0).all() and changed.sum() == box[0].numel()
     assert 0 < erased < 12
 

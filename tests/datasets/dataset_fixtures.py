@@ -12,6 +12,7 @@ import io
 import re
 import tarfile
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -59,9 +60,12 @@ def voc_xml(filename: str, boxes: list[tuple[int, int, int, int]], name: str = "
     objects = "".join(
         f"<object><name>{name}</name><pose>Frontal</pose><truncated>0</truncated><difficult>0</difficult>"
         f"<bndbox><xmin>{x0}</xmin><ymin>{y0}</ymin><xmax>{x1}</xmax><ymax>{y1}</ymax></bndbox></object>"
-        for x0, y0, x1, y1 in boxes)
-    return (f"<annotation><folder>f</folder><filename>{filename}</filename><size><width>{W}</width>"
-            f"<height>{H}</height><depth>3</depth></size><segmented>0</segmented>{objects}</annotation>").encode()
+        for x0, y0, x1, y1 in boxes
+    )
+    return (
+        f"<annotation><folder>f</folder><filename>{filename}</filename><size><width>{W}</width>"
+        f"<height>{H}</height><depth>3</depth></size><segmented>0</segmented>{objects}</annotation>"
+    ).encode()
 
 
 def _flowers102() -> dict[str, bytes]:
@@ -70,9 +74,13 @@ def _flowers102() -> dict[str, bytes]:
     return {
         "102flowers.tgz": tar_bytes(jpgs),
         "imagelabels.mat": mat_bytes({"labels": np.array([labels], dtype=np.uint8)}),
-        "setid.mat": mat_bytes({"trnid": np.array([[1, 2, 3, 4]], dtype=np.uint16),
-                                "valid": np.array([[5, 6, 7, 8]], dtype=np.uint16),
-                                "tstid": np.array([[9, 10, 11, 12]], dtype=np.uint16)}),
+        "setid.mat": mat_bytes(
+            {
+                "trnid": np.array([[1, 2, 3, 4]], dtype=np.uint16),
+                "valid": np.array([[5, 6, 7, 8]], dtype=np.uint16),
+                "tstid": np.array([[9, 10, 11, 12]], dtype=np.uint16),
+            }
+        ),
     }
 
 
@@ -126,13 +134,19 @@ def _stanford_dogs() -> dict[str, bytes]:
             files.append(f"{stem}.jpg")
             annots.append(stem)
             labels.append(c + 1)
-    mats = {f"{split}_list.mat": mat_bytes({"file_list": cell(f), "annotation_list": cell(a),
-                                             "labels": np.array(lab, dtype=np.uint8)[:, None]})
-            for split, (f, a, lab) in lists.items()}
+    mats = {
+        f"{split}_list.mat": mat_bytes(
+            {"file_list": cell(f), "annotation_list": cell(a), "labels": np.array(lab, dtype=np.uint8)[:, None]}
+        )
+        for split, (f, a, lab) in lists.items()
+    }
     all_files = lists["train"][0] + lists["test"][0]
     mats["file_list.mat"] = mat_bytes({"file_list": cell(all_files)})
-    return {"images.tar": tar_bytes(images, gz=False), "annotation.tar": tar_bytes(annotations, gz=False),
-            "lists.tar": tar_bytes(mats, gz=False)}
+    return {
+        "images.tar": tar_bytes(images, gz=False),
+        "annotation.tar": tar_bytes(annotations, gz=False),
+        "lists.tar": tar_bytes(mats, gz=False),
+    }
 
 
 CINIC_CLASSES = ("airplane", "cat", "truck")
@@ -143,8 +157,9 @@ def _cinic10() -> dict[str, bytes]:
     for s, split in enumerate(("train", "valid", "test")):
         for c, cls in enumerate(CINIC_CLASSES):
             for i in range(2):
-                members[f"{split}/{cls}/cifar10-{split}-{c}{i}.png"] = image_bytes(400 + 20 * s + 5 * c + i, "PNG",
-                                                                                    (8, 8))
+                members[f"{split}/{cls}/cifar10-{split}-{c}{i}.png"] = image_bytes(
+                    400 + 20 * s + 5 * c + i, "PNG", (8, 8)
+                )
     return {"CINIC-10.tar.gz": tar_bytes(members)}
 
 
@@ -163,15 +178,22 @@ def _oxford_pets() -> dict[str, bytes]:
             (test if i > 4 else trainval).append(line)
             if i <= 3:  # head boxes for part of trainval only
                 annotations[f"annotations/xmls/{name}.xml"] = voc_xml(f"{name}.jpg", [(3, 2, 15, 12)], "cat")
-    annotations["annotations/list.txt"] = ("#Image CLASS-ID SPECIES BREED ID\n#ID: 1:37 Class ids\n"
-                                           + "\n".join(trainval + test) + "\n").encode()
+    annotations["annotations/list.txt"] = (
+        "#Image CLASS-ID SPECIES BREED ID\n#ID: 1:37 Class ids\n" + "\n".join(trainval + test) + "\n"
+    ).encode()
     annotations["annotations/trainval.txt"] = ("\n".join(trainval) + "\n").encode()
     annotations["annotations/test.txt"] = ("\n".join(test) + "\n").encode()
     return {"images.tar.gz": tar_bytes(images), "annotations.tar.gz": tar_bytes(annotations)}
 
 
-BUILDERS = {"flowers102": _flowers102, "flower_photos": _flower_photos, "cub200": _cub200,
-            "stanford_dogs": _stanford_dogs, "cinic10": _cinic10, "oxford_pets": _oxford_pets}
+BUILDERS = {
+    "flowers102": _flowers102,
+    "flower_photos": _flower_photos,
+    "cub200": _cub200,
+    "stanford_dogs": _stanford_dogs,
+    "cinic10": _cinic10,
+    "oxford_pets": _oxford_pets,
+}
 
 EXPECT = {  # split counts with data.val_fraction 0.25, test_fraction 0.25 (flower_photos only), and class names
     "flowers102": ({"train": 4, "val": 4, "test": 4}, ["pink primrose", "english marigold", "blackberry lily"]),
@@ -198,7 +220,8 @@ def sha256(data: bytes) -> str:
 
 @dataclass
 class Server:
-    """Serves `files` by URL path; `script[path]` lists failures to play first: 'cut', '404', '500', 'no-range'."""
+    """Serves `files` by URL path; `script[path]` lists failures to play first: 'cut', '404', '500', 'no-range',
+    'slow' (answers after 1 s)."""
 
     files: dict[str, bytes] = field(default_factory=dict)
     script: dict[str, list[str]] = field(default_factory=dict)
@@ -218,6 +241,8 @@ def _handler(server: Server):
             path = self.path
             server.requests.append((path, self.headers.get("Range")))
             action = server.script.get(path, []).pop(0) if server.script.get(path) else None
+            if action == "slow":
+                time.sleep(1.0)
             if action == "500":
                 return self._empty(500)
             if action == "404" or path not in server.files:

@@ -80,6 +80,14 @@ def test_500_then_success_retries(tmp_path, caplog):
     assert (tmp_path / "a.tgz").read_bytes() == BODY
 
 
+def test_a_timeout_is_retried(tmp_path):
+    with serve({"/a.tgz": BODY}) as server:
+        server.script["/a.tgz"] = ["slow"]
+        download_file(f"{server.url}/a.tgz", tmp_path / "a.tgz", Checksum("md5", md5(BODY)), timeout_s=0.3)
+        assert len(server.requests) == 2
+    assert (tmp_path / "a.tgz").read_bytes() == BODY
+
+
 def test_persistent_500_gives_up_after_the_retries(tmp_path):
     with serve({"/a.tgz": BODY}) as server:
         server.script["/a.tgz"] = ["500"] * 10
@@ -123,8 +131,10 @@ def test_local_and_file_url_sources(tmp_path):
 
 
 def test_mirror_manifest_overrides_registry_checksums(tmp_path):
-    files = (download.RemoteFile("a.tgz", "https://example.invalid/a.tgz", Checksum("md5", "1" * 32), "src A"),
-             download.RemoteFile("b.mat", "https://example.invalid/b.mat", Checksum("md5", "2" * 32), "src B"))
+    files = (
+        download.RemoteFile("a.tgz", "https://example.invalid/a.tgz", Checksum("md5", "1" * 32), "src A"),
+        download.RemoteFile("b.mat", "https://example.invalid/b.mat", Checksum("md5", "2" * 32), "src B"),
+    )
     manifest = f"# made by sha256sum\n{sha256(BODY)}  a.tgz\n"
     with serve({"/m/SHA256SUMS": manifest.encode()}) as server:
         resolved = resolve_files(files, f"{server.url}/m")

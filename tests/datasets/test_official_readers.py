@@ -40,9 +40,14 @@ def patch_registry(monkeypatch, name: str, base_url: str | None, files: dict[str
     spec = DATASETS[name]
     assert {f.name for f in spec.files} == set(files), "the fixture builds exactly the registry's files"
     value = {"md5": md5, "sha256": sha256, "none": None}[checksum]
-    new = tuple(replace(f, url=f"{base_url}/{f.name}" if base_url else f.url,
-                        checksum=download.Checksum(checksum, value(files[f.name])) if value else None)
-                for f in spec.files)
+    new = tuple(
+        replace(
+            f,
+            url=f"{base_url}/{f.name}" if base_url else f.url,
+            checksum=download.Checksum(checksum, value(files[f.name])) if value else None,
+        )
+        for f in spec.files
+    )
     monkeypatch.setitem(DATASETS, name, replace(spec, files=new))
 
 
@@ -71,8 +76,9 @@ def test_official_mirror_and_local_agree_end_to_end(name, project, monkeypatch):
     local = get_dataset(DataCfg(dataset=name, source="local", root=str(local_root), **FRACTIONS))
     check_and_prepare(local, name, project / "prepared-local")
 
-    with serve({f"/official/{n}": data for n, data in files.items()}
-               | {f"/mirror/{n}": data for n, data in files.items()}) as server:
+    with serve(
+        {f"/official/{n}": data for n, data in files.items()} | {f"/mirror/{n}": data for n, data in files.items()}
+    ) as server:
         # official: the registry's URLs and checksums, pointed at the local server
         with monkeypatch.context() as m:
             patch_registry(m, name, f"{server.url}/official", files)
@@ -114,37 +120,57 @@ def test_official_mirror_and_local_agree_end_to_end(name, project, monkeypatch):
 
 def test_boxes_and_splits_follow_the_official_files(project):
     root = project / "local"
-    cub = get_dataset(DataCfg(dataset="cub200", source="local", root=str(extract_layout(build("cub200"), root / "c")),
-                              **FRACTIONS))
+    cub = get_dataset(
+        DataCfg(dataset="cub200", source="local", root=str(extract_layout(build("cub200"), root / "c")), **FRACTIONS)
+    )
     by_id = {r.id: r for r in cub.records}
     first = by_id["001.Black_footed_Albatross/Black_footed_Albatross_0000_1.jpg"]
     assert first.box == (1.0, 2.0, 11.5, 10.0)  # x y w h -> x0 y0 x1 y1
     assert [r.split for r in cub.records if r.id.endswith("_0004_5.jpg")] == ["test"]  # train_test_split.txt
 
-    dogs = get_dataset(DataCfg(dataset="stanford_dogs", source="local",
-                               root=str(extract_layout(build("stanford_dogs"), root / "d")), **FRACTIONS))
+    dogs = get_dataset(
+        DataCfg(
+            dataset="stanford_dogs",
+            source="local",
+            root=str(extract_layout(build("stanford_dogs"), root / "d")),
+            **FRACTIONS,
+        )
+    )
     boxes = {r.id: r.box for r in dogs.records}
     assert boxes["n02085620-Chihuahua/n02085620_1.jpg"] == (2.0, 3.0, 12.0, 11.0)
     assert boxes["n02085620-Chihuahua/n02085620_0.jpg"] == (2.0, 1.0, 20.0, 15.0)  # two dogs: the box around both
     assert boxes["n02099601-golden_retriever/n02099601_1.jpg"] is None  # no annotation file
 
-    pets = get_dataset(DataCfg(dataset="oxford_pets", source="local",
-                               root=str(extract_layout(build("oxford_pets"), root / "p")), **FRACTIONS))
+    pets = get_dataset(
+        DataCfg(
+            dataset="oxford_pets",
+            source="local",
+            root=str(extract_layout(build("oxford_pets"), root / "p")),
+            **FRACTIONS,
+        )
+    )
     for r in pets.records:
         number = int(r.id.rsplit("_", 1)[1].split(".")[0])
         assert (r.box is not None) == (number <= 3)
         assert (r.split == "test") == (number > 4)
 
-    flowers = get_dataset(DataCfg(dataset="flowers102", source="local",
-                                  root=str(extract_layout(build("flowers102"), root / "f")), **FRACTIONS))
+    flowers = get_dataset(
+        DataCfg(
+            dataset="flowers102", source="local", root=str(extract_layout(build("flowers102"), root / "f")), **FRACTIONS
+        )
+    )
     assert [r.split for r in flowers.records] == ["train"] * 4 + ["val"] * 4 + ["test"] * 4  # setid.mat
     assert [r.label for r in flowers.records][:3] == [0, 1, 2]
 
 
 def test_val_split_is_seeded_and_stratified(project):
     root = str(extract_layout(build("cub200"), project / "c"))
-    split = lambda seed: [r.split for r in get_dataset(DataCfg(dataset="cub200", source="local", root=root,
-                                                                 split_seed=seed, val_fraction=0.5)).records]
+    split = lambda seed: [
+        r.split
+        for r in get_dataset(
+            DataCfg(dataset="cub200", source="local", root=root, split_seed=seed, val_fraction=0.5)
+        ).records
+    ]
     assert split(0) == split(0)
     assert len({tuple(split(s)) for s in range(6)}) > 1
     raw = get_dataset(DataCfg(dataset="cub200", source="local", root=root, split_seed=0, val_fraction=0.5))

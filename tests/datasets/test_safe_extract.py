@@ -39,16 +39,20 @@ def assert_nothing_extracted(tmp_path, dest):
     assert not (tmp_path / "evil").exists()
 
 
-@pytest.mark.parametrize(("bad", "reason"), [
-    (member("../evil"), "'..'"),
-    (member("good/../../evil"), "'..'"),
-    (member("/tmp/finegrain-abs-evil"), "absolute path"),
-    (member("link", tarfile.SYMTYPE, "../evil"), "points outside"),
-    (member("good/link", tarfile.SYMTYPE, "../../evil"), "points outside"),
-    (member("abslink", tarfile.SYMTYPE, "/etc/passwd"), "absolute path"),
-    (member("hard", tarfile.LNKTYPE, "../evil"), "hard link"),
-    (member("fifo", tarfile.FIFOTYPE), "FIFO"),
-], ids=["dotdot", "nested-dotdot", "absolute", "symlink", "nested-symlink", "abs-symlink", "hardlink", "fifo"])
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        (member("../evil"), "'..'"),
+        (member("good/../../evil"), "'..'"),
+        (member("/tmp/finegrain-abs-evil"), "absolute path"),
+        (member("link", tarfile.SYMTYPE, "../evil"), "points outside"),
+        (member("good/link", tarfile.SYMTYPE, "../../evil"), "points outside"),
+        (member("abslink", tarfile.SYMTYPE, "/etc/passwd"), "absolute path"),
+        (member("hard", tarfile.LNKTYPE, "../evil"), "hard link"),
+        (member("fifo", tarfile.FIFOTYPE), "FIFO"),
+    ],
+    ids=["dotdot", "nested-dotdot", "absolute", "symlink", "nested-symlink", "abs-symlink", "hardlink", "fifo"],
+)
 def test_unsafe_members_are_refused_and_nothing_is_extracted(tmp_path, bad, reason):
     archive = tar_with(tmp_path, bad)
     dest = tmp_path / "out"
@@ -59,7 +63,7 @@ def test_unsafe_members_are_refused_and_nothing_is_extracted(tmp_path, bad, reas
 
 def test_corrupt_gzip_is_a_clear_error_and_leaves_nothing(tmp_path):
     data = bytearray(tar_bytes({f"d/{i}.bin": bytes([i]) * 5000 for i in range(20)}))
-    data[len(data) // 2: len(data) // 2 + 64] = b"\xff" * 64
+    data[len(data) // 2 : len(data) // 2 + 64] = b"\xff" * 64
     (tmp_path / "corrupt.tgz").write_bytes(bytes(data))
     (tmp_path / "truncated.tgz").write_bytes(bytes(data[: len(data) // 3]))
     (tmp_path / "garbage.tgz").write_bytes(b"\x1f\x8b this is not gzip")
@@ -84,6 +88,11 @@ def test_good_archives_merge_into_the_target_with_inner_links(tmp_path):
     assert safe_extract(tmp_path / "a.tgz", dest) == 2
     assert safe_extract(path, dest) == 3
     assert sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if not p.is_dir()) == [
-        "images/a.jpg", "images/alias.jpg", "images/b.jpg", "lists/x.txt", "top.txt"]
+        "images/a.jpg",
+        "images/alias.jpg",
+        "images/b.jpg",
+        "lists/x.txt",
+        "top.txt",
+    ]
     assert (dest / "images" / "alias.jpg").read_bytes() == b"B"
     assert is_archive("x.tar.gz") and is_archive("X.TGZ") and not is_archive("setid.mat")

@@ -17,11 +17,14 @@ def _layer() -> nn.Linear:
     return linear
 
 
-@pytest.mark.parametrize(("alpha", "lam", "expected"), [
-    (0.2, 0.1, 0.1 * (0.2 * 4.5 + 0.8 * 6.25)),  # L1 = 1 + 2 + 0.5 + 1, squared L2 = 1 + 4 + 0.25 + 1
-    (1.0, 0.01, 0.01 * 4.5),
-    (0.0, 1.0, 6.25),
-])
+@pytest.mark.parametrize(
+    ("alpha", "lam", "expected"),
+    [
+        (0.2, 0.1, 0.1 * (0.2 * 4.5 + 0.8 * 6.25)),  # L1 = 1 + 2 + 0.5 + 1, squared L2 = 1 + 4 + 0.25 + 1
+        (1.0, 0.01, 0.01 * 4.5),
+        (0.0, 1.0, 6.25),
+    ],
+)
 def test_penalty_by_hand(alpha, lam, expected):
     assert elastic_net_penalty(_layer(), alpha, lam).item() == pytest.approx(expected)
 

@@ -59,7 +59,12 @@ def test_deform_parallel_to_conv1_sums_both():
     assert isinstance(net.conv1, ParallelDeform) and net.conv1.conv is conv1
     deform = net.conv1.deform.conv
     assert (deform.in_channels, deform.out_channels, deform.kernel_size, deform.stride, deform.padding) == (
-        3, 64, conv1.kernel_size, conv1.stride, conv1.padding)
+        3,
+        64,
+        conv1.kernel_size,
+        conv1.stride,
+        conv1.padding,
+    )
     x = torch.rand(1, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(net.conv1(x), conv1(x) + net.conv1.deform(x))

@@ -39,31 +39,43 @@ def test_eca_deform_and_heads():
     net = apply_mods(torchvision.models.efficientnet_b0(num_classes=4), "efficientnet_b0", {"eca": True})
     assert not any(isinstance(m, TorchvisionSE) for m in net.modules())
     assert any(isinstance(m, ECA) for m in net.modules())
-    net = apply_mods(torchvision.models.resnet18(num_classes=4), "resnet18",
-                     {"deform": "parallel_conv1", "embedding_head": {"embedding_dim": 32}})
+    net = apply_mods(
+        torchvision.models.resnet18(num_classes=4),
+        "resnet18",
+        {"deform": "parallel_conv1", "embedding_head": {"embedding_dim": 32}},
+    )
     assert isinstance(net.conv1.deform, DeformBlock) and isinstance(net.fc, EmbeddingHead)
     _runs(net)
     assert net.fc.embedding.shape == (1, 32)
-    net = apply_mods(torchvision.models.resnet18(num_classes=4), "resnet18",
-                     {"dense_head": {"hidden": [16]}, "bottleneck": False, "se": None})
+    net = apply_mods(
+        torchvision.models.resnet18(num_classes=4),
+        "resnet18",
+        {"dense_head": {"hidden": [16]}, "bottleneck": False, "se": None},
+    )
     assert isinstance(net.fc, DenseHead) and net.fc.fc.in_features == 16
     assert not any(isinstance(m, SqueezeExcitation) for m in net.modules())
 
 
-@pytest.mark.parametrize(("model", "mods", "message"), [
-    ("resnet18", {"eca": True},
-     r"^mods\.eca: fits efficientnet_b0-style models with SqueezeExcitation blocks \(got resnet18\)$"),
-    ("resnet18", {"attention": True}, r"^mods\.attention: unknown mod"),
-    ("efficientnet_b0", {"se": True}, r"^mods\.se: fits torchvision ResNet"),
-    ("efficientnet_b0", {"deform": "after_conv1"}, r"^mods\.deform: fits torchvision ResNet"),
-    ("resnet50", {"bottleneck": True}, r"^mods\.bottleneck: fits resnet18/resnet34"),
-    ("resnet18", {"bottleneck": "yes"}, r"^mods\.bottleneck: expected true or false"),
-    ("resnet18", {"deform": "everywhere"}, r"^mods\.deform: expected one of after_conv1"),
-    ("resnet18", {"se": {"stages": ["layer5"]}}, r"^mods\.se\.stages: "),
-    ("resnet18", {"se": {"ratio": 4}}, r"^mods\.se\.ratio: unknown option"),
-    ("resnet18", {"se": 16}, r"^mods\.se: expected true or a mapping"),
-    ("resnet18", {"dense_head": True, "embedding_head": True}, r"^mods\.embedding_head: cannot be combined"),
-])
+@pytest.mark.parametrize(
+    ("model", "mods", "message"),
+    [
+        (
+            "resnet18",
+            {"eca": True},
+            r"^mods\.eca: fits efficientnet_b0-style models with SqueezeExcitation blocks \(got resnet18\)$",
+        ),
+        ("resnet18", {"attention": True}, r"^mods\.attention: unknown mod"),
+        ("efficientnet_b0", {"se": True}, r"^mods\.se: fits torchvision ResNet"),
+        ("efficientnet_b0", {"deform": "after_conv1"}, r"^mods\.deform: fits torchvision ResNet"),
+        ("resnet50", {"bottleneck": True}, r"^mods\.bottleneck: fits resnet18/resnet34"),
+        ("resnet18", {"bottleneck": "yes"}, r"^mods\.bottleneck: expected true or false"),
+        ("resnet18", {"deform": "everywhere"}, r"^mods\.deform: expected one of after_conv1"),
+        ("resnet18", {"se": {"stages": ["layer5"]}}, r"^mods\.se\.stages: "),
+        ("resnet18", {"se": {"ratio": 4}}, r"^mods\.se\.ratio: unknown option"),
+        ("resnet18", {"se": 16}, r"^mods\.se: expected true or a mapping"),
+        ("resnet18", {"dense_head": True, "embedding_head": True}, r"^mods\.embedding_head: cannot be combined"),
+    ],
+)
 def test_misfits_raise_value_error_naming_the_key(model, mods, message):
     net = torchvision.models.get_model(model)
     with pytest.raises(ValueError, match=message):

@@ -78,7 +78,9 @@ def test_gate_flags_a_drop_beyond_tolerance():
     from finegrain.config import Params
 
     params = Params(variants={"a": {"data": "prepared", "init": "none"}, "b": {"data": "prepared", "init": "none"}})
-    diff = {"metrics/a.json": {"test.top1": {"old": 0.8, "new": 0.7, "diff": -0.1}},
-            "metrics/b.json": {"test.top1": {"old": 0.8, "new": 0.79, "diff": -0.01}}}
+    diff = {
+        "metrics/a.json": {"test.top1": {"old": 0.8, "new": 0.7, "diff": -0.1}},
+        "metrics/b.json": {"test.top1": {"old": 0.8, "new": 0.79, "diff": -0.01}},
+    }
     problems = regressions(params, diff)
     assert len(problems) == 1 and problems[0].startswith("a: test.top1 0.8000 -> 0.7000")

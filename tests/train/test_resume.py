@@ -14,11 +14,18 @@ pytestmark = pytest.mark.slow
 
 
 def test_kill9_then_repro_resumes_and_matches(tmp_path):
-    project = make_project(tmp_path / "p", deep_merge(TINY_OVERRIDES, {"train": {"epochs": 3}, "variants": {
-        "cnn": {"data": "prepared", "init": "none"}}}))
+    project = make_project(
+        tmp_path / "p",
+        deep_merge(TINY_OVERRIDES, {"train": {"epochs": 3}, "variants": {"cnn": {"data": "prepared", "init": "none"}}}),
+    )
     dvc(project, "repro", "prepare", "weights")
-    killed = subprocess.run([sys.executable, "stages/train.py", "cnn"], cwd=project, capture_output=True, text=True,
-                            env={**__import__("os").environ, "FINEGRAIN_FAULT_KILL_AFTER_EPOCH": "2"})
+    killed = subprocess.run(
+        [sys.executable, "stages/train.py", "cnn"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "FINEGRAIN_FAULT_KILL_AFTER_EPOCH": "2"},
+    )
     assert killed.returncode == -9
     states = list((project / "data" / "ckpt" / "cnn").glob("*/seed0.pt"))
     assert len(states) == 1

@@ -19,8 +19,9 @@ class MixCollate:
     shuffle the loader.
     """
 
-    def __init__(self, num_classes: int, cutmix_alpha: float = 1.0, mixup_alpha: float = 1.0,
-                 mode: str = "random") -> None:
+    def __init__(
+        self, num_classes: int, cutmix_alpha: float = 1.0, mixup_alpha: float = 1.0, mode: str = "random"
+    ) -> None:
         if mode not in MIX_MODES:
             raise ValueError(f"mix mode {mode!r}; expected one of {', '.join(MIX_MODES)}")
         chosen = []

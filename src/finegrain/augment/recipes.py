@@ -26,7 +26,7 @@ def _basic(size: int) -> list:
 
 
 def _report_c(size: int) -> list:
-    """Report C's recipe: RandomResizedCrop, flip p=0.1, rotation ±30°, colour jitter 0.8–1.2 / hue ±0.1, translate 10%."""
+    """Report C: RandomResizedCrop, flip p=0.1, rotation ±30°, colour jitter 0.8–1.2 / hue ±0.1, translate 10%."""
     return [
         v2.RandomResizedCrop(size, antialias=True),
         v2.RandomHorizontalFlip(p=0.1),
@@ -37,8 +37,11 @@ def _report_c(size: int) -> list:
 
 
 def _trivialaugment(size: int) -> list:
-    return [v2.RandomResizedCrop(size, scale=(0.6, 1.0), antialias=True), v2.RandomHorizontalFlip(),
-            v2.TrivialAugmentWide()]
+    return [
+        v2.RandomResizedCrop(size, scale=(0.6, 1.0), antialias=True),
+        v2.RandomHorizontalFlip(),
+        v2.TrivialAugmentWide(),
+    ]
 
 
 # Report E's augmentation ablation: a square resize plus exactly one augmentation each (brightness ... cutout),
@@ -77,11 +80,17 @@ def _randaugment(size: int) -> list:
     return [*_square(size), v2.RandAugment()]
 
 
+def _flips(size: int) -> list:
+    """Horizontal and vertical flips (for classes invariant to them, like the synthetic textures)."""
+    return [v2.Resize(size, antialias=True), v2.RandomHorizontalFlip(), v2.RandomVerticalFlip()]
+
+
 RECIPES: dict[str, Callable[[int], list]] = {
     "none": _none,
     "basic": _basic,
     "reportC": _report_c,
     "trivialaugment": _trivialaugment,
+    "flips": _flips,
     "brightness": _brightness,
     "hflip": _hflip,
     "vflip": _vflip,
@@ -98,4 +107,3 @@ def create_transforms(recipe: str, size_px: int, train: bool) -> Transform:
         raise KeyError(f"unknown augment recipe {recipe!r}; expected one of {', '.join(RECIPES)}")
     steps = RECIPES[recipe](size_px) if train else _none(size_px)
     return v2.Compose([*steps, *_to_float()])
-

@@ -25,8 +25,9 @@ def crop_image(image: np.ndarray, box: tuple[float, float, float, float], size_p
     return np.asarray(patch.resize((size_px, size_px), Image.BILINEAR), dtype=np.uint8)
 
 
-def crop_dataset(src: Path, dst: Path, shape: str, margin: float, size_px: int,
-                 boxes: dict[str, np.ndarray] | None = None) -> dict:
+def crop_dataset(
+    src: Path, dst: Path, shape: str, margin: float, size_px: int, boxes: dict[str, np.ndarray] | None = None
+) -> dict:
     """Write a cropped copy of `src` to `dst` (same format); images without a box keep the full frame.
 
     shape: `box` (the box itself) or `square` (see geometry.square_box). `boxes` overrides the index boxes
@@ -54,17 +55,33 @@ def crop_dataset(src: Path, dst: Path, shape: str, margin: float, size_px: int,
                     crop_box = tuple(float(v) for v in box)
                     if shape == "square":
                         crop_box = square_box(crop_box, margin, w, h)
-                kept = _box_in_crop(tuple(float(v) for v in box), crop_box, size_px) if not np.isnan(box).any() else None
+                kept = (
+                    _box_in_crop(tuple(float(v) for v in box), crop_box, size_px) if not np.isnan(box).any() else None
+                )
                 row = part.index.iloc[i]
-                writer.add(crop_image(image, crop_box, size_px), {
-                    "id": row["id"], "label": int(row["label"]), "class_name": row["class_name"],
-                    "orig_w": int(row["orig_w"]), "orig_h": int(row["orig_h"]), "generated": bool(row["generated"]),
-                    **box_columns(kept),
-                })
+                writer.add(
+                    crop_image(image, crop_box, size_px),
+                    {
+                        "id": row["id"],
+                        "label": int(row["label"]),
+                        "class_name": row["class_name"],
+                        "orig_w": int(row["orig_w"]),
+                        "orig_h": int(row["orig_h"]),
+                        "generated": bool(row["generated"]),
+                        **box_columns(kept),
+                    },
+                )
             writer.flush()
             rows.extend(writer.rows)
-        write_dataset(tmp, rows, {**{k: meta[k] for k in ("dataset", "class_names")}, "size_px": size_px,
-                                  "crop": {"shape": shape, "margin": margin, **counts}})
+        write_dataset(
+            tmp,
+            rows,
+            {
+                **{k: meta[k] for k in ("dataset", "class_names")},
+                "size_px": size_px,
+                "crop": {"shape": shape, "margin": margin, **counts},
+            },
+        )
     if counts["fallback"]:
         log.warning("%d image(s) had no box and were kept whole", counts["fallback"])
     return counts
@@ -74,5 +91,9 @@ def _box_in_crop(box, crop_box, size_px):
     """The object's box in the resized crop's coordinates."""
     cx0, cy0, cx1, cy1 = crop_box
     sx, sy = size_px / (cx1 - cx0), size_px / (cy1 - cy0)
-    return (max(0.0, (box[0] - cx0) * sx), max(0.0, (box[1] - cy0) * sy),
-            min(float(size_px), (box[2] - cx0) * sx), min(float(size_px), (box[3] - cy0) * sy))
+    return (
+        max(0.0, (box[0] - cx0) * sx),
+        max(0.0, (box[1] - cy0) * sy),
+        min(float(size_px), (box[2] - cx0) * sx),
+        min(float(size_px), (box[3] - cy0) * sy),
+    )

@@ -68,13 +68,15 @@ def safe_extract(archive: str | Path, dest: str | Path) -> int:
             for member in tar:
                 reason = unsafe_reason(member)
                 if reason:
-                    raise DataError(f"{archive.name}: refusing to extract member {member.name!r} ({reason}); "
-                                    "nothing was extracted")
+                    raise DataError(
+                        f"{archive.name}: refusing to extract member {member.name!r} ({reason}); nothing was extracted"
+                    )
                 try:
                     tar.extract(member, tmp, set_attrs=not member.isdir(), filter="data")
                 except tarfile.FilterError as err:  # the stdlib's own checks, as a second line of defence
-                    raise DataError(f"{archive.name}: refusing to extract member {member.name!r} ({err}); "
-                                    "nothing was extracted") from None
+                    raise DataError(
+                        f"{archive.name}: refusing to extract member {member.name!r} ({err}); nothing was extracted"
+                    ) from None
                 count += 1
             while tar.fileobj.read(1 << 20):  # read to the end so the compressor's CRC/length checks run
                 pass
@@ -83,8 +85,9 @@ def safe_extract(archive: str | Path, dest: str | Path) -> int:
         _merge(tmp, dest)
     except _CORRUPT as err:
         detail = " ".join(str(err).split())  # one line (tarfile lists every method it tried on separate lines)
-        raise DataError(f"{archive.name}: corrupt or truncated archive ({type(err).__name__}: {detail}); "
-                        "nothing was extracted") from None
+        raise DataError(
+            f"{archive.name}: corrupt or truncated archive ({type(err).__name__}: {detail}); nothing was extracted"
+        ) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return count

@@ -29,9 +29,9 @@ from finegrain.errors import DataError
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1 << 20
-RETRIES = 5
+RETRIES = 4
 """Further attempts after a transient failure (5xx, timeout, dropped connection)."""
-BACKOFF_S = 2.0
+BACKOFF_S = 1.0
 """First wait between attempts; it doubles after each failed attempt that made no progress."""
 TIMEOUT_S = 60.0
 """Connect and read timeout per request."""
@@ -72,6 +72,12 @@ class _Transient(Exception):
     """A failure worth retrying (5xx, a connection closed early)."""
 
 
+def _brief(err: BaseException, limit: int = 200) -> str:
+    """One short line for an exception (requests' connection errors run to several hundred characters)."""
+    text = " ".join(f"{type(err).__name__}: {err}".split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def file_hashes(path: str | Path) -> dict:
     """Size, md5 and sha256 of a file in one pass."""
     md5, sha256, size = hashlib.md5(), hashlib.sha256(), 0
@@ -99,8 +105,15 @@ def join_url(base: str, name: str) -> str:
     return f"{base.rstrip('/')}/{name}"
 
 
-def download_file(url: str, dest: str | Path, checksum: Checksum | None = None, *, retries: int | None = None,
-                  backoff_s: float | None = None, timeout_s: float | None = None) -> dict:
+def download_file(
+    url: str,
+    dest: str | Path,
+    checksum: Checksum | None = None,
+    *,
+    retries: int | None = None,
+    backoff_s: float | None = None,
+    timeout_s: float | None = None,
+) -> dict:
     """Fetch `url` to `dest`, verified; return its {"bytes", "md5", "sha256"}.
 
     An existing `dest` that matches the checksum is kept (no request); one that does not is fetched again.
@@ -119,16 +132,28 @@ def download_file(url: str, dest: str | Path, checksum: Checksum | None = None, 
     if is_local(url):
         _copy_local(local_path(url), part)
     else:
-        _fetch_http(url, part, RETRIES if retries is None else retries, BACKOFF_S if backoff_s is None else backoff_s,
-                    TIMEOUT_S if timeout_s is None else timeout_s)
+        _fetch_http(
+            url,
+            part,
+            RETRIES if retries is None else retries,
+            BACKOFF_S if backoff_s is None else backoff_s,
+            TIMEOUT_S if timeout_s is None else timeout_s,
+        )
     hashes = file_hashes(part)
     if checksum is not None and hashes[checksum.algo] != checksum.value:
         part.unlink()
-        raise DataError(f"{dest.name}: checksum mismatch: expected {checksum.algo} {checksum.value}, "
-                        f"got {hashes[checksum.algo]} ({hashes['bytes']} bytes from {url}); the download was deleted")
+        raise DataError(
+            f"{dest.name}: checksum mismatch: expected {checksum.algo} {checksum.value}, "
+            f"got {hashes[checksum.algo]} ({hashes['bytes']} bytes from {url}); the download was deleted"
+        )
     if checksum is None:
-        log.warning("%s: no published checksum to verify against; received %d bytes with sha256 %s, md5 %s",
-                    dest.name, hashes["bytes"], hashes["sha256"], hashes["md5"])
+        log.warning(
+            "%s: no published checksum to verify against; received %d bytes with sha256 %s, md5 %s",
+            dest.name,
+            hashes["bytes"],
+            hashes["sha256"],
+            hashes["md5"],
+        )
     os.replace(part, dest)
     return hashes
 
@@ -136,9 +161,13 @@ def download_file(url: str, dest: str | Path, checksum: Checksum | None = None, 
 def _copy_local(src: Path, part: Path) -> None:
     if not src.is_file():
         raise DataError(f"{src}: no such file")
-    with open(src, "rb") as fin, open(part, "wb") as fout, \
-            tqdm(total=src.stat().st_size, unit="B", unit_scale=True, unit_divisor=1024, desc=part.stem,
-                 mininterval=1) as bar:
+    with (
+        open(src, "rb") as fin,
+        open(part, "wb") as fout,
+        tqdm(
+            total=src.stat().st_size, unit="B", unit_scale=True, unit_divisor=1024, desc=part.stem, mininterval=1
+        ) as bar,
+    ):
         while block := fin.read(CHUNK_BYTES):
             fout.write(block)
             bar.update(len(block))
@@ -157,8 +186,13 @@ def _fetch_http(url: str, part: Path, retries: int, backoff_s: float, timeout_s:
     import requests
     import urllib3
 
-    transient = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
-                 urllib3.exceptions.HTTPError, _Transient)
+    transient = (
+        requests.ConnectionError,
+        requests.Timeout,
+        requests.exceptions.ChunkedEncodingError,
+        urllib3.exceptions.HTTPError,
+        _Transient,
+    )
     failures = 0
     with requests.Session() as session:
         while True:
@@ -170,11 +204,11 @@ def _fetch_http(url: str, part: Path, retries: int, backoff_s: float, timeout_s:
                 now = part.stat().st_size if part.exists() else 0
                 failures = 0 if now > have else failures + 1  # progress resets the count: a slow, cut line finishes
                 if failures > retries:
-                    raise DataError(f"{url}: download failed after {retries + 1} attempts without progress "
-                                    f"({type(err).__name__}: {err})") from None
+                    raise DataError(
+                        f"{url}: download failed after {retries + 1} attempts without progress ({_brief(err)})"
+                    ) from None
                 wait = backoff_s * 2 ** max(failures - 1, 0)
-                log.warning("%s: %s: %s; retrying in %.1f s from byte %d", part.stem, type(err).__name__, err, wait,
-                            now)
+                log.warning("%s: %s; retrying in %.1f s from byte %d", part.stem, _brief(err), wait, now)
                 time.sleep(wait)
 
 
@@ -207,8 +241,12 @@ def _fetch_once(session, url: str, part: Path, have: int, timeout_s: float) -> N
             have = 0  # 200: the server ignored the Range header; start over
         length = resp.headers.get("Content-Length")
         total = have + int(length) if length and length.isdigit() else None
-        with open(part, mode) as fh, tqdm(total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
-                                          desc=part.stem, mininterval=1) as bar:
+        with (
+            open(part, mode) as fh,
+            tqdm(
+                total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024, desc=part.stem, mininterval=1
+            ) as bar,
+        ):
             for block in resp.raw.stream(CHUNK_BYTES, decode_content=False):
                 fh.write(block)
                 bar.update(len(block))
@@ -242,7 +280,7 @@ def read_manifest(base: str) -> dict[str, Checksum] | None:
         try:
             resp = requests.get(url, timeout=TIMEOUT_S)
         except (requests.ConnectionError, requests.Timeout) as err:
-            failure = f"{type(err).__name__}: {err}"
+            failure = _brief(err)
         else:
             if resp.status_code in (404, 410):
                 return None
@@ -252,12 +290,14 @@ def read_manifest(base: str) -> dict[str, Checksum] | None:
                 raise DataError(f"{url}: HTTP {resp.status_code} {resp.reason}")
             failure = f"HTTP {resp.status_code} {resp.reason}"
         if attempt < RETRIES:
-            time.sleep(BACKOFF_S * 2 ** attempt)
+            log.warning("%s: %s; retrying in %.1f s", url, failure, BACKOFF_S * 2**attempt)
+            time.sleep(BACKOFF_S * 2**attempt)
     raise DataError(f"{url}: could not read the mirror's manifest after {RETRIES + 1} attempts ({failure})")
 
 
-def resolve_files(files: tuple[RemoteFile, ...], mirror: str | None) -> list[tuple[RemoteFile, str, Checksum | None,
-                                                                                  str]]:
+def resolve_files(
+    files: tuple[RemoteFile, ...], mirror: str | None
+) -> list[tuple[RemoteFile, str, Checksum | None, str]]:
     """(file, URL to fetch, checksum to verify, where that checksum comes from) for the official or a mirror source."""
     if mirror is None:
         return [(f, f.url, f.checksum, f.source if f.checksum else "none published") for f in files]
@@ -269,5 +309,3 @@ def resolve_files(files: tuple[RemoteFile, ...], mirror: str | None) -> list[tup
         else:
             out.append((f, join_url(mirror, f.name), f.checksum, f.source if f.checksum else "none published"))
     return out
-
-

@@ -18,8 +18,11 @@ def list_class_folders(root: Path) -> dict[str, list[Path]]:
         raise DataError(f"data.root: {root} is not a directory (expected <root>/<class>/<image> folders)")
     classes: dict[str, list[Path]] = {}
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-                       and not p.name.startswith("."))
+        files = sorted(
+            p
+            for p in folder.rglob("*")
+            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+        )
         if files:
             classes[folder.name] = files
     if len(classes) < 2:
@@ -47,6 +50,12 @@ def read_class_folders(root: Path, name: str, seed: int, val_fraction: float, te
     records = []
     for label, (class_name, files) in enumerate(classes.items()):
         for path, split in zip(files, stratified_split(len(files), rng, val_fraction, test_fraction), strict=True):
-            records.append(Record(id=f"{class_name}/{path.relative_to(root / class_name).as_posix()}",
-                                  split=split, label=label, path=path))
+            records.append(
+                Record(
+                    id=f"{class_name}/{path.relative_to(root / class_name).as_posix()}",
+                    split=split,
+                    label=label,
+                    path=path,
+                )
+            )
     return RawDataset(name, list(classes), records)

@@ -60,7 +60,9 @@ def open_rgb(path: Path, target_short_px: int | None = None) -> tuple[Image.Imag
             raise BadImage(f"{type(err).__name__}: {err}".strip()) from None
 
 
-def square_resize(img: Image.Image, size_px: int, box: Box | None, orig_size: tuple[int, int]) -> tuple[np.ndarray, Box | None]:
+def square_resize(
+    img: Image.Image, size_px: int, box: Box | None, orig_size: tuple[int, int]
+) -> tuple[np.ndarray, Box | None]:
     """Resize the short side to size_px and centre-crop a square; map `box` (given in orig_size coords)."""
     w, h = img.size
     scale = size_px / min(w, h)
@@ -73,8 +75,10 @@ def square_resize(img: Image.Image, size_px: int, box: Box | None, orig_size: tu
     sx, sy = new_w / orig_size[0], new_h / orig_size[1]
     x0, y0, x1, y1 = box
     mapped = (
-        min(max(x0 * sx - left, 0.0), size_px), min(max(y0 * sy - top, 0.0), size_px),
-        min(max(x1 * sx - left, 0.0), size_px), min(max(y1 * sy - top, 0.0), size_px),
+        min(max(x0 * sx - left, 0.0), size_px),
+        min(max(y0 * sy - top, 0.0), size_px),
+        min(max(x1 * sx - left, 0.0), size_px),
+        min(max(y1 * sy - top, 0.0), size_px),
     )
     if mapped[2] - mapped[0] < 1 or mapped[3] - mapped[1] < 1:
         return arr, None

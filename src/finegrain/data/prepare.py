@@ -40,8 +40,9 @@ def _decode_worker(args: tuple[Record, int]) -> tuple[str, np.ndarray | None, tu
         return record.id, None, None, (0, 0), str(err)
 
 
-def prepare_dataset(raw: RawDataset, out_dir: Path, size_px: int, max_bad_fraction: float,
-                    shard_images: int = 4096, workers: int = 0) -> dict:
+def prepare_dataset(
+    raw: RawDataset, out_dir: Path, size_px: int, max_bad_fraction: float, shard_images: int = 4096, workers: int = 0
+) -> dict:
     """Decode `raw` into `out_dir` atomically; returns the stage report (counts, skipped files).
 
     Unreadable images are skipped and listed; the stage fails when their fraction exceeds max_bad_fraction.
@@ -76,8 +77,12 @@ def prepare_dataset(raw: RawDataset, out_dir: Path, size_px: int, max_bad_fracti
                 raise DataError(f"dataset {raw.name!r}: split {split!r} has no images after decoding")
         meta = {"dataset": raw.name, "class_names": raw.class_names, "size_px": size_px}
         write_dataset(tmp, rows, meta)
-        report = {"images": len(jobs) - len(skipped), "skipped": len(skipped), "counts": counts,
-                  "classes": len(raw.class_names)}
+        report = {
+            "images": len(jobs) - len(skipped),
+            "skipped": len(skipped),
+            "counts": counts,
+            "classes": len(raw.class_names),
+        }
         write_json(tmp / "skipped.json", skipped)
     for item in skipped[:20]:
         log.warning("skipped %s: %s", item["id"], item["reason"])
@@ -92,7 +97,15 @@ def _collect(results, by_id, raw, writers, skipped, total) -> None:
         if arr is None:
             skipped.append({"id": rid, "path": str(record.path) if record.path else None, "reason": reason})
             continue
-        writers[record.split].add(arr, {
-            "id": rid, "label": record.label, "class_name": raw.class_names[record.label],
-            "orig_w": orig[0], "orig_h": orig[1], "generated": False, **box_columns(box),
-        })
+        writers[record.split].add(
+            arr,
+            {
+                "id": rid,
+                "label": record.label,
+                "class_name": raw.class_names[record.label],
+                "orig_w": orig[0],
+                "orig_h": orig[1],
+                "generated": False,
+                **box_columns(box),
+            },
+        )

@@ -63,13 +63,23 @@ class DatasetSpec:
 def _read_synthetic(cfg: DataCfg) -> RawDataset:
     from finegrain.data.synthetic import SYNTHETIC_CLASSES, iter_synthetic
 
-    per_split = {"train": cfg.synthetic.train_per_class, "val": cfg.synthetic.val_per_class,
-                 "test": cfg.synthetic.test_per_class}
+    per_split = {
+        "train": cfg.synthetic.train_per_class,
+        "val": cfg.synthetic.val_per_class,
+        "test": cfg.synthetic.test_per_class,
+    }
     records = []
     for split, per_class in per_split.items():
         for i, sample in enumerate(iter_synthetic(split, per_class, cfg.synthetic.size_px, seed=cfg.split_seed)):
-            records.append(Record(id=f"{split}/{i:06d}", split=split, label=sample.label, array=sample.image,
-                                  box=tuple(float(v) for v in sample.box)))
+            records.append(
+                Record(
+                    id=f"{split}/{i:06d}",
+                    split=split,
+                    label=sample.label,
+                    array=sample.image,
+                    box=tuple(float(v) for v in sample.box),
+                )
+            )
     return RawDataset("synthetic", list(SYNTHETIC_CLASSES), records)
 
 
@@ -82,25 +92,65 @@ def _read_folder(cfg: DataCfg) -> RawDataset:
 DATASETS: dict[str, DatasetSpec] = {
     spec.name: spec
     for spec in (
-        DatasetSpec("synthetic", ("embedded",), _read_synthetic, has_boxes=True,
-                    description="procedural shapes/textures with boxes, generated offline (default)"),
-        DatasetSpec("flower_photos", ("local", "official", "mirror"), flower_photos.read, files=flower_photos.FILES,
-                    description="tf_flowers: flower_photos/<class>/*.jpg, seeded stratified train/val/test"),
-        DatasetSpec("imagefolder", ("local",), _read_folder,
-                    description="any <root>/<class>/<image> tree, seeded stratified train/val/test"),
-        DatasetSpec("flowers102", ("official", "mirror", "local"), flowers102.read, files=flowers102.FILES,
-                    description="Oxford Flowers-102: official trn/val/tst split (1020/1020/6149)"),
-        DatasetSpec("cub200", ("official", "mirror", "local"), cub200.read, has_boxes=True, files=cub200.FILES,
-                    description="CUB-200-2011: official train/test, seeded val from train, bird boxes"),
-        DatasetSpec("stanford_dogs", ("official", "mirror", "local"), stanford_dogs.read, has_boxes=True,
-                    files=stanford_dogs.FILES,
-                    description="Stanford Dogs: official train/test lists, seeded val from train, dog boxes"),
-        DatasetSpec("cinic10", ("official", "mirror", "local"), cinic10.read, files=cinic10.FILES,
-                    description="CINIC-10: official train/valid/test class folders"),
-        DatasetSpec("oxford_pets", ("official", "mirror", "local"), oxford_pets.read, has_boxes=True,
-                    files=oxford_pets.FILES,
-                    description="Oxford-IIIT Pet: official trainval/test, seeded val from trainval, head boxes "
-                                "(part of trainval; None elsewhere)"),
+        DatasetSpec(
+            "synthetic",
+            ("embedded",),
+            _read_synthetic,
+            has_boxes=True,
+            description="procedural shapes/textures with boxes, generated offline (default)",
+        ),
+        DatasetSpec(
+            "flower_photos",
+            ("local", "official", "mirror"),
+            flower_photos.read,
+            files=flower_photos.FILES,
+            description="tf_flowers: flower_photos/<class>/*.jpg, seeded stratified train/val/test",
+        ),
+        DatasetSpec(
+            "imagefolder",
+            ("local",),
+            _read_folder,
+            description="any <root>/<class>/<image> tree, seeded stratified train/val/test",
+        ),
+        DatasetSpec(
+            "flowers102",
+            ("official", "mirror", "local"),
+            flowers102.read,
+            files=flowers102.FILES,
+            description="Oxford Flowers-102: official trn/val/tst split (1020/1020/6149)",
+        ),
+        DatasetSpec(
+            "cub200",
+            ("official", "mirror", "local"),
+            cub200.read,
+            has_boxes=True,
+            files=cub200.FILES,
+            description="CUB-200-2011: official train/test, seeded val from train, bird boxes",
+        ),
+        DatasetSpec(
+            "stanford_dogs",
+            ("official", "mirror", "local"),
+            stanford_dogs.read,
+            has_boxes=True,
+            files=stanford_dogs.FILES,
+            description="Stanford Dogs: official train/test lists, seeded val from train, dog boxes",
+        ),
+        DatasetSpec(
+            "cinic10",
+            ("official", "mirror", "local"),
+            cinic10.read,
+            files=cinic10.FILES,
+            description="CINIC-10: official train/valid/test class folders",
+        ),
+        DatasetSpec(
+            "oxford_pets",
+            ("official", "mirror", "local"),
+            oxford_pets.read,
+            has_boxes=True,
+            files=oxford_pets.FILES,
+            description="Oxford-IIIT Pet: official trainval/test, seeded val from trainval, head boxes "
+            "(part of trainval; None elsewhere)",
+        ),
     )
 }
 

@@ -18,8 +18,21 @@ import torch
 
 from finegrain.errors import DataError
 
-INDEX_COLUMNS = ["id", "split", "label", "class_name", "orig_w", "orig_h",
-                 "box_x0", "box_y0", "box_x1", "box_y1", "generated", "shard", "row"]
+INDEX_COLUMNS = [
+    "id",
+    "split",
+    "label",
+    "class_name",
+    "orig_w",
+    "orig_h",
+    "box_x0",
+    "box_y0",
+    "box_x1",
+    "box_y1",
+    "generated",
+    "shard",
+    "row",
+]
 
 
 class ShardWriter:
@@ -34,8 +47,9 @@ class ShardWriter:
     def add(self, image: np.ndarray, row: dict) -> None:
         if image.shape != (self.size_px, self.size_px, 3) or image.dtype != np.uint8:
             raise ValueError(f"expected uint8 {self.size_px}x{self.size_px}x3 image, got {image.dtype} {image.shape}")
-        self.rows.append({**row, "split": self.split, "shard": f"{self.split}-{self._shard:05d}.npy",
-                          "row": len(self._buffer)})
+        self.rows.append(
+            {**row, "split": self.split, "shard": f"{self.split}-{self._shard:05d}.npy", "row": len(self._buffer)}
+        )
         self._buffer.append(image)
         if len(self._buffer) == self.shard_images:
             self.flush()
@@ -98,8 +112,9 @@ class ShardSplit(torch.utils.data.Dataset):
 
     def subset(self, positions: np.ndarray) -> ShardSplit:
         """A split restricted to the given positions (e.g. a few-shot subset)."""
-        return ShardSplit(self.root, self.split, self.index.iloc[positions].reset_index(drop=True),
-                          self.class_names, self.size_px)
+        return ShardSplit(
+            self.root, self.split, self.index.iloc[positions].reset_index(drop=True), self.class_names, self.size_px
+        )
 
 
 def read_meta(root: str | Path) -> dict:

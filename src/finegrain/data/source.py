@@ -46,8 +46,15 @@ def download_dataset(cfg: DataCfg, downloads_dir: Path) -> list[dict]:
     for remote, url, checksum, checksum_from in resolve_files(files, cfg.root if cfg.source == "mirror" else None):
         log.info("%s: %s", remote.name, url)
         hashes = download_file(url, downloads_dir / remote.name, checksum)
-        records.append({"name": remote.name, "url": url, **hashes,
-                        "checksum": str(checksum) if checksum else None, "checksum_from": checksum_from})
+        records.append(
+            {
+                "name": remote.name,
+                "url": url,
+                **hashes,
+                "checksum": str(checksum) if checksum else None,
+                "checksum_from": checksum_from,
+            }
+        )
     return records
 
 

@@ -15,7 +15,9 @@ from torchmetrics.functional.classification import (
 
 
 @torch.inference_mode()
-def predict(model: torch.nn.Module, dataset: Dataset, device: torch.device, batch_size: int) -> tuple[torch.Tensor, torch.Tensor, float]:
+def predict(
+    model: torch.nn.Module, dataset: Dataset, device: torch.device, batch_size: int
+) -> tuple[torch.Tensor, torch.Tensor, float]:
     """(logits, labels, images per second of the forward passes)."""
     model.eval().to(device)
     logits, labels, seconds = [], [], 0.0
@@ -50,7 +52,9 @@ def mean_std(values: list[float]) -> tuple[float, float]:
 
 
 @torch.inference_mode()
-def embeddings(model: torch.nn.Module, dataset: Dataset, device: torch.device, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def embeddings(
+    model: torch.nn.Module, dataset: Dataset, device: torch.device, batch_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(L2-normalised head embeddings, labels) of a model with an EmbeddingHead."""
     from finegrain.losses.triplet import head_embedding
 
@@ -63,8 +67,9 @@ def embeddings(model: torch.nn.Module, dataset: Dataset, device: torch.device, b
     return torch.cat(out), torch.cat(labels)
 
 
-def knn_accuracy(train_emb: torch.Tensor, train_labels: torch.Tensor, test_emb: torch.Tensor,
-                 test_labels: torch.Tensor, k: int = 5) -> float:
+def knn_accuracy(
+    train_emb: torch.Tensor, train_labels: torch.Tensor, test_emb: torch.Tensor, test_labels: torch.Tensor, k: int = 5
+) -> float:
     """Accuracy of a cosine-similarity k-nearest-neighbour vote (ties go to the nearest neighbour's class)."""
     sims = torch.nn.functional.normalize(test_emb, dim=1) @ torch.nn.functional.normalize(train_emb, dim=1).T
     k = min(k, len(train_labels))

@@ -55,20 +55,29 @@ def evaluate_variant(params: Params, name: str) -> dict:
         if len(per_seed) > 1:
             test_metrics[f"{key}_std"] = round(std, ROUND)
     val_mean, val_std = mean_std([s["best_val_acc"] for s in summary["seeds"].values()])
-    quality = {"test": test_metrics, "val": {"top1": round(val_mean, ROUND)}, "params": count_parameters(model),
-               "seeds": len(cfg.seeds)}
+    quality = {
+        "test": test_metrics,
+        "val": {"top1": round(val_mean, ROUND)},
+        "params": count_parameters(model),
+        "seeds": len(cfg.seeds),
+    }
     if len(cfg.seeds) > 1:
         quality["val"]["top1_std"] = round(val_std, ROUND)
     seeds = summary["seeds"].values()
-    perf = {"epoch_time_s": float(np.mean([s["epoch_time_s"] for s in seeds])),
-            "train_time_s": float(np.mean([s["train_time_s"] for s in seeds])),
-            "infer_img_per_s": float(np.mean(speeds)), "device": str(device)}
+    perf = {
+        "epoch_time_s": float(np.mean([s["epoch_time_s"] for s in seeds])),
+        "train_time_s": float(np.mean([s["train_time_s"] for s in seeds])),
+        "infer_img_per_s": float(np.mean(speeds)),
+        "device": str(device),
+    }
     with atomic_dir(paths.EVAL / name) as out:
-        pd.DataFrame({"actual": [class_names[i] for i in test.labels],
-                      "predicted": [class_names[i] for i in first_pred]}).to_csv(out / "predictions.csv", index=False)
+        pd.DataFrame(
+            {"actual": [class_names[i] for i in test.labels], "predicted": [class_names[i] for i in first_pred]}
+        ).to_csv(out / "predictions.csv", index=False)
         pd.DataFrame(confusion, index=class_names, columns=class_names).to_csv(out / "confusion_matrix.csv")
         pd.DataFrame({"class": class_names, "accuracy": np.mean(per_class, axis=0)}).to_csv(
-            out / "per_class.csv", index=False)
+            out / "per_class.csv", index=False
+        )
     write_json(paths.METRICS / f"{name}.json", quality)
     write_json(paths.METRICS / f"{name}.perf.json", perf)
     log.info("%s: test top-1 %.4f, macro-F1 %.4f", name, test_metrics["top1"], test_metrics["macro_f1"])

@@ -18,8 +18,9 @@ def pairwise_distances(embeddings: torch.Tensor) -> torch.Tensor:
     return d2.clamp_min(1e-12).sqrt()
 
 
-def triplet_loss(embeddings: torch.Tensor, labels: torch.Tensor, margin: float = 1.0,
-                 mining: str = "random") -> torch.Tensor:
+def triplet_loss(
+    embeddings: torch.Tensor, labels: torch.Tensor, margin: float = 1.0, mining: str = "random"
+) -> torch.Tensor:
     """Mean of relu(d(a, p) - d(a, n) + margin) over the batch's triplets, Euclidean distances.
 
     random: per anchor, one random positive and one random negative (report B's triplet dataset, in batch form).
@@ -68,8 +69,9 @@ class TripletCELoss:
     Needs integer labels (not mixed targets) and a model with an EmbeddingHead (see `head_embedding`).
     """
 
-    def __init__(self, weight: float = 1.0, margin: float = 1.0, mining: str = "random",
-                 ce_weight: float = 1.0) -> None:
+    def __init__(
+        self, weight: float = 1.0, margin: float = 1.0, mining: str = "random", ce_weight: float = 1.0
+    ) -> None:
         if mining not in MINING:
             raise ValueError(f"triplet mining {mining!r}; expected one of {', '.join(MINING)}")
         self.weight, self.margin, self.mining, self.ce_weight = weight, margin, mining, ce_weight

@@ -19,8 +19,14 @@ class DeformBlock(nn.Module):
     Defaults keep the shape: `channels` in and out, 3x3, stride 1, padding 1.
     """
 
-    def __init__(self, channels: int, out_channels: int | None = None, kernel_size: int = 3, stride: int = 1,
-                 padding: int | None = None) -> None:
+    def __init__(
+        self,
+        channels: int,
+        out_channels: int | None = None,
+        kernel_size: int = 3,
+        stride: int = 1,
+        padding: int | None = None,
+    ) -> None:
         super().__init__()
         padding = kernel_size // 2 if padding is None else padding
         self.offset = nn.Conv2d(channels, 2 * kernel_size * kernel_size, kernel_size, stride, padding)
@@ -38,8 +44,9 @@ class ParallelDeform(nn.Module):
     def __init__(self, conv: nn.Conv2d) -> None:
         super().__init__()
         self.conv = conv
-        self.deform = DeformBlock(conv.in_channels, conv.out_channels, conv.kernel_size[0], conv.stride[0],
-                                  conv.padding[0])
+        self.deform = DeformBlock(
+            conv.in_channels, conv.out_channels, conv.kernel_size[0], conv.stride[0], conv.padding[0]
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(x) + self.deform(x)

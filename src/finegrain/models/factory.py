@@ -94,9 +94,7 @@ class Classifier(nn.Module):
         super().train(mode)
         if mode and getattr(self, "_backbone_frozen", False):  # keep frozen BN statistics fixed
             for m in self.net.modules():
-                if isinstance(m, nn.modules.batchnorm._BatchNorm) and not any(
-                    p.requires_grad for p in m.parameters()
-                ):
+                if isinstance(m, nn.modules.batchnorm._BatchNorm) and not any(p.requires_grad for p in m.parameters()):
                     m.eval()
         return self
 
@@ -131,12 +129,21 @@ def _load_init(net: nn.Module, init: str, weights_dir: Path | None, name: str) -
         state = {k: v for k, v in state.items() if not k.startswith(head + ".")}
         missing, unexpected = net.load_state_dict(state, strict=False)
         if unexpected or any(not k.startswith(head + ".") for k in missing):
-            raise FinegrainError(f"{path}: weights do not fit {name} (missing {missing[:3]}, unexpected {unexpected[:3]})")
+            raise FinegrainError(
+                f"{path}: weights do not fit {name} (missing {missing[:3]}, unexpected {unexpected[:3]})"
+            )
 
 
-def create_model(name: str, num_classes: int, init: str = "none", *, dropout: float | None = None,
-                 weights_dir: Path | None = None, model_args: dict | None = None,
-                 mods: dict | None = None) -> Classifier:
+def create_model(
+    name: str,
+    num_classes: int,
+    init: str = "none",
+    *,
+    dropout: float | None = None,
+    weights_dir: Path | None = None,
+    model_args: dict | None = None,
+    mods: dict | None = None,
+) -> Classifier:
     """Build `name` with a fresh `num_classes` head, then apply `mods` (see models.mods).
 
     init: `none` (random), `hub` (torchvision/timm pretrained download; needs internet),
@@ -191,8 +198,10 @@ def _with_mods(net: nn.Module, head: str, name: str, mean, std, mods: dict | Non
 
 
 def _offline_message(name: str, err: Exception) -> str:
-    return (f"init: hub could not download {name} weights ({type(err).__name__}); offline, use init: lite0 with "
-            f"model efficientnet_lite0, or init: none")
+    return (
+        f"init: hub could not download {name} weights ({type(err).__name__}); offline, use init: lite0 with "
+        f"model efficientnet_lite0, or init: none"
+    )
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:

@@ -14,8 +14,9 @@ _MLP_LAYERS = (nn.Linear, nn.Dropout, nn.ReLU, nn.Flatten, nn.Identity)
 class DenseHead(nn.Module):
     """Linear + ReLU for each `hidden` width, dropout, then the output nn.Linear (report E: 3 x 512, dropout 0.4)."""
 
-    def __init__(self, in_features: int, num_classes: int, hidden: tuple[int, ...] = (512, 512, 512),
-                 dropout: float = 0.4) -> None:
+    def __init__(
+        self, in_features: int, num_classes: int, hidden: tuple[int, ...] = (512, 512, 512), dropout: float = 0.4
+    ) -> None:
         super().__init__()
         widths = [in_features, *hidden]
         layers: list[nn.Module] = []

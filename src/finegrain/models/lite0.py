@@ -58,9 +58,7 @@ def map_state_dict(
     src_items = list(source.items())
     tgt_items = [(key, tuple(shape)) for key, shape in target_shapes.items()]
     if len(src_items) != len(tgt_items):
-        raise RuntimeError(
-            f"Lite0 weight mapping: source has {len(src_items)} tensors but target has {len(tgt_items)}"
-        )
+        raise RuntimeError(f"Lite0 weight mapping: source has {len(src_items)} tensors but target has {len(tgt_items)}")
     mapped: dict[str, torch.Tensor] = {}
     for idx, ((src_key, tensor), (tgt_key, tgt_shape)) in enumerate(zip(src_items, tgt_items, strict=True)):
         if _kind(src_key) != _kind(tgt_key):

@@ -79,8 +79,12 @@ def _se(net: nn.Module, name: str, value: Any) -> None:
 
 def _bottleneck(net: nn.Module, name: str, value: Any) -> None:
     _flag("bottleneck", value)
-    _require(isinstance(net, ResNet) and isinstance(net.layer4[0], BasicBlock), "bottleneck",
-             "resnet18/resnet34-style models (BasicBlock layer4)", name)
+    _require(
+        isinstance(net, ResNet) and isinstance(net.layer4[0], BasicBlock),
+        "bottleneck",
+        "resnet18/resnet34-style models (BasicBlock layer4)",
+        name,
+    )
     transplant_bottleneck(net)
 
 
@@ -93,8 +97,12 @@ def _deform(net: nn.Module, name: str, value: Any) -> None:
 
 def _eca(net: nn.Module, name: str, value: Any) -> None:
     _flag("eca", value)
-    _require(any(isinstance(m, TorchvisionSE) for m in net.modules()), "eca",
-             "efficientnet_b0-style models with SqueezeExcitation blocks", name)
+    _require(
+        any(isinstance(m, TorchvisionSE) for m in net.modules()),
+        "eca",
+        "efficientnet_b0-style models with SqueezeExcitation blocks",
+        name,
+    )
     replace_se_with_eca(net)
 
 
@@ -106,12 +114,17 @@ def _dense_head(net: nn.Module, name: str, value: Any) -> None:
 
 def _embedding_head(net: nn.Module, name: str, value: Any) -> None:
     opts = _options("embedding_head", value, {"embedding_dim": 128})
-    _require(any(isinstance(m, nn.Linear) for m in net.modules()), "embedding_head", "models with an nn.Linear head",
-             name)
+    _require(
+        any(isinstance(m, nn.Linear) for m in net.modules()), "embedding_head", "models with an nn.Linear head", name
+    )
     replace_head(net, lambda c_in, n: EmbeddingHead(c_in, n, int(opts["embedding_dim"])))
 
 
 _APPLY: dict[str, Callable[[nn.Module, str, Any], None]] = {
-    "bottleneck": _bottleneck, "se": _se, "deform": _deform, "eca": _eca,
-    "dense_head": _dense_head, "embedding_head": _embedding_head,
+    "bottleneck": _bottleneck,
+    "se": _se,
+    "deform": _deform,
+    "eca": _eca,
+    "dense_head": _dense_head,
+    "embedding_head": _embedding_head,
 }

@@ -7,20 +7,29 @@ from torch import nn
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
-        nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
         nn.MaxPool2d(2),
     )
 
 
 class SmallCNN(nn.Module):
-    """Four conv blocks (width, 2x, 4x, 8x), global average pooling, dropout, linear classifier `fc`."""
+    """Four conv blocks (width, 2x, 4x, 8x), global max pooling, dropout and a linear classifier `fc`.
+
+    Max pooling lets a small object anywhere in a cluttered frame decide the class (average pooling drowns it).
+    """
 
     def __init__(self, num_classes: int, width: int = 16, dropout: float = 0.0) -> None:
         super().__init__()
         widths = [width, width * 2, width * 4, width * 8]
-        self.features = nn.Sequential(*[_block(c_in, c_out) for c_in, c_out in zip([3, *widths[:-1]], widths, strict=True)])
-        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.features = nn.Sequential(
+            *[_block(c_in, c_out) for c_in, c_out in zip([3, *widths[:-1]], widths, strict=True)]
+        )
+        self.pool = nn.AdaptiveMaxPool2d(1)
         self.drop = nn.Dropout(dropout)
         self.fc = nn.Linear(widths[-1], num_classes)
 

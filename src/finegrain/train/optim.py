@@ -17,7 +17,9 @@ from torch.optim.lr_scheduler import (
 from finegrain.config import TrainCfg
 
 
-def create_optimizer(params: Iterable[torch.nn.Parameter], cfg: TrainCfg, lr: float | None = None) -> torch.optim.Optimizer:
+def create_optimizer(
+    params: Iterable[torch.nn.Parameter], cfg: TrainCfg, lr: float | None = None
+) -> torch.optim.Optimizer:
     """SGD with momentum or AdamW over the trainable parameters."""
     params = [p for p in params if p.requires_grad]
     lr = lr or cfg.lr
@@ -26,7 +28,9 @@ def create_optimizer(params: Iterable[torch.nn.Parameter], cfg: TrainCfg, lr: fl
     return torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
 
 
-def create_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainCfg, epochs: int) -> LRScheduler | ReduceLROnPlateau | None:
+def create_scheduler(
+    optimizer: torch.optim.Optimizer, cfg: TrainCfg, epochs: int
+) -> LRScheduler | ReduceLROnPlateau | None:
     """Per-epoch scheduler: step, cosine (with optional linear warmup) or ReduceLROnPlateau on val loss."""
     if cfg.scheduler == "none":
         return None
@@ -38,8 +42,9 @@ def create_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainCfg, epochs: in
     cosine = CosineAnnealingLR(optimizer, T_max=max(epochs - warmup, 1))
     if warmup == 0:
         return cosine
-    return SequentialLR(optimizer, [LinearLR(optimizer, start_factor=0.1, total_iters=warmup), cosine],
-                        milestones=[warmup])
+    return SequentialLR(
+        optimizer, [LinearLR(optimizer, start_factor=0.1, total_iters=warmup), cosine], milestones=[warmup]
+    )
 
 
 def step_scheduler(scheduler, val_loss: float) -> None:

@@ -29,8 +29,11 @@ def load_train_val(cfg: TrainCfg, data_dir: Path, seed: int):
     if cfg.train_images is not None:
         train = train.subset(stratified_subset(train.labels, cfg.train_images, seed))
     val = open_split(data_dir, "val")
-    return (Transformed(train, create_transforms(cfg.augment, cfg.image_size_px, train=True)),
-            Transformed(val, create_transforms(cfg.augment, cfg.image_size_px, train=False)), train.class_names)
+    return (
+        Transformed(train, create_transforms(cfg.augment, cfg.image_size_px, train=True)),
+        Transformed(val, create_transforms(cfg.augment, cfg.image_size_px, train=False)),
+        train.class_names,
+    )
 
 
 def _live(directory: Path):
@@ -56,8 +59,15 @@ def train_variant(params: Params, name: str) -> dict:
         run_seed = params.base.seed + seed
         seed_everything(run_seed)
         train_set, val_set, class_names = load_train_val(cfg, data_dir, run_seed)
-        model = create_model(cfg.model, len(class_names), cfg.init, dropout=cfg.dropout, weights_dir=weights_dir,
-                             model_args=cfg.model_args, mods=cfg.mods)
+        model = create_model(
+            cfg.model,
+            len(class_names),
+            cfg.init,
+            dropout=cfg.dropout,
+            weights_dir=weights_dir,
+            model_args=cfg.model_args,
+            mods=cfg.mods,
+        )
         live = _live(live_dir if i == 0 else paths.seed_dir(name, seed) / "live")
 
         def log_row(row: dict, live=live) -> None:
@@ -66,15 +76,29 @@ def train_variant(params: Params, name: str) -> dict:
                 live.log_metric(key.replace("_", "/", 1) if key.startswith(("train_", "val_")) else key, row[key])
             live.next_step()
 
-        log.info("variant %s seed %d: %s on %s (%d train / %d val images), %d trainable of %d params", name, seed,
-                 cfg.model, device, len(train_set), len(val_set), count_parameters(model, True), count_parameters(model))
-        history, best_state = fit(model, train_set, val_set, cfg, run_seed, device,
-                                  ckpt_dir / f"seed{seed}.pt", on_epoch=log_row)
+        log.info(
+            "variant %s seed %d: %s on %s (%d train / %d val images), %d trainable of %d params",
+            name,
+            seed,
+            cfg.model,
+            device,
+            len(train_set),
+            len(val_set),
+            count_parameters(model, True),
+            count_parameters(model),
+        )
+        history, best_state = fit(
+            model, train_set, val_set, cfg, run_seed, device, ckpt_dir / f"seed{seed}.pt", on_epoch=log_row
+        )
         live.end()
         _save_seed(paths.seed_dir(name, seed), cfg, history, best_state, model, class_names)
-        summary["seeds"][str(seed)] = {"best_epoch": history.best_epoch, "best_val_acc": history.best_val_acc,
-                                       "epochs_run": len(history.rows), "train_time_s": history.train_time_s,
-                                       "epoch_time_s": float(np.mean([r["epoch_time_s"] for r in history.rows]))}
+        summary["seeds"][str(seed)] = {
+            "best_epoch": history.best_epoch,
+            "best_val_acc": history.best_val_acc,
+            "epochs_run": len(history.rows),
+            "train_time_s": history.train_time_s,
+            "epoch_time_s": float(np.mean([r["epoch_time_s"] for r in history.rows])),
+        }
     write_json(out_dir / "summary.json", summary)
     atomic_write_bytes(out_dir / "config.yaml", yaml.safe_dump({"variant": name, **cfg.model_dump()}).encode())
     shutil.rmtree(paths.CKPT / name, ignore_errors=True)  # finished: the resume state is no longer needed
@@ -83,8 +107,16 @@ def train_variant(params: Params, name: str) -> dict:
 
 def _save_seed(out: Path, cfg: TrainCfg, history: History, best_state: dict, model, class_names: list[str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    meta = {"model": cfg.model, "num_classes": len(class_names), "class_names": class_names, "init": cfg.init,
-            "dropout": cfg.dropout, "model_args": cfg.model_args, "mods": cfg.mods, "best_epoch": history.best_epoch}
+    meta = {
+        "model": cfg.model,
+        "num_classes": len(class_names),
+        "class_names": class_names,
+        "init": cfg.init,
+        "dropout": cfg.dropout,
+        "model_args": cfg.model_args,
+        "mods": cfg.mods,
+        "best_epoch": history.best_epoch,
+    }
     save_state(out / "best.pt", {"state_dict": best_state, "meta": meta})
     save_state(out / "last.pt", {"state_dict": model.state_dict(), "meta": meta})
     import pandas as pd
@@ -96,8 +128,13 @@ def load_trained(variant_dir: Path, seed: int, which: str = "best") -> torch.nn.
     """Rebuild a trained model from data/models/<variant>/seed<k>/<which>.pt (weights_only load)."""
     state = torch.load(variant_dir / f"seed{seed}" / f"{which}.pt", map_location="cpu", weights_only=True)
     meta = state["meta"]
-    model = create_model(meta["model"], meta["num_classes"], "none", dropout=meta["dropout"],
-                         model_args=meta["model_args"], mods=meta["mods"])
+    model = create_model(
+        meta["model"],
+        meta["num_classes"],
+        "none",
+        dropout=meta["dropout"],
+        model_args=meta["model_args"],
+        mods=meta["mods"],
+    )
     model.load_state_dict(state["state_dict"])
     return model.eval()
-

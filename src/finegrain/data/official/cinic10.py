@@ -18,11 +18,14 @@ if TYPE_CHECKING:
 
 NAME = "cinic10"
 FILES = (
-    RemoteFile("CINIC-10.tar.gz", "https://datashare.is.ed.ac.uk/bitstream/handle/10283/3192/CINIC-10.tar.gz",
-               Checksum("md5", "6ee4d0c996905fe93221de577967a372"),
-               "URL: BayesWatch/cinic-10 README.md @ 0fec70ce55bbece9bbf1e106d9b299be9ef8b22f (Download); md5: "
-               "devinkwok/open_lth datasets/cinic10.py @ a3f70be6e4fb561c2d90a0056a1becde03ee0011 (tgz_md5; the "
-               "same md5 is in several other public CINIC-10 loaders)"),
+    RemoteFile(
+        "CINIC-10.tar.gz",
+        "https://datashare.is.ed.ac.uk/bitstream/handle/10283/3192/CINIC-10.tar.gz",
+        Checksum("md5", "6ee4d0c996905fe93221de577967a372"),
+        "URL: BayesWatch/cinic-10 README.md @ 0fec70ce55bbece9bbf1e106d9b299be9ef8b22f (Download); md5: "
+        "devinkwok/open_lth datasets/cinic10.py @ a3f70be6e4fb561c2d90a0056a1becde03ee0011 (tgz_md5; the "
+        "same md5 is in several other public CINIC-10 loaders)",
+    ),
 )
 SPLIT_DIRS = {"train": "train", "valid": "val", "test": "test"}
 

@@ -39,9 +39,11 @@ def find_layout(root: Path, markers: Iterable[str], dataset: str) -> Path:
         found = [d for d in sorted(root.iterdir()) if d.is_dir() and holds(d)]
         if len(found) == 1:
             return found[0]
-    raise DataError(f"{dataset}: {root} does not hold the official layout (expected {', '.join(markers)} in it or in "
-                    "one sub-directory); for source official/mirror run the download stage, for local point "
-                    "data.root at the extracted files")
+    raise DataError(
+        f"{dataset}: {root} does not hold the official layout (expected {', '.join(markers)} in it or in "
+        "one sub-directory); for source official/mirror run the download stage, for local point "
+        "data.root at the extracted files"
+    )
 
 
 def carve_val(labels: list[int], seed: int, val_fraction: float) -> list[str]:
@@ -131,6 +133,7 @@ def build_dataset(name: str, class_names_by_id: dict[int, str], rows: list[tuple
     if unknown:
         raise DataError(f"{name}: class id {unknown[0]} has no class name")
     label_of = {class_id: label for label, class_id in enumerate(ids)}
-    records = [Record(id=rid, split=split, label=label_of[cid], path=path, box=box)
-               for rid, split, cid, path, box in rows]
+    records = [
+        Record(id=rid, split=split, label=label_of[cid], path=path, box=box) for rid, split, cid, path, box in rows
+    ]
     return RawDataset(name, [class_names_by_id[i] for i in ids], records)

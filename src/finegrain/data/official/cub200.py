@@ -21,11 +21,14 @@ if TYPE_CHECKING:
 
 NAME = "cub200"
 FILES = (
-    RemoteFile("CUB_200_2011.tgz", "https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz",
-               Checksum("md5", "97eceeb196236b17998738112f37df78"),
-               "md5: TDeVries/cub2011_dataset cub2011.py @ 939292d3e510a520f5725fa0b0866044f83f693d (tgz_md5; the "
-               "same md5 is in ContinualAI avalanche's CUB200 and other loaders); URL: the CaltechDATA record "
-               "65de6-vp158 as in pyshen-watson/TAIR data/README.md and zijizhu/part-concept setup_cub.sh"),
+    RemoteFile(
+        "CUB_200_2011.tgz",
+        "https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz",
+        Checksum("md5", "97eceeb196236b17998738112f37df78"),
+        "md5: TDeVries/cub2011_dataset cub2011.py @ 939292d3e510a520f5725fa0b0866044f83f693d (tgz_md5; the "
+        "same md5 is in ContinualAI avalanche's CUB200 and other loaders); URL: the CaltechDATA record "
+        "65de6-vp158 as in pyshen-watson/TAIR data/README.md and zijizhu/part-concept setup_cub.sh",
+    ),
 )
 LISTS = ("images.txt", "image_class_labels.txt", "train_test_split.txt", "bounding_boxes.txt", "classes.txt")
 

@@ -17,10 +17,14 @@ if TYPE_CHECKING:
 
 NAME = "flower_photos"
 FILES = (
-    RemoteFile("flower_photos.tgz", "http://download.tensorflow.org/example_images/flower_photos.tgz",
-               Checksum("sha256", "4c54ace7911aaffe13a365c34f650e71dd5bf1be0a58b464e5a7183e3e595d9c"),
-               "tensorflow/datasets tensorflow_datasets/url_checksums/tf_flowers.txt @ "
-               "333639b37af6c6fedf3610a4a2d42f1c6ef6f7d5 (URL, size, sha256)", size=228_813_984),
+    RemoteFile(
+        "flower_photos.tgz",
+        "http://download.tensorflow.org/example_images/flower_photos.tgz",
+        Checksum("sha256", "4c54ace7911aaffe13a365c34f650e71dd5bf1be0a58b464e5a7183e3e595d9c"),
+        "tensorflow/datasets tensorflow_datasets/url_checksums/tf_flowers.txt @ "
+        "333639b37af6c6fedf3610a4a2d42f1c6ef6f7d5 (URL, size, sha256)",
+        size=228_813_984,
+    ),
 )
 
 
@@ -32,5 +36,6 @@ def class_folder_root(root: Path) -> Path:
 def read(cfg: DataCfg) -> RawDataset:
     from finegrain.data.folders import read_class_folders
 
-    return read_class_folders(class_folder_root(layout_root(cfg)), NAME, cfg.split_seed, cfg.val_fraction,
-                              cfg.test_fraction)
+    return read_class_folders(
+        class_folder_root(layout_root(cfg)), NAME, cfg.split_seed, cfg.val_fraction, cfg.test_fraction
+    )

@@ -28,13 +28,20 @@ if TYPE_CHECKING:
 
 NAME = "oxford_pets"
 BASE_URL = "https://www.robots.ox.ac.uk/~vgg/data/pets/data/"
-_SOURCE = ("pytorch/vision torchvision/datasets/oxford_iiit_pet.py @ 404ec61827a09544ff4785ed7607e8387e619f30 "
-           "(_RESOURCES: URL, md5)")
+_SOURCE = (
+    "pytorch/vision torchvision/datasets/oxford_iiit_pet.py @ 404ec61827a09544ff4785ed7607e8387e619f30 "
+    "(_RESOURCES: URL, md5)"
+)
 FILES = (
-    RemoteFile("images.tar.gz", BASE_URL + "images.tar.gz", Checksum("md5", "5c4f3ee8e5d25df40f4fd59a7f44e54c"),
-               _SOURCE),
-    RemoteFile("annotations.tar.gz", BASE_URL + "annotations.tar.gz",
-               Checksum("md5", "95a8c909bbe2e81eed6a22bccdf3f68f"), _SOURCE),
+    RemoteFile(
+        "images.tar.gz", BASE_URL + "images.tar.gz", Checksum("md5", "5c4f3ee8e5d25df40f4fd59a7f44e54c"), _SOURCE
+    ),
+    RemoteFile(
+        "annotations.tar.gz",
+        BASE_URL + "annotations.tar.gz",
+        Checksum("md5", "95a8c909bbe2e81eed6a22bccdf3f68f"),
+        _SOURCE,
+    ),
 )
 
 
@@ -54,8 +61,15 @@ def read_layout(root: Path, seed: int, val_fraction: float) -> RawDataset:
         splits = carve_val([c for _, c in entries], seed, val_fraction) if split == "train" else [split] * len(entries)
         for (image, class_id), name in zip(entries, splits, strict=True):
             xml = root / "annotations" / "xmls" / f"{image}.xml"
-            rows.append((f"{image}.jpg", name, class_id, root / "images" / f"{image}.jpg",
-                         read_voc_box(xml) if xml.is_file() else None))
+            rows.append(
+                (
+                    f"{image}.jpg",
+                    name,
+                    class_id,
+                    root / "images" / f"{image}.jpg",
+                    read_voc_box(xml) if xml.is_file() else None,
+                )
+            )
     return build_dataset(NAME, names, rows)
 
 

@@ -31,18 +31,32 @@ if TYPE_CHECKING:
 
 NAME = "stanford_dogs"
 BASE_URL = "http://vision.stanford.edu/aditya86/ImageNetDogs/"
-_SOURCE = ("tensorflow/datasets tensorflow_datasets/url_checksums/stanford_dogs.txt @ "
-           "24211da0508a86f0a9efd82c69bab9d25cda0a20 (URL, size, sha256)")
+_SOURCE = (
+    "tensorflow/datasets tensorflow_datasets/url_checksums/stanford_dogs.txt @ "
+    "24211da0508a86f0a9efd82c69bab9d25cda0a20 (URL, size, sha256)"
+)
 FILES = (
-    RemoteFile("images.tar", BASE_URL + "images.tar",
-               Checksum("sha256", "a443fc2f9a851aa1a7b8e4fa4af94b8459fce2c9f5a2f4dd4669cf9673a4ec58"), _SOURCE,
-               size=793_579_520),
-    RemoteFile("annotation.tar", BASE_URL + "annotation.tar",
-               Checksum("sha256", "662ed36f707be6b195c2fda392d8e153e83af28cedc8e2134a649f198def30fd"), _SOURCE,
-               size=21_852_160),
-    RemoteFile("lists.tar", BASE_URL + "lists.tar",
-               Checksum("sha256", "34b47cacd9a98b5d150e084f24d29391c084c55272295ec65c85651bc35f4d6c"), _SOURCE,
-               size=481_280),
+    RemoteFile(
+        "images.tar",
+        BASE_URL + "images.tar",
+        Checksum("sha256", "a443fc2f9a851aa1a7b8e4fa4af94b8459fce2c9f5a2f4dd4669cf9673a4ec58"),
+        _SOURCE,
+        size=793_579_520,
+    ),
+    RemoteFile(
+        "annotation.tar",
+        BASE_URL + "annotation.tar",
+        Checksum("sha256", "662ed36f707be6b195c2fda392d8e153e83af28cedc8e2134a649f198def30fd"),
+        _SOURCE,
+        size=21_852_160,
+    ),
+    RemoteFile(
+        "lists.tar",
+        BASE_URL + "lists.tar",
+        Checksum("sha256", "34b47cacd9a98b5d150e084f24d29391c084c55272295ec65c85651bc35f4d6c"),
+        _SOURCE,
+        size=481_280,
+    ),
 )
 LIST_KEYS = ("file_list", "annotation_list", "labels")
 
