@@ -100,8 +100,8 @@ class ShardSplit(torch.utils.data.Dataset):
         return len(self.index)
 
     def image(self, i: int) -> np.ndarray:
-        """HxWx3 uint8 array of item i."""
-        return np.asarray(self._shards[self._shard_of[i]][self._row_of[i]])
+        """HxWx3 uint8 array of item i (a copy: the shards are read-only memory maps)."""
+        return np.array(self._shards[self._shard_of[i]][self._row_of[i]])
 
     def boxes(self) -> np.ndarray:
         """(n, 4) float boxes in stored pixel coordinates, NaN rows where there is none."""
