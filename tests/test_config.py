@@ -71,7 +71,8 @@ def test_variant_merges_over_train_defaults():
     params = load_params(REPO / "params.yaml")
     cfg = params.variant("lite0_frozen")
     assert cfg.model == "tf_efficientnet_lite0" and cfg.mode == "frozen"
-    assert cfg.epochs == DEFAULT["train"]["epochs"]
+    assert cfg.epochs == DEFAULT["variants"]["lite0_frozen"]["epochs"]  # the variant overrides
+    assert cfg.batch_size == DEFAULT["train"]["batch_size"]  # the shared default shows through
 
 
 def test_unknown_variant_name(tmp_path):
