@@ -25,8 +25,9 @@ mmcv:  ## mmcv 2.1 with compiled ops; torch >= 2.13 headers need C++20, hence th
 	 MMCV_WITH_OPS=1 FORCE_CUDA=$(FORCE_CUDA) MAX_JOBS=$${MAX_JOBS:-2} CXX=$(CURDIR)/tools/cxx-c++20 \
 	 $(PIP) install -q --no-build-isolation -c constraints.txt mmcv==$(MMCV_VERSION)
 
-install-dev: install  ## + test tools
+install-dev: install  ## + test tools, and Debian's chromium for the report page's headless-browser test (needs root)
 	$(PIP) install -q -c constraints.txt -e ".[dev]"
+	@command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; }
 
 test:  ## the whole suite (unit + one tiny real pipeline shared by many tests)
 	$(PYTHON) -m pytest -q

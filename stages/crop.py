@@ -1,19 +1,21 @@
-"""Stage `crop`: box crops and square crops of the prepared data (data/cropped, data/cropped_square)."""
+"""Stage `crop`: box crops and square crops of the prepared data (data/cropped, data/cropped_square), boxes from
+crop.mode (none | gt | mmdet); the mmdet detector goes to data/detector, its metrics to metrics/crop.json."""
 
 from finegrain import paths
 from finegrain.atomic import write_json
 from finegrain.cli import run_stage
 from finegrain.config import load_params
-from finegrain.crop.crops import crop_dataset
+from finegrain.crop.run import run_crop
+from finegrain.runtime import configure_threads
 
 
 def main(argv: list[str]) -> None:
-    params = load_params()
-    cfg = params.crop
-    report = {}
-    for shape, out in (("box", paths.DATA / "cropped"), ("square", paths.DATA / "cropped_square")):
-        report[shape] = crop_dataset(paths.PREPARED, out, shape, cfg.margin, cfg.size_px)
-    write_json(paths.METRICS / "crop.json", {"mode": cfg.mode, **report})
+    cfg = load_params().crop
+    configure_threads(cfg.threads)
+    report = run_crop(
+        cfg, paths.PREPARED, paths.DATA / "cropped", paths.DATA / "cropped_square", paths.DATA / "detector"
+    )
+    write_json(paths.METRICS / "crop.json", report)
 
 
 if __name__ == "__main__":

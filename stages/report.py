@@ -1,4 +1,4 @@
-"""Stage `report`: the variants table and plots (data/reports)."""
+"""Stage `report`: the variants table, plots and the self-contained index.html (data/reports)."""
 
 from finegrain.cli import run_stage
 from finegrain.config import load_params

@@ -33,11 +33,25 @@ torch.set_num_threads(1)
 TINY_OVERRIDES = {
     "data": {"synthetic": {"train_per_class": 24, "val_per_class": 8, "test_per_class": 10, "size_px": 64}},
     "prepare": {"size_px": 64},
-    "crop": {"size_px": 32},
+    "crop": {"size_px": 32, "detector": {"iters": 10, "max_time_s": 20, "batch_size": 8, "warmup_iters": 2}},
     "train": {"epochs": 2, "image_size_px": 32, "batch_size": 16},
+    "evaluate": {"robust": {"images": 48, "pgd_steps": 3}, "explain": {"images": 4, "faithfulness_images": 16}},
+    "generate": {
+        "per_class": 4,
+        "dcgan": {"epochs": 1, "batch_size": 16, "ngf": 8, "ndf": 8},
+        "ddpm": {"size_px": 16, "epochs": 1, "batch_size": 16, "channels": [8, 16], "sample_steps": 2},
+        "quality": {"classifier_epochs": 1, "fid_images": 12},
+    },
+    "pretrain": {"epochs": 1, "batch_size": 32},
     "variants": {
         "cnn": {"data": "prepared", "init": "none", "lr": 0.003},
         "cnn_crop": {"data": "cropped", "init": "none", "lr": 0.003},
+        "ssl_aug_adv": {  # the pretrain and generate stages' outputs, and FGSM training, in one variant
+            "data": "augmented",
+            "init": "simclr",
+            "adv": {"method": "fgsm", "eps": "4/255", "prob": 0.5},
+            "lr": 0.003,
+        },
         "lite0_frozen": {
             "data": "prepared",
             "init": "lite0",

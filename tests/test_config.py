@@ -51,7 +51,7 @@ def test_default_params_are_valid():
         (lambda p: p["variants"]["cnn"].update(epochs="many"), "variants.cnn.epochs: Input should be a valid integer"),
         (lambda p: p["variants"]["cnn"].update(model="resnet9000"), "variants.cnn.model: unknown model 'resnet9000'"),
         (lambda p: p["variants"]["cnn"].update(augment="wild"), "variants.cnn.augment: unknown augment recipe 'wild'"),
-        (lambda p: p["variants"]["cnn"].update(data="augmented"), "variants.cnn.data: no stage produces data input"),
+        (lambda p: p["variants"]["cnn"].update(data="detected"), "variants.cnn.data: no stage produces data input"),
         (lambda p: p["variants"]["cnn"].pop("init"), "variants.cnn: missing required key 'init'"),
         (lambda p: p["variants"]["cnn"].update(init="lite0"), "variants.cnn.init: 'lite0' weights fit models"),
         (lambda p: p["data"].update(dataset="mnist"), "data.dataset: unknown dataset 'mnist'"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 import time
@@ -12,9 +13,26 @@ from finegrain.errors import FinegrainError
 
 log = logging.getLogger("finegrain")
 
+ENVIRONMENT_ERRORS = {
+    errno.ENOSPC: "free some disk space and run the stage again",
+    errno.EDQUOT: "free some space under your quota and run the stage again",
+    errno.EROFS: "the file system is read-only; run from a writable copy",
+    errno.EACCES: "check the file's permissions",
+}
+"""OSErrors caused by the machine, not by a bug: reported like a FinegrainError, with what to do."""
+
+
+def environment_error(err: OSError) -> str | None:
+    """One line for an OSError the user can act on (disk full, permissions), else None."""
+    advice = ENVIRONMENT_ERRORS.get(err.errno)
+    if advice is None:
+        return None
+    where = f": {err.filename}" if err.filename else ""
+    return f"{err.strerror or err}{where}; {advice}"
+
 
 def run_stage(main: Callable[[list[str]], None]) -> None:
-    """Run a stage's main(argv); a FinegrainError becomes one line on stderr and exit status 2."""
+    """Run a stage's main(argv); a FinegrainError (or a full disk) becomes one line on stderr and exit status 2."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     name = " ".join([Path(sys.argv[0]).stem, *sys.argv[1:]])
     start = time.perf_counter()
@@ -22,5 +40,11 @@ def run_stage(main: Callable[[list[str]], None]) -> None:
         main(sys.argv[1:])
     except FinegrainError as err:
         print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as err:
+        message = environment_error(err)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
     log.info("stage %s done in %.1f s", name, time.perf_counter() - start)

@@ -12,11 +12,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from finegrain.errors import ConfigError
+from finegrain.generate.config import GenerateCfg
+from finegrain.ssl.config import PretrainCfg
 
-DATA_INPUTS = ("prepared", "cropped", "cropped_square")
+DATA_INPUTS = ("prepared", "cropped", "cropped_square", "augmented")
 """Data inputs a variant can train on (each is a directory data/<input> some stage produces)."""
 
-INITS = ("none", "hub", "lite0")
+INITS = ("none", "hub", "lite0", "simclr")
 """Initial weights a variant can start from (each is a directory data/weights/<init>)."""
 
 LITE0_MODELS = ("tf_efficientnet_lite0", "efficientnet_lite0")
@@ -94,10 +96,52 @@ class PrepareCfg(_Strict):
     workers: int = Field(0, ge=0, description="decode processes; 0 = one per core")
 
 
+class DetectorCfg(_Strict):
+    """crop.detector: an mmdet detector, trained here on the train split's boxes or given as config + checkpoint."""
+
+    config: str = Field("tiny", min_length=1, description="tiny | an mmdet config: a path, or under mmdet/.mim/configs")
+    checkpoint: str | None = Field(None, description="path or URL: the weights (train false) or the start (train true)")
+    classes: list[str] = Field(default_factory=list, description="train false: detector classes kept; [] = all")
+    train: bool = True
+    labels: Literal["object", "per_class"] = "object"
+    image_px: int = Field(0, ge=0, description="detector input size (long side); 0 = the stored size")
+    iters: int = Field(300, gt=0)
+    max_time_s: float = Field(0.0, ge=0.0, description="training wall-clock cap; 0 = none (deterministic)")
+    batch_size: int = Field(16, gt=0)
+    lr: float = Field(1e-3, gt=0.0)
+    weight_decay: float = Field(0.05, ge=0.0)
+    warmup_iters: int = Field(50, ge=0)
+    holdout: float = Field(0.0, ge=0.0, lt=1.0, description="seeded share of boxed train images kept for evaluation")
+    seed: int = Field(0, ge=0)
+    cfg_options: dict[str, Any] = Field(default_factory=dict, description="mmengine overrides, dotted keys")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DetectorCfg:
+        if not self.train and not self.checkpoint:
+            raise ValueError("checkpoint: a detector that is not trained here (train: false) needs a checkpoint")
+        if self.train and self.classes:
+            raise ValueError("classes: only for train: false (a detector trained here detects the dataset's boxes)")
+        if self.checkpoint and "://" not in self.checkpoint and not Path(self.checkpoint).is_file():
+            raise ValueError(f"checkpoint: no such file {self.checkpoint!r}")
+        return self
+
+
 class CropCfg(_Strict):
-    mode: Literal["none", "gt"] = "gt"
+    mode: Literal["none", "gt", "mmdet"] = "mmdet"
     margin: float = Field(0.1, ge=0.0, le=2.0, description="square crops: extra border as a fraction of the box side")
     size_px: int = Field(64, ge=16)
+    score_thr: float = Field(0.3, ge=0.0, le=1.0, description="mmdet: the top box is used when its score reaches this")
+    fallback: Literal["full", "best"] = Field("full", description="below score_thr: full image, or the best box anyway")
+    train_boxes: Literal["gt", "predicted"] = Field("gt", description="mmdet: train split crops (no GT box: predicted)")
+    device: str = "auto"
+    threads: int = Field(1, ge=0, description="torch threads; 0 = torch's default (FINEGRAIN_THREADS wins)")
+    batch_size: int = Field(16, gt=0, description="detector inference batch")
+    detector: DetectorCfg = DetectorCfg()
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        return BaseCfg._device(v)
 
 
 class TripletCfg(_Strict):
@@ -115,6 +159,29 @@ class MixCfg(_Strict):
 class ElasticNetCfg(_Strict):
     alpha: float = Field(0.5, ge=0.0, le=1.0, description="L1 share: lam * (alpha * L1 + (1 - alpha) * L2)")
     lam: float = Field(0.0, ge=0.0, description="0 = off")
+
+
+def _pixel_eps(v: Any) -> Any:
+    """ε in [0, 1] pixel units, also written as a fraction such as '4/255'."""
+    if isinstance(v, str) and "/" in v:
+        num, _, den = v.partition("/")
+        try:
+            return float(num) / float(den)
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(f"expected a number or a fraction like 4/255 (got {v!r})") from None
+    return v
+
+
+class AdvCfg(_Strict):
+    """Adversarial training: each training sample is replaced by its attacked version with probability `prob`."""
+
+    method: Literal["none", "fgsm", "pgd"] = "none"
+    eps: float = Field(4 / 255, gt=0.0, le=1.0, description="L∞ radius in [0, 1] pixel units, e.g. 4/255")
+    prob: float = Field(0.5, gt=0.0, le=1.0)
+    steps: int = Field(5, gt=0, description="pgd iterations")
+    alpha: float | None = Field(None, gt=0.0, description="pgd step; null = 2.5 * eps / steps")
+
+    _eps = field_validator("eps", "alpha", mode="before")(_pixel_eps)
 
 
 class TrainCfg(_Strict):
@@ -151,6 +218,7 @@ class TrainCfg(_Strict):
     triplet: TripletCfg = TripletCfg()
     mix: MixCfg = MixCfg()
     elastic_net: ElasticNetCfg = ElasticNetCfg()
+    adv: AdvCfg = AdvCfg()
 
     @field_validator("data")
     @classmethod
@@ -209,8 +277,49 @@ class TrainCfg(_Strict):
         return self
 
 
+class RobustCfg(_Strict):
+    """evaluate.robust: accuracy under pixel-space FGSM/PGD for each ε, on a fixed test subset."""
+
+    images: int = Field(128, ge=0, description="seeded stratified test subset; 0 = off")
+    eps: list[float] = Field(default_factory=lambda: [0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255], min_length=1)
+    attacks: list[Literal["fgsm", "pgd"]] = Field(default_factory=lambda: ["fgsm", "pgd"])
+    pgd_steps: int = Field(5, gt=0)
+    pgd_alpha: float | None = Field(None, gt=0.0, description="null = 2.5 * eps / pgd_steps")
+    seed: int = Field(0, ge=0)
+
+    @field_validator("eps", mode="before")
+    @classmethod
+    def _eps_list(cls, v: Any) -> Any:
+        return [_pixel_eps(e) for e in v] if isinstance(v, list) else v
+
+    @field_validator("eps")
+    @classmethod
+    def _eps_range(cls, v: list[float]) -> list[float]:
+        bad = [e for e in v if not 0.0 <= e <= 1.0]
+        if bad:
+            raise ValueError(f"every ε must be in [0, 1] pixel units (got {bad[0]!r})")
+        return v
+
+    _alpha = field_validator("pgd_alpha", mode="before")(_pixel_eps)
+
+
+class ExplainCfg(_Strict):
+    """evaluate.explain: heatmap overlays, feature-map grid and faithfulness on fixed test subsets."""
+
+    images: int = Field(8, ge=0, description="test images with heatmap overlays; 0 = none")
+    methods: list[Literal["gradcam", "gradcam++", "scorecam"]] = Field(default_factory=lambda: ["gradcam"])
+    target_layer: str = Field("auto", min_length=1, description="a module of the network, or auto")
+    feature_layers: list[str] = Field(default_factory=list, description="[] = the last conv of each resolution")
+    feature_channels: int = Field(8, gt=0)
+    faithfulness_images: int = Field(32, ge=0, description="0 = no faithfulness score")
+    topk: float = Field(0.1, gt=0.0, lt=1.0, description="fraction of pixels deleted for the drop scores")
+    seed: int = Field(0, ge=0)
+
+
 class EvaluateCfg(_Strict):
     batch_size: int = Field(128, gt=0)
+    robust: RobustCfg = RobustCfg()
+    explain: ExplainCfg = ExplainCfg()
 
 
 class GateCfg(_Strict):
@@ -226,13 +335,21 @@ class Params(_Strict):
     train: dict[str, Any] = Field(default_factory=dict)
     evaluate: EvaluateCfg = EvaluateCfg()
     gate: GateCfg = GateCfg()
+    generate: GenerateCfg = GenerateCfg()
+    pretrain: PretrainCfg = PretrainCfg()
     variants: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     def variant(self, name: str) -> TrainCfg:
         """The named variant merged over the shared `train` defaults (validated at load)."""
         if name not in self.variants:
             raise ConfigError(f"params.yaml: variants: no variant {name!r}; defined: {', '.join(self.variants)}")
-        return _resolve_variant(name, self.train, self.variants[name])
+        cfg = _resolve_variant(name, self.train, self.variants[name])
+        if cfg.init == "simclr" and (cfg.model, cfg.model_args) != (self.pretrain.model, self.pretrain.model_args):
+            raise ConfigError(
+                f"params.yaml: variants.{name}.init: 'simclr' weights are a pretrain.model {self.pretrain.model!r} "
+                f"backbone with model_args {self.pretrain.model_args} (got {cfg.model!r}, {cfg.model_args})"
+            )
+        return cfg
 
 
 def _resolve_variant(name: str, defaults: dict[str, Any], overrides: dict[str, Any] | None) -> TrainCfg:
@@ -252,11 +369,13 @@ def _one_line(err: ValidationError, prefix: str = "", given: dict[str, Any] | No
     key = ".".join(p for p in (prefix, loc) if p)
     msg = first["msg"].removeprefix("Value error, ")
     field, sep, rest = msg.partition(": ")
-    if sep and field.isidentifier():  # cross-field checks name their field first: "root: ..."
+    if sep and all(p.isidentifier() for p in field.split(".")):  # cross-field checks name their field: "root: ..."
         key, msg = f"{key}.{field}" if key else field, rest
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
-    elif "input" in first and first["type"] not in ("missing",) and not isinstance(first["input"], dict):
+    elif (
+        "input" in first and first["type"] != "missing" and not isinstance(first["input"], dict) and "(got " not in msg
+    ):
         msg = f"{msg} (got {first['input']!r})"
     return f"params.yaml: {key}: {msg}"
 
@@ -266,7 +385,13 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: params file not found")
-    raw = yaml.safe_load(path.read_text()) or {}
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{path}: {where}{problem}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of parameter groups at the top level")
     try:

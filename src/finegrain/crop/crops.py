@@ -31,7 +31,8 @@ def crop_dataset(
     """Write a cropped copy of `src` to `dst` (same format); images without a box keep the full frame.
 
     shape: `box` (the box itself) or `square` (see geometry.square_box). `boxes` overrides the index boxes
-    per split (e.g. detector predictions). Returns counts of cropped images and full-frame fallbacks.
+    per split (e.g. detector predictions; NaN rows keep the full frame). The index keeps each image's GT box, mapped
+    into the crop (clipped; none when it lies outside). Returns counts of cropped images and full-frame fallbacks.
     """
     meta = read_meta(src)
     counts = {"cropped": 0, "fallback": 0}
@@ -42,10 +43,11 @@ def crop_dataset(
             if not (index["split"] == split).any():
                 continue
             part = open_split(src, split)
-            split_boxes = boxes[split] if boxes and split in boxes else part.boxes()
+            gt_boxes = part.boxes()
+            split_boxes = boxes[split] if boxes and split in boxes else gt_boxes
             writer = ShardWriter(tmp, split, size_px, 4096)
             for i in range(len(part)):
-                image, box = part.image(i), split_boxes[i]
+                image, box, gt = part.image(i), split_boxes[i], gt_boxes[i]
                 h, w = image.shape[:2]
                 if np.isnan(box).any():
                     counts["fallback"] += 1
@@ -55,9 +57,7 @@ def crop_dataset(
                     crop_box = tuple(float(v) for v in box)
                     if shape == "square":
                         crop_box = square_box(crop_box, margin, w, h)
-                kept = (
-                    _box_in_crop(tuple(float(v) for v in box), crop_box, size_px) if not np.isnan(box).any() else None
-                )
+                kept = _box_in_crop(tuple(float(v) for v in gt), crop_box, size_px) if not np.isnan(gt).any() else None
                 row = part.index.iloc[i]
                 writer.add(
                     crop_image(image, crop_box, size_px),
@@ -88,12 +88,13 @@ def crop_dataset(
 
 
 def _box_in_crop(box, crop_box, size_px):
-    """The object's box in the resized crop's coordinates."""
+    """The object's box in the resized crop's coordinates, clipped; None when it lies outside the crop."""
     cx0, cy0, cx1, cy1 = crop_box
     sx, sy = size_px / (cx1 - cx0), size_px / (cy1 - cy0)
-    return (
+    out = (
         max(0.0, (box[0] - cx0) * sx),
         max(0.0, (box[1] - cy0) * sy),
         min(float(size_px), (box[2] - cx0) * sx),
         min(float(size_px), (box[3] - cy0) * sy),
     )
+    return out if out[2] > out[0] and out[3] > out[1] else None

@@ -2,11 +2,13 @@
 
 Every member is checked before it is written: absolute paths, `..` components, links pointing outside the target,
 and device files/FIFOs are refused. Members go to a temp directory beside the target and are moved in only when the
-whole archive extracted cleanly, so a refused member or a corrupt/truncated archive leaves the target untouched.
+whole archive extracted cleanly, so a refused member, a corrupt/truncated archive or a full disk leaves the target
+untouched.
 """
 
 from __future__ import annotations
 
+import errno
 import gzip
 import lzma
 import os
@@ -87,6 +89,11 @@ def safe_extract(archive: str | Path, dest: str | Path) -> int:
         detail = " ".join(str(err).split())  # one line (tarfile lists every method it tried on separate lines)
         raise DataError(
             f"{archive.name}: corrupt or truncated archive ({type(err).__name__}: {detail}); nothing was extracted"
+        ) from None
+    except OSError as err:  # disk full, quota, permissions: the environment, not the archive
+        advice = "; free some disk space and run again" if err.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+        raise DataError(
+            f"{archive.name}: extraction failed ({err.strerror or err}); nothing was extracted{advice}"
         ) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

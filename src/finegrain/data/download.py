@@ -4,6 +4,7 @@
 partial file with an HTTP Range request, retries with exponential backoff on 5xx answers, timeouts and dropped
 connections, fails at once with a clear message on 404 (and other 4xx), and renames the part file to `dest` only
 after its checksum matches. A mismatch deletes the part file and names the file, the expected and the received hash.
+A full disk stops with a clear error and keeps the part file, so the next run resumes.
 A file whose checksum no source publishes (`checksum=None`) is accepted and its hashes are returned so the caller
 records them; the first download prints them.
 
@@ -13,6 +14,7 @@ A mirror serves the same file names under another base URL or directory; a ``SHA
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -129,16 +131,26 @@ def download_file(
         log.warning("%s: the copy on disk does not match %s; fetching it again", dest.name, checksum)
         dest.unlink()
     part = dest.with_name(dest.name + ".part")
-    if is_local(url):
-        _copy_local(local_path(url), part)
-    else:
-        _fetch_http(
-            url,
-            part,
-            RETRIES if retries is None else retries,
-            BACKOFF_S if backoff_s is None else backoff_s,
-            TIMEOUT_S if timeout_s is None else timeout_s,
-        )
+    try:
+        if is_local(url):
+            _copy_local(local_path(url), part)
+        else:
+            _fetch_http(
+                url,
+                part,
+                RETRIES if retries is None else retries,
+                BACKOFF_S if backoff_s is None else backoff_s,
+                TIMEOUT_S if timeout_s is None else timeout_s,
+            )
+    except OSError as err:  # disk full or unwritable cache (and requests' non-transient errors, e.g. a bad URL)
+        advice = "free some disk space and run again; " if err.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+        size = part.stat().st_size if part.is_file() else 0
+        if size and not is_local(url):  # an HTTP download resumes from what it has
+            kept = f"the {size} bytes received are kept in {part.name} and the next run resumes from there"
+        else:
+            part.unlink(missing_ok=True)
+            kept = "nothing was kept"
+        raise DataError(f"{dest.name}: download stopped ({_brief(err)}); {advice}{kept}") from None
     hashes = file_hashes(part)
     if checksum is not None and hashes[checksum.algo] != checksum.value:
         part.unlink()

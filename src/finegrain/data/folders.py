@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -9,22 +10,34 @@ import numpy as np
 from finegrain.data.registry import RawDataset, Record
 from finegrain.errors import DataError
 
+log = logging.getLogger(__name__)
+
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 
 
 def list_class_folders(root: Path) -> dict[str, list[Path]]:
-    """Map class name -> sorted image files; ignores non-image files and hidden entries."""
+    """Map class name -> sorted image files; ignores (and reports) non-image files and folders without images.
+
+    Hidden entries (names starting with '.') are skipped silently.
+    """
     if not root.is_dir():
         raise DataError(f"data.root: {root} is not a directory (expected <root>/<class>/<image> folders)")
     classes: dict[str, list[Path]] = {}
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        files = sorted(
-            p
-            for p in folder.rglob("*")
-            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
-        )
+        files, others = [], []
+        for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
+            (files if path.suffix.lower() in IMAGE_SUFFIXES else others).append(path)
+        if others:
+            log.warning(
+                "data.root: folder %r: ignored %d non-image file(s), e.g. %s",
+                folder.name,
+                len(others),
+                others[0].relative_to(root).as_posix(),
+            )
         if files:
             classes[folder.name] = files
+        else:
+            log.warning("data.root: folder %r has no images; it is not a class", folder.name)
     if len(classes) < 2:
         raise DataError(f"data.root: {root} has {len(classes)} class folder(s) with images; expected at least 2")
     return classes

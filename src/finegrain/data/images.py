@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from finegrain.data.registry import Box
 
 MAX_IMAGE_PIXELS = 64_000_000
-"""Decompression-bomb guard: larger images are refused (PIL raises above 2x this)."""
+"""Decompression-bomb guard: larger images are refused, before any pixel is decoded."""
 
 
 class BadImage(Exception):
@@ -32,14 +33,25 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")  # L, P, CMYK, YCbCr, 1, F ...
 
 
+def _bomb_reason(err: Exception) -> str:
+    """Our one-line refusal for PIL's own (looser) decompression-bomb error, which reports only a pixel count."""
+    match = re.search(r"\((\d+) pixels\)", str(err))
+    pixels = f"{int(match.group(1))} pixels" if match else "its size"
+    return f"image of {pixels} exceeds the {MAX_IMAGE_PIXELS} pixel decompression-bomb limit"
+
+
 def open_rgb(path: Path, target_short_px: int | None = None) -> tuple[Image.Image, tuple[int, int]]:
     """Decode an image as RGB with EXIF orientation applied; also return its full (oriented) size.
 
     `target_short_px` lets JPEG decoding use draft mode (DCT scaling) when the image is much larger.
+    Anything that makes the file unusable raises BadImage with a one-line reason (never another exception).
     """
     with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        # PIL only warns below 2x its own limit; the MAX_IMAGE_PIXELS check below is stricter and refuses instead
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
+            if Path(path).stat().st_size == 0:
+                raise BadImage("empty file (0 bytes)")
             with Image.open(path) as img:
                 w, h = img.size
                 if w * h > MAX_IMAGE_PIXELS:
@@ -56,8 +68,17 @@ def open_rgb(path: Path, target_short_px: int | None = None) -> tuple[Image.Imag
                 return _to_rgb(img), ((h, w) if rotated else (w, h))
         except BadImage:
             raise
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-            raise BadImage(f"{type(err).__name__}: {err}".strip()) from None
+        except FileNotFoundError:
+            raise BadImage("no such file") from None
+        except Image.DecompressionBombError as err:
+            raise BadImage(_bomb_reason(err)) from None
+        except UnidentifiedImageError:
+            raise BadImage("not an image (no known image format)") from None
+        except MemoryError:
+            raise
+        except Exception as err:  # corrupt bytes raise anything from OSError to struct.error: skip the file
+            detail = " ".join(f"{type(err).__name__}: {err}".split())
+            raise BadImage(f"corrupt or truncated image data ({detail})") from None
 
 
 def square_resize(

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from finegrain import paths
 from finegrain.atomic import atomic_dir, write_json
 from finegrain.augment.recipes import create_transforms
-from finegrain.config import Params
-from finegrain.data.shards import open_split
+from finegrain.config import ExplainCfg, Params
+from finegrain.data.shards import open_split, stratified_subset
 from finegrain.evaluate.metrics import classification_metrics, embeddings, knn_accuracy, mean_std, predict
+from finegrain.evaluate.robustness import robustness_curve, summarise
 from finegrain.models.factory import count_parameters
 from finegrain.runtime import configure_threads, resolve_device
 from finegrain.train.loop import Transformed
@@ -22,6 +26,19 @@ from finegrain.train.run import load_trained
 log = logging.getLogger(__name__)
 
 ROUND = 6  # metrics are rounded so that identical runs give byte-identical files
+
+
+def subset_positions(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Positions of a seeded stratified subset of n items (all when n >= len; none when n = 0)."""
+    return stratified_subset(labels, n, seed) if n > 0 else np.arange(0)
+
+
+def stack_items(dataset: Transformed, positions: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images, labels) tensors of the items at `positions`."""
+    items = [dataset[int(i)] for i in positions]
+    if not items:
+        return torch.empty(0), torch.empty(0, dtype=torch.long)
+    return torch.stack([x for x, _ in items]), torch.tensor([y for _, y in items])
 
 
 def evaluate_variant(params: Params, name: str) -> dict:
@@ -33,10 +50,19 @@ def evaluate_variant(params: Params, name: str) -> dict:
     test_t = Transformed(test, create_transforms(cfg.augment, cfg.image_size_px, train=False))
     class_names = test.class_names
     summary = json.loads((paths.model_dir(name) / "summary.json").read_text())
-    per_seed, speeds, confusion, per_class = [], [], None, []
+    rcfg, ecfg = params.evaluate.robust, params.evaluate.explain
+    robust_pos = subset_positions(test.labels, rcfg.images if rcfg.attacks else 0, rcfg.seed)
+    robust_set = stack_items(test_t, robust_pos)
+    per_seed, speeds, confusion, per_class, curves, robust_s = [], [], None, [], [], 0.0
     for seed in cfg.seeds:
         model = load_trained(paths.model_dir(name), seed)
         logits, labels, img_per_s = predict(model, test_t, device, params.evaluate.batch_size)
+        if len(robust_pos):
+            t0 = time.perf_counter()
+            clean = logits[torch.from_numpy(robust_pos)].argmax(1) == labels[torch.from_numpy(robust_pos)]
+            curve_args = (rcfg.eps, rcfg.attacks, rcfg.pgd_steps, rcfg.pgd_alpha, rcfg.seed, params.evaluate.batch_size)
+            curves.append(robustness_curve(model, *robust_set, *curve_args, clean=clean))
+            robust_s += time.perf_counter() - t0
         m = classification_metrics(logits, labels, len(class_names))
         if cfg.loss in ("tcel", "triplet"):  # embedding quality, labelled apart from the classifier's top1
             train_t = Transformed(open_split(paths.data_input(cfg.data), "train"), test_t.transform)
@@ -47,7 +73,7 @@ def evaluate_variant(params: Params, name: str) -> dict:
         per_seed.append(m)
         speeds.append(img_per_s)
         if seed == cfg.seeds[0]:
-            first_pred = logits.argmax(1).numpy()
+            first_pred, first_model = logits.argmax(1).numpy(), model
     test_metrics = {}
     for key in per_seed[0]:
         mean, std = mean_std([m[key] for m in per_seed])
@@ -63,6 +89,10 @@ def evaluate_variant(params: Params, name: str) -> dict:
     }
     if len(cfg.seeds) > 1:
         quality["val"]["top1_std"] = round(val_std, ROUND)
+    robust_rows: dict[str, list[dict]] = {}
+    if curves:
+        robust_metrics, robust_rows = summarise(curves, ROUND)
+        quality["robust"] = {"images": len(robust_set[0]), **robust_metrics}
     seeds = summary["seeds"].values()
     perf = {
         "epoch_time_s": float(np.mean([s["epoch_time_s"] for s in seeds])),
@@ -78,7 +108,53 @@ def evaluate_variant(params: Params, name: str) -> dict:
         pd.DataFrame({"class": class_names, "accuracy": np.mean(per_class, axis=0)}).to_csv(
             out / "per_class.csv", index=False
         )
+        (out / "robust").mkdir()
+        for attack, rows in robust_rows.items():
+            pd.DataFrame(rows).to_csv(out / "robust" / f"{attack}.csv", index=False)
+        t0 = time.perf_counter()
+        explained = _explain(
+            first_model, test_t, test.labels, class_names, ecfg, out / "explain", params.evaluate.batch_size
+        )
+        perf["explain_time_s"] = time.perf_counter() - t0
+        if explained:
+            quality["explain"] = explained
+    perf["robust_time_s"] = robust_s
     write_json(paths.METRICS / f"{name}.json", quality)
     write_json(paths.METRICS / f"{name}.perf.json", perf)
     log.info("%s: test top-1 %.4f, macro-F1 %.4f", name, test_metrics["top1"], test_metrics["macro_f1"])
     return quality
+
+
+def _explain(
+    model: torch.nn.Module,
+    test_t: Transformed,
+    labels: np.ndarray,
+    class_names: list[str],
+    ecfg: ExplainCfg,
+    out_dir: Path,
+    batch_size: int,
+) -> dict:
+    """Heatmaps and feature maps into out_dir (the first seed's model); numeric faithfulness metrics."""
+    from finegrain.explain.run import explain_model
+
+    out_dir.mkdir()
+    if not ecfg.images and not ecfg.faithfulness_images:
+        return {}
+    overlay = stack_items(test_t, subset_positions(labels, ecfg.images, ecfg.seed))
+    faithful = stack_items(test_t, subset_positions(labels, ecfg.faithfulness_images, ecfg.seed))
+    metrics = explain_model(
+        model,
+        overlay,
+        faithful,
+        class_names,
+        out_dir,
+        list(ecfg.methods),
+        ecfg.target_layer,
+        list(ecfg.feature_layers) or None,
+        ecfg.feature_channels,
+        ecfg.topk,
+        ecfg.seed,
+        batch_size,
+    )
+    log.info("explain: heatmaps of layer %s (%s)", metrics.pop("cam_layer"), ", ".join(metrics.pop("methods")))
+    return {k: round(v, ROUND) if isinstance(v, float) else v for k, v in metrics.items()}

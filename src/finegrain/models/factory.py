@@ -132,6 +132,26 @@ def _load_init(net: nn.Module, init: str, weights_dir: Path | None, name: str) -
             raise FinegrainError(
                 f"{path}: weights do not fit {name} (missing {missing[:3]}, unexpected {unexpected[:3]})"
             )
+    elif init == "simclr":
+        _load_simclr(net, weights_dir or Path("data/weights/simclr"), name)
+
+
+def _load_simclr(net: nn.Module, weights_dir: Path, name: str) -> None:
+    """Load a SimCLR backbone (pretrain stage: {model, model_args, state_dict} without the head) into `net`."""
+    path = weights_dir / "weights.pt"
+    if not path.is_file():
+        raise FinegrainError(f"{path}: SimCLR backbone missing; run `dvc repro pretrain`")
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    if saved["model"] != name:
+        raise FinegrainError(f"{path}: holds a {saved['model']} backbone, not {name} (pretrain.model)")
+    head = _last_linear(net)
+    try:
+        missing, unexpected = net.load_state_dict(saved["state_dict"], strict=False)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[-1].strip()
+        raise FinegrainError(f"{path}: weights do not fit {name} ({first}); check pretrain.model_args") from None
+    if unexpected or any(not k.startswith(head + ".") for k in missing):
+        raise FinegrainError(f"{path}: weights do not fit {name} (missing {missing[:3]}, unexpected {unexpected[:3]})")
 
 
 def create_model(
@@ -147,7 +167,8 @@ def create_model(
     """Build `name` with a fresh `num_classes` head, then apply `mods` (see models.mods).
 
     init: `none` (random), `hub` (torchvision/timm pretrained download; needs internet),
-    `lite0` (offline ImageNet weights for (tf_)efficientnet_lite0 from data/weights/lite0).
+    `lite0` (offline ImageNet weights for (tf_)efficientnet_lite0 from data/weights/lite0),
+    `simclr` (the pretrain stage's self-supervised backbone of this model from data/weights/simclr).
     """
     mean, std = IMAGENET_MEAN, IMAGENET_STD
     if name in OWN_MODELS:
@@ -157,6 +178,7 @@ def create_model(
             net = OWN_MODELS[name](num_classes, dropout, **(model_args or {}))
         except TypeError as err:
             raise FinegrainError(f"model_args: {err}") from None
+        _load_init(net, init, weights_dir, name)
         return _with_mods(net, _last_linear(net), name, mean, std, mods)
     if model_args:
         raise FinegrainError(f"model_args: only finegrain's own models take model_args (got model {name!r})")

@@ -1,4 +1,4 @@
-"""The report stage: one table of all variants (CSV + Markdown) and PNG plots, from params' variant list."""
+"""The report stage: one table of all variants (CSV + Markdown), PNG plots and index.html, from params' variants."""
 
 from __future__ import annotations
 
@@ -12,8 +12,13 @@ from finegrain import paths
 from finegrain.atomic import atomic_dir
 from finegrain.config import Params
 from finegrain.errors import DataError
+from finegrain.report.figures import confusion_png, robustness_png
+from finegrain.report.html import Section, render
 
 log = logging.getLogger(__name__)
+
+GENERATE_GRIDS = paths.DATA / "plots" / "generate" / "grids"
+"""Sample grids the generate stage writes (<method>.png); shown in index.html when present."""
 
 
 def variants_table(params: Params) -> pd.DataFrame:
@@ -41,9 +46,21 @@ def variants_table(params: Params) -> pd.DataFrame:
                 "train_time_s": perf["train_time_s"],
                 "params": quality["params"],
                 "seeds": quality["seeds"],
+                **_robust_columns(quality.get("robust", {})),
+                **{k: quality["explain"][k] for k in ("cam_drop", "random_drop") if k in quality.get("explain", {})},
             }
         )
     return pd.DataFrame(rows)
+
+
+def _robust_columns(robust: dict) -> dict[str, float]:
+    """{fgsm_eps_2_255: accuracy, ...} (and `_std` columns) from a variant's `robust` metrics."""
+    return {
+        f"{attack}_{key}": value
+        for attack, curve in robust.items()
+        if isinstance(curve, dict)
+        for key, value in curve.items()
+    }
 
 
 def _markdown(table: pd.DataFrame) -> str:
@@ -104,13 +121,59 @@ def _plots(table: pd.DataFrame, histories: dict[str, pd.DataFrame], out: Path) -
     plt.close(fig)
 
 
-def build_report(params: Params, out_dir: Path = paths.REPORTS) -> pd.DataFrame:
-    """Write table.csv, table.md and plots to out_dir atomically; returns the table."""
+def _eval_outputs(params: Params, eval_dir: Path) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, pd.DataFrame]]]:
+    """(confusion matrix per variant, {variant: {attack: robustness curve}}) from data/eval/<variant>/."""
+    matrices, curves = {}, {}
+    for name in params.variants:
+        confusion = eval_dir / name / "confusion_matrix.csv"
+        if confusion.is_file():
+            matrices[name] = pd.read_csv(confusion, index_col=0)
+        curves[name] = {p.stem: pd.read_csv(p) for p in sorted((eval_dir / name / "robust").glob("*.csv"))}
+    return matrices, curves
+
+
+def _html_sections(params: Params, tmp: Path, eval_dir: Path, generated_dir: Path) -> list[Section]:
+    """(heading, note, [(png, caption)]) per page section; writes the confusion and robustness PNGs into tmp."""
+    matrices, curves = _eval_outputs(params, eval_dir)
+    confusion = [(tmp / "confusion_matrices.png", "confusion matrices, test split")]
+    robust = [(tmp / "robustness.png", "robust accuracy vs ε")]
+    heatmaps = [
+        (eval_dir / name / "explain" / png, f"{name}: {what}")
+        for name in params.variants
+        for png, what in (("cam.png", "heatmaps"), ("feature_maps.png", "feature maps"))
+        if (eval_dir / name / "explain" / png).is_file()
+    ]
+    grids = sorted(generated_dir.glob("*/*.png")) + sorted(GENERATE_GRIDS.glob("*.png"))
+    generated = [(p, f"generated: {p.parent.name}/{p.stem}") for p in grids]
+    return [
+        ("Accuracy vs training time", "", [(tmp / "accuracy_vs_time.png", "test accuracy vs training time")]),
+        ("Training curves", "", [(tmp / "training_curves.png", "training loss and validation accuracy")]),
+        ("Confusion matrices", "Rows: true class; colour: share of the row.", confusion)
+        if confusion_png(matrices, confusion[0][0])
+        else None,
+        ("Robustness", "Accuracy under FGSM and PGD on the fixed test subset.", robust)
+        if robustness_png(curves, robust[0][0])
+        else None,
+        ("Heatmaps and feature maps", "First seed's model on fixed test images.", heatmaps),
+        ("Generated images", "Sample grids of the generate stage.", generated),
+    ]
+
+
+def build_report(
+    params: Params,
+    out_dir: Path = paths.REPORTS,
+    eval_dir: Path = paths.EVAL,
+    generated_dir: Path = paths.DATA / "generated",
+) -> pd.DataFrame:
+    """Write table.csv, table.md, plots and the self-contained index.html to out_dir atomically; returns the table."""
     table = variants_table(params)
     histories = _histories(params)
     with atomic_dir(out_dir) as tmp:
         table.to_csv(tmp / "table.csv", index=False)
         (tmp / "table.md").write_text(_markdown(table))
         _plots(table, histories, tmp)
+        sections = _html_sections(params, tmp, eval_dir, generated_dir)
+        title = f"finegrain report: {params.data.dataset}, {len(table)} variants"
+        (tmp / "index.html").write_text(render(title, table, sections))
     log.info("report:\n%s", _markdown(table))
     return table

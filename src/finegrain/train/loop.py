@@ -71,11 +71,13 @@ def run_epoch(
     loss_fn: Loss,
     optimizer: torch.optim.Optimizer | None = None,
     penalty: Callable[[], torch.Tensor] | None = None,
+    adversary: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[float, float]:
     """One pass; trains when an optimizer is given. Returns (mean loss, accuracy).
 
     Targets may be labels (N,) or soft targets (N, C) from CutMix/MixUp (accuracy then uses their argmax).
-    `penalty` (e.g. elastic net) is added to the training loss.
+    `penalty` (e.g. elastic net) is added to the training loss; `adversary` (adversarial training) replaces
+    training images by attacked ones.
     """
     training = optimizer is not None
     model.train(training)
@@ -83,6 +85,8 @@ def run_epoch(
     with torch.set_grad_enabled(training):
         for images, labels in loader:
             images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+            if training and adversary is not None:
+                images = adversary(images, labels)
             logits = model(images)
             loss = loss_fn(logits, labels, model)
             if training:
@@ -116,6 +120,11 @@ def fit(
     if cfg.elastic_net.lam > 0:
         output_layer = [m for m in model.head.modules() if isinstance(m, nn.Linear)][-1]
         penalty = lambda: elastic_net_penalty(output_layer, cfg.elastic_net.alpha, cfg.elastic_net.lam)  # noqa: E731
+    adversary = None
+    if cfg.adv.method != "none":
+        from finegrain.adversarial.attacks import Adversary
+
+        adversary = Adversary(model, cfg.adv.method, cfg.adv.eps, cfg.adv.prob, cfg.adv.steps, cfg.adv.alpha)
     collate = None
     if cfg.mix.mode != "none":
         from finegrain.augment.mix import MixCollate
@@ -168,7 +177,7 @@ def fit(
         )
         t0 = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
-        train_loss, train_acc = run_epoch(model, train_loader, device, loss_fn, optimizer, penalty)
+        train_loss, train_acc = run_epoch(model, train_loader, device, loss_fn, optimizer, penalty, adversary)
         epoch_time = time.perf_counter() - t0
         val_loss, val_acc = run_epoch(model, val_loader, device, loss_fn)
         step_scheduler(scheduler, val_loss)

@@ -15,9 +15,10 @@ from finegrain.atomic import atomic_write_bytes, write_json
 from finegrain.augment.recipes import create_transforms
 from finegrain.config import Params, TrainCfg
 from finegrain.data.shards import open_split, stratified_subset
+from finegrain.errors import DataError
 from finegrain.models.factory import count_parameters, create_model
 from finegrain.runtime import configure_threads, resolve_device, seed_everything
-from finegrain.train.checkpoint import run_key, save_state
+from finegrain.train.checkpoint import load_weights_only, run_key, save_state
 from finegrain.train.loop import History, Transformed, fit
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,10 @@ def _save_seed(out: Path, cfg: TrainCfg, history: History, best_state: dict, mod
 
 def load_trained(variant_dir: Path, seed: int, which: str = "best") -> torch.nn.Module:
     """Rebuild a trained model from data/models/<variant>/seed<k>/<which>.pt (weights_only load)."""
-    state = torch.load(variant_dir / f"seed{seed}" / f"{which}.pt", map_location="cpu", weights_only=True)
+    path = variant_dir / f"seed{seed}" / f"{which}.pt"
+    if not path.is_file():
+        raise DataError(f"{path}: no trained model; run `dvc repro` to train it")
+    state = load_weights_only(path, "run `dvc checkout` or `dvc repro` to restore the trained model")
     meta = state["meta"]
     model = create_model(
         meta["model"],

@@ -97,10 +97,15 @@ def load_mat(path: Path, keys: Iterable[str]) -> dict:
     """The named variables of a .mat file; a clear error when the file or a variable is missing."""
     from scipy.io import loadmat
 
+    if not path.is_file():
+        raise DataError(f"{path}: missing (part of the official layout)")
     try:
         mat = loadmat(path, squeeze_me=True)
-    except (OSError, ValueError) as err:
-        raise DataError(f"{path}: not a readable .mat file ({err})") from None
+    except MemoryError:
+        raise
+    except Exception as err:  # a corrupt file raises anything from ValueError to IndexError inside scipy
+        detail = " ".join(f"{type(err).__name__}: {err}".split())
+        raise DataError(f"{path}: not a readable .mat file ({detail})") from None
     missing = [k for k in keys if k not in mat]
     if missing:
         raise DataError(f"{path}: missing variable(s) {', '.join(missing)}")

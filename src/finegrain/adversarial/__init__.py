@@ -1,0 +1,1 @@
+"""Adversarial examples in pixel space: attacks for adversarial training (torchattacks) and their primitives."""

@@ -1,0 +1,41 @@
+"""The crop stage: choose a box per image (none | gt | mmdet), write box and square crops, report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from finegrain.atomic import atomic_dir, write_json
+from finegrain.config import CropCfg
+from finegrain.crop.crops import crop_dataset
+from finegrain.crop.select import full_frame_boxes
+from finegrain.data.shards import read_meta
+
+
+def choose_boxes(cfg: CropCfg, src: Path, detector_dir: Path) -> tuple[dict[str, np.ndarray] | None, dict]:
+    """Per-split crop boxes for cfg.mode (None = the GT boxes of the index) and the report's extra entries.
+
+    detector_dir always ends up existing (a DVC output): the trained detector in mmdet mode, else a note.
+    """
+    if cfg.mode == "mmdet":
+        from finegrain.detect.run import detect_boxes  # imports mmdet: only in this mode
+
+        return detect_boxes(cfg, src, detector_dir)
+    with atomic_dir(detector_dir) as tmp:
+        write_json(tmp / "detector.json", {"config": None, "trained": False, "mode": cfg.mode})
+    if cfg.mode == "gt":
+        return None, {}
+    size = int(read_meta(src)["size_px"])
+    index = pd.read_parquet(src / "index.parquet", columns=["split"])
+    return {s: full_frame_boxes(int(n), size, size) for s, n in index["split"].value_counts().items()}, {}
+
+
+def run_crop(cfg: CropCfg, src: Path, box_dir: Path, square_dir: Path, detector_dir: Path) -> dict:
+    """Write box crops to box_dir and square crops to square_dir; return the stage's metrics."""
+    boxes, extra = choose_boxes(cfg, src, detector_dir)
+    report: dict = {"mode": cfg.mode, **extra}
+    for shape, out in (("box", box_dir), ("square", square_dir)):
+        report[shape] = crop_dataset(src, out, shape, cfg.margin, cfg.size_px, boxes)
+    return report

@@ -1,0 +1,90 @@
+"""params.yaml group `generate` (validated; imported by finegrain.config)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+METHODS = ("dcgan", "ddpm")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DCGANCfg(_Strict):
+    size_px: Literal[32, 64] = 32
+    epochs: int = Field(15, gt=0)
+    batch_size: int = Field(32, ge=2)
+    lr: float = Field(5e-4, gt=0.0, description="Adam, both networks")
+    beta1: float = Field(0.5, ge=0.0, lt=1.0)
+    nz: int = Field(64, gt=0)
+    ngf: int = Field(32, gt=0)
+    ndf: int = Field(16, gt=0)
+    mode_seeking: float = Field(1.0, ge=0.0, description="MSGAN diversity term weight; 0 = off")
+
+
+class DDPMCfg(_Strict):
+    size_px: int = Field(32, ge=8, description="must be divisible by 2 ** (len(channels) - 1)")
+    epochs: int = Field(3, gt=0)
+    batch_size: int = Field(32, gt=0)
+    lr: float = Field(2e-3, gt=0.0, description="AdamW peak (warm-up, then cosine)")
+    channels: list[int] = Field(default_factory=lambda: [16, 32, 64], min_length=1)
+    attention: bool = Field(False, description="self-attention at the lowest resolution")
+    train_timesteps: int = Field(1000, gt=1)
+    sample_steps: int = Field(8, gt=0, description="DDIM steps")
+    guidance: float = Field(2.0, ge=0.0, description="classifier-free guidance scale; 1 = conditional only")
+    cond_drop: float = Field(0.1, ge=0.0, lt=1.0, description="training: share of labels replaced by 'no class'")
+
+    @model_validator(mode="after")
+    def _divisible(self) -> DDPMCfg:
+        if self.size_px % 2 ** (len(self.channels) - 1):
+            raise ValueError(f"size_px: must be divisible by 2 ** (len(channels) - 1) (got {self.size_px})")
+        return self
+
+
+class GenAugmentCfg(_Strict):
+    method: Literal["dcgan", "ddpm"] = "dcgan"
+    ratio: float = Field(0.25, ge=0.0, description="generated images added per real training image, per class")
+
+
+class GenQualityCfg(_Strict):
+    classifier_epochs: int = Field(10, gt=0, description="small_cnn trained on the real training split")
+    size_px: int = Field(32, ge=16, description="recognisability: real and generated images are compared at this size")
+    fid_size_px: int = Field(64, ge=32, description="EfficientNet-Lite0 input size for FID features")
+    fid_images: int = Field(300, ge=2, description="images per compared set (generated, real val, real train)")
+
+
+class GenerateCfg(_Strict):
+    input: str = Field("cropped", description="data input whose training split the generators learn")
+    methods: list[Literal["dcgan", "ddpm"]] = Field(default_factory=lambda: list(METHODS), min_length=1)
+    per_class: int = Field(25, gt=0, description="generated images per class and method")
+    checkpoint_every: int = Field(5, gt=0, description="epochs between resume states (data/ckpt/generate)")
+    dcgan: DCGANCfg = DCGANCfg()
+    ddpm: DDPMCfg = DDPMCfg()
+    augment: GenAugmentCfg = GenAugmentCfg()
+    quality: GenQualityCfg = GenQualityCfg()
+
+    @field_validator("input")
+    @classmethod
+    def _input(cls, v: str) -> str:
+        from finegrain.config import DATA_INPUTS
+
+        allowed = [d for d in DATA_INPUTS if d != "augmented"]
+        if v not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)} (got {v!r})")
+        return v
+
+    @field_validator("methods")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"each method once (got {v})")
+        return v
+
+    @model_validator(mode="after")
+    def _augment_method(self) -> GenerateCfg:
+        if self.augment.method not in self.methods:
+            raise ValueError(f"augment: method {self.augment.method!r} is not in methods {self.methods}")
+        return self

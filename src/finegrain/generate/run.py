@@ -1,0 +1,184 @@
+"""The generate stage: train each generator on the input's training split, sample, measure, write the outputs.
+
+Outputs: data/generated/<method>/ (a `train`-only shard dataset of generated images flagged generated=True, upsampled
+to the input's size, plus generator.pt), data/augmented (the input with generated images added to its training
+split), data/plots/generate/grids/<method>.png, dvclive losses in data/plots/generate/live, and the quality metrics.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from pathlib import Path
+
+import torch
+
+from finegrain import paths
+from finegrain.atomic import atomic_dir
+from finegrain.config import Params
+from finegrain.data.shards import ShardSplit, open_split
+from finegrain.generate.config import GenerateCfg
+from finegrain.generate.loop import fit_generator, steps_per_epoch
+from finegrain.generate.output import save_grid, to_uint8, write_augmented, write_generated
+from finegrain.generate.quality import (
+    features,
+    frechet_distance,
+    lite0_extractor,
+    recognisability,
+    resize_uint8,
+    train_reference_classifier,
+)
+from finegrain.runtime import configure_threads, seed_everything
+from finegrain.train.checkpoint import run_key
+
+log = logging.getLogger(__name__)
+
+GRIDS = paths.PLOTS / "generate" / "grids"
+LIVE_DIR = paths.PLOTS / "generate" / "live"
+
+
+def build_method(method: str, cfg: GenerateCfg, num_classes: int, n_train: int):
+    """A fresh DCGAN or DDPM with its params (the DDPM's lr schedule spans all its training steps)."""
+    if method == "dcgan":
+        from finegrain.generate.dcgan import DCGAN
+
+        c = cfg.dcgan
+        return DCGAN(num_classes, c.size_px, c.nz, c.ngf, c.ndf, c.lr, c.beta1, c.mode_seeking)
+    from finegrain.generate.ddpm import DDPM
+
+    c = cfg.ddpm
+    return DDPM(
+        num_classes,
+        c.size_px,
+        tuple(c.channels),
+        c.attention,
+        c.lr,
+        c.epochs * steps_per_epoch(n_train, c.batch_size),
+        c.train_timesteps,
+        c.sample_steps,
+        c.guidance,
+        c.cond_drop,
+    )
+
+
+def _stack(split: ShardSplit) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.stack([split[i][0] for i in range(len(split))]), torch.as_tensor(split.labels.copy())
+
+
+@torch.no_grad()
+def sample_per_class(model, num_classes: int, per_class: int, seed: int, batch: int = 64):
+    """(uint8 images at the generator's size, labels): `per_class` images of every class, class-major order."""
+    labels = torch.arange(num_classes).repeat_interleave(per_class)
+    g = torch.Generator().manual_seed(seed)
+    images = torch.cat([to_uint8(model.sample(labels[i : i + batch], g)) for i in range(0, len(labels), batch)])
+    return images, labels
+
+
+def _subset_per_class(labels: torch.Tensor, n: int) -> torch.Tensor:
+    """Positions of up to n items taking classes in turn (round-robin), so small subsets stay balanced."""
+    order = torch.argsort(labels, stable=True)
+    rank = torch.empty_like(order)
+    for c in labels.unique():
+        members = order[labels[order] == c]
+        rank[members] = torch.arange(len(members))
+    return torch.argsort(rank * (int(labels.max()) + 1) + labels, stable=True)[:n]
+
+
+def run_generate(params: Params) -> dict:
+    """Train every method of params.generate, write its outputs, build data/augmented. Returns the metrics."""
+    cfg = params.generate
+    configure_threads(params.base.threads)
+    seed = params.base.seed
+    t_start = time.perf_counter()
+    src = paths.data_input(cfg.input)
+    train_split, val_split = open_split(src, "train"), open_split(src, "val")
+    class_names, size_px = train_split.class_names, train_split.size_px
+    real_x, real_y = _stack(train_split)
+    val_x, val_y = _stack(val_split)
+    num_classes = len(class_names)
+
+    seed_everything(seed)
+    q = cfg.quality
+    t0 = time.perf_counter()
+    judge = train_reference_classifier(real_x, real_y, num_classes, q.size_px, q.classifier_epochs, seed)
+    extractor = lite0_extractor(paths.WEIGHTS / "lite0")
+    fid_n = min(q.fid_images, len(val_x), cfg.per_class * num_classes)
+    ref_feats = features(extractor, real_x[_subset_per_class(real_y, q.fid_images)], q.fid_size_px)
+    reference = {
+        "classifier_val_acc": recognisability(judge, val_x, val_y, class_names, q.size_px)["mean"],
+        "fid_val_vs_train": round(
+            frechet_distance(features(extractor, val_x[_subset_per_class(val_y, fid_n)], q.fid_size_px), ref_feats), 3
+        ),
+        "fid_images": fid_n,
+        "time_s": round(time.perf_counter() - t0, 2),
+    }
+    log.info(
+        "reference: classifier val acc %.3f, FID real val vs train %.1f (%d images)",
+        reference["classifier_val_acc"],
+        reference["fid_val_vs_train"],
+        fid_n,
+    )
+
+    from dvclive import Live
+
+    live = Live(dir=str(LIVE_DIR), dvcyaml=False, save_dvc_exp=False, report=None, resume=False)
+    metrics: dict = {"input": cfg.input, "reference": reference}
+    with atomic_dir(paths.GENERATED) as out_root, atomic_dir(GRIDS) as grids:
+        for method in cfg.methods:
+            t0 = time.perf_counter()
+            mcfg = getattr(cfg, method)
+            seed_everything(seed)
+            model = build_method(method, cfg, num_classes, len(real_x))
+            x = resize_uint8(real_x, mcfg.size_px) * 2 - 1
+            key = run_key({"method": method, "cfg": mcfg.model_dump(), "seed": seed}, [src / "index.parquet"])
+            state_path = paths.CKPT / "generate" / f"{method}-{key}.pt"
+
+            def on_epoch(row: dict, method=method) -> None:
+                live.step = row["epoch"]
+                for name, value in row.items():
+                    if name.startswith("loss"):
+                        live.log_metric(f"{method}/{name}", value)
+
+            history = fit_generator(
+                model, x, real_y, mcfg.epochs, mcfg.batch_size, seed, state_path, on_epoch, cfg.checkpoint_every, method
+            )
+            train_time = time.perf_counter() - t0
+            t1 = time.perf_counter()
+            images, labels = sample_per_class(model, num_classes, cfg.per_class, seed + 1)
+            sample_time = time.perf_counter() - t1
+            write_generated(out_root / method, method, images, labels, class_names, size_px)
+            _save_generator(out_root / method / "generator.pt", method, model, mcfg.model_dump(), class_names)
+            save_grid(grids / f"{method}.png", images, labels, num_classes)
+            subset = _subset_per_class(labels, fid_n)
+            fid = frechet_distance(features(extractor, images[subset], q.fid_size_px), ref_feats)
+            metrics[method] = {
+                "recognisability": recognisability(judge, images, labels, class_names, q.size_px),
+                "fid": round(fid, 3),
+                "images": len(images),
+                "final": {k: round(v, 5) for k, v in history[-1].items() if k.startswith("loss")},
+                "train_time_s": round(train_time, 2),
+                "sample_time_s": round(sample_time, 2),
+                "time_s": round(time.perf_counter() - t0, 2),
+            }
+            state_path.unlink(missing_ok=True)
+            log.info(
+                "%s: recognisability %.3f, FID %.1f, %.1f s",
+                method,
+                metrics[method]["recognisability"]["mean"],
+                fid,
+                metrics[method]["time_s"],
+            )
+    live.end()
+    aug = cfg.augment
+    with atomic_dir(paths.AUGMENTED) as tmp:
+        counts = write_augmented(src, paths.GENERATED / aug.method, tmp, aug.ratio)
+    metrics["augmented"] = {"method": aug.method, "ratio": aug.ratio, **counts}
+    metrics["time_s"] = round(time.perf_counter() - t_start, 2)
+    return metrics
+
+
+def _save_generator(path: Path, method: str, model, cfg: dict, class_names: list[str]) -> None:
+    buffer = io.BytesIO()
+    torch.save({"method": method, "config": cfg, "class_names": class_names, "state": model.generator_state()}, buffer)
+    path.write_bytes(buffer.getvalue())

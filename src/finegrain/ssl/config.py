@@ -1,0 +1,54 @@
+"""params.yaml group `pretrain` (validated; imported by finegrain.config)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PretrainCfg(_Strict):
+    """SimCLR on a data input's training split; the backbone goes to data/weights/simclr (`init: simclr`)."""
+
+    input: str = Field("cropped", description="data input whose training split (labels unused) is pretrained on")
+    model: str = "small_cnn"
+    model_args: dict[str, Any] = Field(default_factory=dict)
+    epochs: int = Field(12, gt=0)
+    batch_size: int = Field(64, ge=2, description="2 x batch_size views per step; negatives = 2 x batch_size - 2")
+    image_size_px: int = Field(32, ge=16)
+    optimizer: Literal["sgd", "lars"] = "sgd"
+    lr: float = Field(0.06, gt=0.0, description="peak lr (linear warm-up, then cosine to 0)")
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    weight_decay: float = Field(5e-4, ge=0.0)
+    warmup_epochs: int = Field(1, ge=0)
+    temperature: float = Field(0.5, gt=0.0, description="NT-Xent temperature")
+    hidden_dim: int = Field(512, gt=0, description="projection head")
+    out_dim: int = Field(128, gt=0)
+    min_scale: float = Field(0.08, gt=0.0, le=1.0, description="random resized crop: smallest area share")
+    cj_strength: float = Field(0.5, ge=0.0, description="colour jitter strength (0.5 for small images, 1 for ImageNet)")
+    blur: float = Field(0.5, ge=0.0, le=1.0, description="Gaussian blur probability")
+    augment_impl: Literal["batched", "lightly"] = Field("batched", description="see ssl.augment")
+    knn_k: int = Field(20, gt=0)
+    knn_t: float = Field(0.1, gt=0.0)
+
+    @field_validator("input")
+    @classmethod
+    def _input(cls, v: str) -> str:
+        from finegrain.config import DATA_INPUTS
+
+        if v not in DATA_INPUTS:
+            raise ValueError(f"expected one of {', '.join(DATA_INPUTS)} (got {v!r})")
+        return v
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, v: str) -> str:
+        from finegrain.models.factory import is_known_model
+
+        if not is_known_model(v):
+            raise ValueError(f"unknown model {v!r}; expected small_cnn or a torchvision/timm model name")
+        return v

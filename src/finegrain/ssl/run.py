@@ -1,0 +1,220 @@
+"""The pretrain stage: SimCLR on a data input's training split, kNN-monitored on val -> data/weights/simclr."""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import time
+import warnings
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from finegrain import paths
+from finegrain.atomic import atomic_dir, write_json
+from finegrain.config import Params
+from finegrain.data.shards import ShardSplit, open_split
+from finegrain.runtime import configure_threads, resolve_device, seed_everything
+from finegrain.ssl.augment import BatchSimCLRAugment
+from finegrain.ssl.config import PretrainCfg
+from finegrain.ssl.knn import embed, knn_accuracy
+from finegrain.ssl.simclr import SimCLR, backbone_of, backbone_state, nt_xent, simclr_transform
+from finegrain.train.checkpoint import load_state, run_key, save_state
+
+log = logging.getLogger(__name__)
+
+LIVE_DIR = paths.PLOTS / "pretrain" / "live"
+
+
+def _stack(split: ShardSplit) -> tuple[torch.Tensor, torch.Tensor]:
+    images = torch.stack([split[i][0] for i in range(len(split))])
+    return images, torch.as_tensor(split.labels.copy())
+
+
+def create_optimizer(params, cfg: PretrainCfg) -> torch.optim.Optimizer:
+    """SGD with momentum (default) or lightly's LARS; the lr is scaled by the schedule."""
+    if cfg.optimizer == "lars":
+        from lightly.utils.lars import LARS
+
+        return LARS(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def warmup_cosine(step: int, total: int, warmup: int) -> float:
+    """lr factor: linear warm-up over `warmup` steps, then cosine from 1 to 0 at `total`."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+
+def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
+    """(N, 3, H, W) uint8 -> float [0, 1] at size x size (antialiased bilinear)."""
+    x = images.float() / 255.0
+    if x.shape[-1] != size:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return x.clamp(0, 1)
+
+
+class _ViewPairs:
+    """Two SimCLR views of a batch of uint8 images, batched (default) or through lightly's per-image transform."""
+
+    def __init__(self, cfg: PretrainCfg) -> None:
+        scale = cfg.image_size_px / 224  # SimCLR's blur sigmas (0.1, 2.0) are for 224 px images
+        self.cfg = cfg
+        self.batched = BatchSimCLRAugment(
+            cfg.image_size_px,
+            min_scale=cfg.min_scale,
+            cj_strength=cfg.cj_strength,
+            blur_prob=cfg.blur,
+            sigmas=(0.1 * scale, 2.0 * scale),
+        )
+        self.lightly = simclr_transform(cfg.image_size_px, cfg.min_scale, cfg.cj_strength, cfg.blur)
+
+    def __call__(self, images: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.cfg.augment_impl == "batched":
+            return self.batched(images, g), self.batched(images, g)
+        with warnings.catch_warnings():  # lightly's blur calls torchvision's deprecated to_tensor on tensors
+            warnings.simplefilter("ignore", UserWarning)
+            pairs = [self.lightly(image) for image in images]
+        return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
+
+
+def pretrain(params: Params, live_dir: Path = LIVE_DIR, out_dir: Path = paths.WEIGHTS / "simclr") -> dict:
+    """Train SimCLR per params.pretrain; write the backbone to out_dir/weights.pt. Returns the metrics."""
+    cfg = params.pretrain
+    configure_threads(params.base.threads)
+    device = resolve_device(params.base.device)
+    seed_everything(params.base.seed)
+    src = paths.data_input(cfg.input)
+    train_split, val_split = open_split(src, "train"), open_split(src, "val")
+    train_x, train_y = _stack(train_split)
+    val_x, val_y = _stack(val_split)
+    bank_x, query_x = resize_uint8(train_x, cfg.image_size_px), resize_uint8(val_x, cfg.image_size_px)
+    num_classes = len(train_split.class_names)
+    backbone, dim = backbone_of(cfg.model, cfg.model_args)
+    model = SimCLR(backbone, dim, cfg.hidden_dim, cfg.out_dim).to(device)
+    loss_fn = nt_xent(cfg.temperature)
+    optimizer = create_optimizer(model.parameters(), cfg)
+    per_epoch = max(1, len(train_x) // cfg.batch_size)
+    total, warmup = cfg.epochs * per_epoch, cfg.warmup_epochs * per_epoch
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, total, warmup))
+    views = _ViewPairs(cfg)
+
+    def knn() -> float:
+        bank = embed(backbone, bank_x.to(device))
+        return knn_accuracy(
+            bank,
+            train_y.to(device),
+            embed(backbone, query_x.to(device)),
+            val_y.to(device),
+            num_classes,
+            cfg.knn_k,
+            cfg.knn_t,
+        )
+
+    key = run_key({"pretrain": cfg.model_dump(), "seed": params.base.seed}, [src / "index.parquet"])
+    state_path = paths.CKPT / "pretrain" / f"{key}.pt"
+    saved = load_state(state_path)
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        history, start = list(saved["history"]), int(saved["epoch"])
+        log.info("resuming SimCLR from %s after epoch %d", state_path, start)
+    else:
+        history, start = [{"epoch": 0, "knn_val_acc": knn()}], 0
+    live = _live(live_dir)
+    for row in history:
+        _log(live, row)
+    log.info(
+        "SimCLR %s: %d images, %d steps/epoch, kNN val acc at random init %.3f",
+        cfg.model,
+        len(train_x),
+        per_epoch,
+        history[0]["knn_val_acc"],
+    )
+    bar = tqdm(range(start, cfg.epochs), desc="simclr", unit="epoch", initial=start, total=cfg.epochs)
+    for epoch in bar:
+        t0 = time.perf_counter()
+        g = torch.Generator().manual_seed(params.base.seed * 1_000_003 + epoch)
+        order = torch.randperm(len(train_x), generator=g)
+        model.train()
+        loss_sum, lr = 0.0, optimizer.param_groups[0]["lr"]
+        for i in range(per_epoch):
+            batch = train_x[order[i * cfg.batch_size : (i + 1) * cfg.batch_size]]
+            v0, v1 = views(batch, g)
+            loss = loss_fn(model(v0.to(device)), model(v1.to(device)))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            loss_sum += loss.item()
+        row = {
+            "epoch": epoch + 1,
+            "loss": loss_sum / per_epoch,
+            "lr": lr,
+            "knn_val_acc": knn(),
+            "epoch_time_s": time.perf_counter() - t0,
+        }
+        history.append(row)
+        _log(live, row)
+        bar.set_postfix(loss=f"{row['loss']:.3f}", knn=f"{row['knn_val_acc']:.3f}")
+        save_state(
+            state_path,
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "history": history,
+                "epoch": epoch + 1,
+            },
+        )
+    live.end()
+    metrics = {
+        "knn_val_acc": history[-1]["knn_val_acc"],
+        "knn_val_acc_random_init": history[0]["knn_val_acc"],
+        "best_knn_val_acc": max(r["knn_val_acc"] for r in history),
+        "final_loss": history[-1].get("loss"),
+        "epochs": cfg.epochs,
+        "steps": total,
+        "train_time_s": round(sum(r.get("epoch_time_s", 0.0) for r in history), 3),
+        "images": len(train_x),
+        "input": cfg.input,
+    }
+    _save_backbone(out_dir, cfg, backbone, metrics)
+    state_path.unlink(missing_ok=True)
+    return metrics
+
+
+def _save_backbone(out_dir: Path, cfg: PretrainCfg, backbone, metrics: dict) -> None:
+    state = {
+        "model": cfg.model,
+        "model_args": dict(cfg.model_args),
+        "state_dict": backbone_state(backbone),
+        "image_size_px": cfg.image_size_px,
+    }
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    with atomic_dir(out_dir) as tmp:
+        (tmp / "weights.pt").write_bytes(buffer.getvalue())
+        write_json(tmp / "pretrain.json", metrics)
+        (tmp / "README.txt").write_text(
+            f"SimCLR backbone of {cfg.model} (model_args {dict(cfg.model_args)}), {cfg.epochs} epochs on "
+            f"data/{cfg.input} train at {cfg.image_size_px} px; variants load it with init: simclr.\n"
+        )
+
+
+def _live(directory: Path):
+    from dvclive import Live
+
+    return Live(dir=str(directory), dvcyaml=False, save_dvc_exp=False, report=None, resume=False)
+
+
+def _log(live, row: dict) -> None:
+    live.step = row["epoch"]
+    for key in ("loss", "lr", "knn_val_acc"):
+        if key in row:
+            live.log_metric(key, row[key])

@@ -1,0 +1,65 @@
+"""The generate and pretrain stages in the tiny pipeline: outputs, metrics, and the inputs they feed."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from finegrain.data.shards import open_split
+
+pytestmark = pytest.mark.slow
+
+
+def test_generate_stage_outputs_and_metrics(tiny_project):
+    metrics = json.loads((tiny_project / "metrics" / "generate.json").read_text())
+    for method in ("dcgan", "ddpm"):
+        m = metrics[method]
+        assert 0.0 <= m["recognisability"]["mean"] <= 1.0 and len(m["recognisability"]["per_class"]) == 6
+        assert m["fid"] >= 0 and m["images"] == 24
+        gen = open_split(tiny_project / "data" / "generated" / method, "train")
+        assert len(gen) == 24 and gen.index["generated"].all() and gen.size_px == 32  # upsampled to the crops' size
+        assert (tiny_project / "data" / "generated" / method / "generator.pt").is_file()
+        assert (tiny_project / "data" / "plots" / "generate" / "grids" / f"{method}.png").stat().st_size > 500
+    assert 0.0 <= metrics["reference"]["classifier_val_acc"] <= 1.0
+    tsv = tiny_project / "data" / "plots" / "generate" / "live" / "plots" / "metrics" / "dcgan" / "loss_d.tsv"
+    assert len(tsv.read_text().strip().splitlines()) == 2  # header + 1 epoch
+
+
+def test_augmented_input_keeps_val_and_test_of_the_crops(tiny_project):
+    data = tiny_project / "data"
+    train = open_split(data / "augmented", "train")
+    generated = train.index["generated"].to_numpy()
+    assert generated.sum() == 6 * 4  # ratio 0.25 x 24 real per class = 6, capped by per_class 4
+    assert (~generated).sum() == len(open_split(data / "cropped", "train"))
+    for split in ("val", "test"):
+        aug, crop = open_split(data / "augmented", split), open_split(data / "cropped", split)
+        assert not aug.index["generated"].any() and len(aug) == len(crop)
+        assert all(np.array_equal(aug.image(i), crop.image(i)) for i in range(len(crop)))
+
+
+def test_pretrain_stage_writes_a_backbone_for_init_simclr(tiny_project):
+    from finegrain.models.factory import create_model
+
+    metrics = json.loads((tiny_project / "metrics" / "pretrain.json").read_text())
+    assert 0.0 <= metrics["knn_val_acc"] <= 1.0 and 0.0 <= metrics["knn_val_acc_random_init"] <= 1.0
+    model = create_model("small_cnn", 6, "simclr", weights_dir=tiny_project / "data" / "weights" / "simclr")
+    assert model.head_out_features == 6
+    tsv = tiny_project / "data" / "plots" / "pretrain" / "live" / "plots" / "metrics" / "knn_val_acc.tsv"
+    assert len(tsv.read_text().strip().splitlines()) == 1 + 2  # random init (step 0) + 1 epoch
+
+
+def test_variant_trains_on_augmented_data_from_the_simclr_backbone_with_fgsm(tiny_project):
+    import yaml
+
+    config = yaml.safe_load((tiny_project / "data" / "models" / "ssl_aug_adv" / "config.yaml").read_text())
+    assert (config["data"], config["init"], config["adv"]["method"]) == ("augmented", "simclr", "fgsm")
+    lock = yaml.safe_load((tiny_project / "dvc.lock").read_text())["stages"]["train@ssl_aug_adv"]
+    deps = {d["path"] for d in lock["deps"]}
+    assert {"data/augmented", "data/weights/simclr"} <= deps and "data/prepared" not in deps
+    quality = json.loads((tiny_project / "metrics" / "ssl_aug_adv.json").read_text())
+    assert (
+        0.0 <= quality["test"]["top1"] <= 1.0
+        and quality["robust"]["fgsm"]["eps_0"] >= quality["robust"]["fgsm"]["eps_8_255"]
+    )

@@ -1,0 +1,355 @@
+"""Reliability: awkward and broken images and layouts, through the real prepare stage (in-process)."""
+
+from __future__ import annotations
+
+import errno
+
+import numpy as np
+from battery import (
+    class_tree,
+    folder_params,
+    huge_png,
+    image_bytes,
+    leftovers,
+    noise,
+    prepare_folder,
+    run_stage_here,
+    stored,
+    write_params,
+)
+from cases import case, expect
+from dataset_fixtures import build, extract_layout, mat_bytes
+from PIL import Image
+
+from finegrain.data.images import open_rgb, square_resize
+
+SKIP_SUMMARY = "skipped 1 unreadable image(s); the list is in data/prepared/skipped.json"
+ALL_KEPT = "the stage succeeds; every image is in data/prepared"
+
+
+def prepared_ok(tmp_path, extra: dict[str, bytes]):
+    """Prepare a tree with `extra`; assert it succeeded silently; return id -> (row, image)."""
+    out, project = prepare_folder(tmp_path, extra)
+    assert (out.code, out.errors, out.warnings) == (0, [], [])
+    return stored(project)
+
+
+def skipped_one(tmp_path, name: str, data: bytes):
+    """Prepare a tree with one bad file a/<name>; return (warnings, stored images, skipped.json)."""
+    out, project = prepare_folder(tmp_path, {f"a/{name}": data})
+    assert out.code == 0 and out.errors == []
+    images = stored(project)
+    assert f"a/{name}" not in images and len(images) == 8
+    skipped = __import__("json").loads((project / "data" / "prepared" / "skipped.json").read_text())
+    assert [s["id"] for s in skipped] == [f"a/{name}"]
+    return out.warnings, skipped
+
+
+@case(
+    "Data",
+    "a truncated JPEG (half its bytes) among good images",
+    "skipped a/truncated.jpg: corrupt or truncated image data (OSError: image file is truncated (148 bytes not "
+    "processed))",
+    "the image is skipped and listed in data/prepared/skipped.json; the other 8 are prepared (the stage fails only "
+    "above prepare.max_bad_fraction)",
+)
+def test_truncated_jpeg(tmp_path):
+    jpeg = image_bytes(noise(99, (64, 64)), "JPEG", quality=90)
+    warnings, skipped = skipped_one(tmp_path, "truncated.jpg", jpeg[: len(jpeg) // 2])
+    assert warnings == [expect(test_truncated_jpeg), SKIP_SUMMARY]
+    assert skipped[0]["reason"] == expect(test_truncated_jpeg).split(": ", 1)[1]
+
+
+@case(
+    "Data",
+    "a zero-byte .jpg",
+    "skipped a/empty.jpg: empty file (0 bytes)",
+    "the file is skipped and listed in skipped.json; the other images are prepared",
+)
+def test_zero_byte_file(tmp_path):
+    warnings, _ = skipped_one(tmp_path, "empty.jpg", b"")
+    assert warnings == [expect(test_zero_byte_file), SKIP_SUMMARY]
+
+
+@case(
+    "Data",
+    "a text file named .jpg (not an image at all)",
+    "skipped a/notes.jpg: not an image (no known image format)",
+    "the file is skipped and listed in skipped.json; the other images are prepared",
+)
+def test_non_image_with_image_suffix(tmp_path):
+    warnings, _ = skipped_one(tmp_path, "notes.jpg", b"shopping list: eggs, milk\n")
+    assert warnings == [expect(test_non_image_with_image_suffix), SKIP_SUMMARY]
+
+
+@case("Data", "a PNG renamed .jpg", "", "decoded by its content, not its name; pixels exact")
+def test_png_renamed_jpg(tmp_path):
+    images = prepared_ok(tmp_path, {"a/png.jpg": image_bytes(Image.new("RGB", (30, 30), (0, 200, 0)), "PNG")})
+    assert (images["a/png.jpg"][1] == [0, 200, 0]).all()
+
+
+@case("Data", "a CMYK JPEG", "", "converted to RGB (C=0 M=255 Y=0 K=0 is magenta)")
+def test_cmyk_jpeg(tmp_path):
+    images = prepared_ok(tmp_path, {"a/cmyk.jpg": image_bytes(Image.new("CMYK", (50, 40), (0, 255, 0, 0)), "JPEG")})
+    assert np.abs(images["a/cmyk.jpg"][1].astype(int) - [255, 0, 255]).max() <= 3
+
+
+@case("Data", "a 16-bit greyscale PNG (value 40000 of 65535)", "", "scaled to 8 bits by the 16-bit range: 156")
+def test_16bit_png(tmp_path):
+    grey = Image.fromarray(np.full((30, 40), 40000, dtype=np.uint16))
+    images = prepared_ok(tmp_path, {"a/grey16.png": image_bytes(grey, "PNG")})
+    assert (images["a/grey16.png"][1] == 156).all()
+
+
+@case("Data", "an RGBA PNG, fully transparent red", "", "composited on white: (255, 255, 255), not red or black")
+def test_rgba_png(tmp_path):
+    images = prepared_ok(tmp_path, {"a/rgba.png": image_bytes(Image.new("RGBA", (40, 30), (255, 0, 0, 0)), "PNG")})
+    assert (images["a/rgba.png"][1] == 255).all()
+
+
+@case("Data", "a palette (P mode) PNG", "", "palette colours resolved: (0, 128, 255)")
+def test_palette_png(tmp_path):
+    img = Image.new("P", (40, 30), 1)
+    img.putpalette([0, 0, 0, 0, 128, 255] + [0] * (256 * 3 - 6))
+    images = prepared_ok(tmp_path, {"a/palette.png": image_bytes(img, "PNG")})
+    assert (images["a/palette.png"][1] == [0, 128, 255]).all()
+
+
+@case("Data", "a greyscale (L mode) JPEG", "", "replicated to 3 equal channels")
+def test_greyscale_jpeg(tmp_path):
+    images = prepared_ok(tmp_path, {"a/grey.jpg": image_bytes(Image.new("L", (40, 30), 128), "JPEG")})
+    pixels = images["a/grey.jpg"][1].astype(int)
+    assert (pixels[..., 0] == pixels[..., 1]).all() and (pixels[..., 1] == pixels[..., 2]).all()
+    assert np.abs(pixels - 128).max() <= 2
+
+
+@case("Data", "a 1x1 image", "", "upscaled to prepare.size_px; its colour kept exactly; orig_w x orig_h = 1 x 1")
+def test_one_pixel_image(tmp_path):
+    images = prepared_ok(tmp_path, {"a/dot.png": image_bytes(Image.new("RGB", (1, 1), (1, 2, 3)), "PNG")})
+    row, pixels = images["a/dot.png"]
+    assert pixels.shape == (16, 16, 3) and (pixels == [1, 2, 3]).all() and (row["orig_w"], row["orig_h"]) == (1, 1)
+
+
+@case(
+    "Data",
+    "a 10000x10000 PNG (100M pixels, a 12 KB file): decompression bomb",
+    "skipped a/huge.png: 10000x10000 exceeds the 64000000 pixel decompression-bomb limit",
+    "refused from the header, before any pixel is decoded; skipped and listed in skipped.json",
+)
+def test_decompression_bomb(tmp_path):
+    warnings, _ = skipped_one(tmp_path, "huge.png", huge_png(10_000, 10_000))
+    assert warnings == [expect(test_decompression_bomb), SKIP_SUMMARY]
+
+
+@case(
+    "Data",
+    "a 20000x20000 PNG (400M pixels, beyond PIL's own hard limit)",
+    "skipped a/huge.png: image of 400000000 pixels exceeds the 64000000 pixel decompression-bomb limit",
+    "refused by PIL's header check; reported in the same words; skipped and listed in skipped.json",
+)
+def test_decompression_bomb_beyond_pil_limit(tmp_path):
+    warnings, _ = skipped_one(tmp_path, "huge.png", huge_png(20_000, 20_000))
+    assert warnings == [expect(test_decompression_bomb_beyond_pil_limit), SKIP_SUMMARY]
+
+
+@case(
+    "Data",
+    "an EXIF-rotated photo (stored 60x20, orientation 6: shown 20x60, left half red shown on top)",
+    "",
+    "orientation applied before the resize: red on top, blue below; orig_w x orig_h = 20 x 60",
+)
+def test_exif_rotation(tmp_path):
+    stored_img = np.zeros((20, 60, 3), dtype=np.uint8)
+    stored_img[:, :30] = (255, 0, 0)
+    stored_img[:, 30:] = (0, 0, 255)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = image_bytes(Image.fromarray(stored_img), "JPEG", quality=95, exif=exif)
+    row, pixels = prepared_ok(tmp_path, {"a/rotated.jpg": data})["a/rotated.jpg"]
+    assert (row["orig_w"], row["orig_h"]) == (20, 60)
+    assert pixels[2, 8, 0] > 200 and pixels[2, 8, 2] < 60  # top: red
+    assert pixels[13, 8, 2] > 200 and pixels[13, 8, 0] < 60  # bottom: blue
+
+
+@case(
+    "Data",
+    "an empty class folder",
+    "data.root: folder 'empty' has no images; it is not a class",
+    "the folder is not a class (class_names stay a, b); every image is prepared",
+)
+def test_empty_class_folder(tmp_path):
+    root = class_tree(tmp_path / "photos")
+    (root / "empty").mkdir()
+    write_params(tmp_path / "project", folder_params(root))
+    out = run_stage_here(tmp_path / "project", "prepare")
+    assert (out.code, out.warnings) == (0, [expect(test_empty_class_folder)])
+    meta = __import__("json").loads((tmp_path / "project" / "data" / "prepared" / "meta.json").read_text())
+    assert meta["class_names"] == ["a", "b"]
+
+
+@case(
+    "Data",
+    "a class folder holding non-image files (notes.txt, Thumbs.db) besides its images; hidden files (.DS_Store)",
+    "data.root: folder 'a': ignored 2 non-image file(s), e.g. a/Thumbs.db",
+    "the non-image files are ignored (hidden ones silently); all 8 images are prepared",
+)
+def test_non_image_files_in_class_folder(tmp_path):
+    extra = {"a/notes.txt": b"notes", "a/Thumbs.db": b"\0" * 10, "a/.DS_Store": b"\0" * 10}
+    out, project = prepare_folder(tmp_path, extra)
+    assert (out.code, out.warnings) == (0, [expect(test_non_image_files_in_class_folder)])
+    assert len(stored(project)) == 8
+
+
+@case(
+    "Data",
+    "the same file names in every class folder (a/0.jpg and b/0.jpg ...)",
+    "",
+    "ids are <class>/<file>, so nothing collides: all 8 images are kept with their own label and pixels",
+)
+def test_duplicate_names_across_classes(tmp_path):
+    images = prepared_ok(tmp_path, {})
+    assert sorted(images) == [f"{c}/{i}.jpg" for c in "ab" for i in range(4)]
+    for c, label in (("a", 0), ("b", 1)):
+        row, pixels = images[f"{c}/0.jpg"]
+        img, size = open_rgb(tmp_path / "photos" / c / "0.jpg")
+        assert row["label"] == label and np.array_equal(pixels, square_resize(img, 16, None, size)[0])
+    assert not np.array_equal(images["a/0.jpg"][1], images["b/0.jpg"][1])
+
+
+@case(
+    "Data",
+    "CUB-200 with image_class_labels.txt one row shorter than images.txt",
+    "error: cub200: {root}/CUB_200_2011/image_class_labels.txt: no row for image 15 of images.txt",
+    "the stage stops before decoding anything (exit 2); no data/prepared is written",
+)
+def test_labels_file_shorter_than_image_list(tmp_path):
+    root = extract_layout(build("cub200"), tmp_path / "cub")
+    labels = root / "CUB_200_2011" / "image_class_labels.txt"
+    labels.write_text("".join(labels.read_text().splitlines(keepends=True)[:-1]))
+    write_params(tmp_path / "project", {"data": {"dataset": "cub200", "source": "local", "root": str(root)}})
+    out = run_stage_here(tmp_path / "project", "prepare")
+    assert out.error == expect(test_labels_file_shorter_than_image_list, root=root)
+    assert not (tmp_path / "project" / "data").exists()
+
+
+@case(
+    "Data",
+    "Flowers-102 with imagelabels.mat labelling 11 images while setid.mat names 12",
+    "error: flowers102: {root}/setid.mat: tstid names image 12; imagelabels.mat labels 11 images",
+    "the stage stops before decoding anything (exit 2); no data/prepared is written",
+)
+def test_label_list_shorter_than_split_ids(tmp_path):
+    root = extract_layout(build("flowers102"), tmp_path / "flowers")
+    (root / "imagelabels.mat").write_bytes(mat_bytes({"labels": np.array([[1, 5, 102] * 3 + [1, 5]], np.uint8)}))
+    write_params(tmp_path / "project", {"data": {"dataset": "flowers102", "source": "local", "root": str(root)}})
+    out = run_stage_here(tmp_path / "project", "prepare")
+    assert out.error == expect(test_label_list_shorter_than_split_ids, root=root)
+    assert not (tmp_path / "project" / "data").exists()
+
+
+@case(
+    "Data",
+    "a truncated official label file (imagelabels.mat cut to 100 bytes)",
+    "error: {root}/imagelabels.mat: not a readable .mat file (IndexError: index out of range)",
+    "the stage stops (exit 2); no data/prepared is written",
+)
+def test_truncated_mat_file(tmp_path):
+    root = extract_layout(build("flowers102"), tmp_path / "flowers")
+    (root / "imagelabels.mat").write_bytes(build("flowers102")["imagelabels.mat"][:100])
+    write_params(tmp_path / "project", {"data": {"dataset": "flowers102", "source": "local", "root": str(root)}})
+    out = run_stage_here(tmp_path / "project", "prepare")
+    assert out.error == expect(test_truncated_mat_file, root=root)
+
+
+@case(
+    "Data",
+    "Oxford Pets whose test.txt names Bengal_6, an image missing from images/",
+    "skipped Bengal_6.jpg: no such file",
+    "the missing image is skipped and listed in skipped.json (it counts towards prepare.max_bad_fraction); "
+    "the other 17 are prepared",
+)
+def test_split_file_names_a_missing_image(tmp_path):
+    root = extract_layout(build("oxford_pets"), tmp_path / "pets")
+    (root / "images" / "Bengal_6.jpg").unlink()
+    write_params(tmp_path / "project", {"data": {"dataset": "oxford_pets", "source": "local", "root": str(root)}})
+    out = run_stage_here(tmp_path / "project", "prepare")
+    assert (out.code, out.warnings) == (0, [expect(test_split_file_names_a_missing_image), SKIP_SUMMARY])
+    assert len(stored(tmp_path / "project")) == 17
+
+
+@case(
+    "Data",
+    "unicode and spaces in data.root, class and file names ('mes photos/chats élégants/été 1 ñ.jpg')",
+    "",
+    "names kept as given: class 'chats élégants', id 'chats élégants/été 1 ñ.jpg'",
+)
+def test_unicode_and_spaces_in_paths(tmp_path):
+    root = class_tree(tmp_path / "mes photos", classes=("chats élégants", "chiens"))
+    (root / "chats élégants" / "0.jpg").rename(root / "chats élégants" / "été 1 ñ.jpg")
+    write_params(tmp_path / "pro jet", folder_params(root))
+    out = run_stage_here(tmp_path / "pro jet", "prepare")
+    assert (out.code, out.errors, out.warnings) == (0, [], [])
+    images = stored(tmp_path / "pro jet")
+    assert images["chats élégants/été 1 ñ.jpg"][0]["class_name"] == "chats élégants"
+
+
+@case(
+    "Data",
+    "3 unreadable files among 11 with prepare.max_bad_fraction 0.02",
+    "error: 3 of 11 images unreadable (27.3% > prepare.max_bad_fraction 2.0%); first: a/bad0.jpg: not an image "
+    "(no known image format)",
+    "the stage fails (exit 2) and writes nothing: no data/prepared, no temp dir left",
+)
+def test_too_many_unreadable_images(tmp_path):
+    extra = {f"a/bad{i}.jpg": b"not an image" for i in range(3)}
+    out, project = prepare_folder(tmp_path, extra, max_bad_fraction=0.02)
+    assert out.error == expect(test_too_many_unreadable_images)
+    assert not (project / "data" / "prepared").exists() and leftovers(project / "data") == []
+
+
+@case(
+    "Data",
+    "data.root pointing at a directory that does not exist",
+    "error: data.root: {root} is not a directory (expected <root>/<class>/<image> folders)",
+    "the stage stops before any work (exit 2)",
+)
+def test_missing_data_root(tmp_path):
+    root = tmp_path / "nowhere"
+    write_params(tmp_path / "project", folder_params(root))
+    out = run_stage_here(tmp_path / "project", "prepare")
+    assert out.error == expect(test_missing_data_root, root=root)
+
+
+@case(
+    "Data",
+    "a data.root with a single class folder",
+    "error: data.root: {root} has 1 class folder(s) with images; expected at least 2",
+    "the stage stops before any work (exit 2)",
+)
+def test_single_class(tmp_path):
+    root = class_tree(tmp_path / "photos", classes=("only",))
+    write_params(tmp_path / "project", folder_params(root))
+    out = run_stage_here(tmp_path / "project", "prepare")
+    assert out.error == expect(test_single_class, root=root)
+
+
+@case(
+    "Data",
+    "the disk fills up while prepare writes its shards (a patched writer raises ENOSPC)",
+    "error: No space left on device: {path}; free some disk space and run the stage again",
+    "nothing half-written: the previous data/prepared is kept unchanged, the temp dir is removed",
+)
+def test_disk_full_while_writing_shards(tmp_path, monkeypatch):
+    out, project = prepare_folder(tmp_path, {})
+    before = (project / "data" / "prepared" / "index.parquet").read_bytes()
+    written = []
+
+    def full_disk(path, array):
+        written.append(str(path))
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(np, "save", full_disk)
+    out = run_stage_here(project, "prepare")
+    assert out.error == expect(test_disk_full_while_writing_shards, path=written[0])
+    assert (project / "data" / "prepared" / "index.parquet").read_bytes() == before
+    assert leftovers(project / "data") == []

@@ -1,0 +1,237 @@
+"""Reliability: bad params.yaml values are one line naming the key, before any work (no data/ is created)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from battery import run_stage_here, write_params
+from cases import case, expect
+
+
+def variant(**values) -> dict:
+    return {"variants": {"cnn": {"data": "prepared", "init": "none", **values}}}
+
+
+def refused(project: Path, overrides: dict, stage: str = "prepare", *args: str) -> str:
+    """Run `stage` with params `overrides`; assert it stopped before any work; return its one error line."""
+    write_params(project, overrides)
+    out = run_stage_here(project, stage, *args)
+    assert not (project / "data").exists() and not (project / "metrics").exists()
+    return out.error
+
+
+@case(
+    "Params",
+    "an unknown key in a variant (variants.cnn.lrr: 0.1, a typo of lr)",
+    "error: params.yaml: variants.cnn.lrr: unknown key",
+    "nothing runs (exit 2); no data/ is created",
+)
+def test_unknown_variant_key(tmp_path):
+    assert refused(tmp_path, variant(lrr=0.1)) == expect(test_unknown_variant_key)
+
+
+@case(
+    "Params",
+    "an unknown key in the shared train defaults (train.epochz: 3)",
+    "error: params.yaml: train.epochz: unknown key",
+    "nothing runs (exit 2)",
+)
+def test_unknown_train_key(tmp_path):
+    assert refused(tmp_path, {"train": {"epochz": 3}}) == expect(test_unknown_train_key)
+
+
+@case(
+    "Params",
+    "a wrong type (variants.cnn.epochs: many)",
+    "error: params.yaml: variants.cnn.epochs: Input should be a valid integer, unable to parse string as an integer "
+    "(got 'many')",
+    "nothing runs (exit 2)",
+)
+def test_wrong_type(tmp_path):
+    assert refused(tmp_path, variant(epochs="many")) == expect(test_wrong_type)
+
+
+@case(
+    "Params",
+    "a negative learning rate (variants.cnn.lr: -1)",
+    "error: params.yaml: variants.cnn.lr: Input should be greater than 0 (got -1)",
+    "nothing runs (exit 2)",
+)
+def test_negative_value(tmp_path):
+    assert refused(tmp_path, variant(lr=-1), "train", "cnn") == expect(test_negative_value)
+
+
+@case(
+    "Params",
+    "a zero batch size (variants.cnn.batch_size: 0)",
+    "error: params.yaml: variants.cnn.batch_size: Input should be greater than 0 (got 0)",
+    "nothing runs (exit 2)",
+)
+def test_zero_value(tmp_path):
+    assert refused(tmp_path, variant(batch_size=0), "train", "cnn") == expect(test_zero_value)
+
+
+@case(
+    "Params",
+    "a negative split fraction (data.val_fraction: -0.1)",
+    "error: params.yaml: data.val_fraction: Input should be greater than or equal to 0 (got -0.1)",
+    "nothing runs (exit 2)",
+)
+def test_negative_fraction(tmp_path):
+    assert refused(tmp_path, {"data": {"val_fraction": -0.1}}, "download") == expect(test_negative_fraction)
+
+
+@case(
+    "Params",
+    "an unknown model (variants.cnn.model: resnet9000)",
+    "error: params.yaml: variants.cnn.model: unknown model 'resnet9000'; expected small_cnn or a torchvision/timm "
+    "model name (got 'resnet9000')",
+    "nothing runs (exit 2)",
+)
+def test_unknown_model(tmp_path):
+    assert refused(tmp_path, variant(model="resnet9000")) == expect(test_unknown_model)
+
+
+@case(
+    "Params",
+    "an unknown dataset (data.dataset: mnist)",
+    "error: params.yaml: data.dataset: unknown dataset 'mnist'; expected one of {datasets} (got 'mnist')",
+    "nothing runs (exit 2), not even the download",
+)
+def test_unknown_dataset(tmp_path):
+    from finegrain.data.registry import DATASETS
+
+    error = refused(tmp_path, {"data": {"dataset": "mnist"}}, "download")
+    assert error == expect(test_unknown_dataset, datasets=", ".join(sorted(DATASETS)))
+
+
+@case(
+    "Params",
+    "an unknown augmentation recipe (variants.cnn.augment: wild)",
+    "error: params.yaml: variants.cnn.augment: unknown augment recipe 'wild'; expected one of {recipes} (got 'wild')",
+    "nothing runs (exit 2)",
+)
+def test_unknown_recipe(tmp_path):
+    from finegrain.augment.recipes import RECIPES
+
+    error = refused(tmp_path, variant(augment="wild"))
+    assert error == expect(test_unknown_recipe, recipes=", ".join(RECIPES))
+
+
+@case(
+    "Params",
+    "an unknown detector / crop mode (crop.mode: yolo)",
+    "error: params.yaml: crop.mode: Input should be {modes} (got 'yolo')",
+    "nothing runs (exit 2), not even the download",
+)
+def test_unknown_crop_mode(tmp_path):
+    from typing import get_args
+
+    from finegrain.config import CropCfg
+
+    modes = [repr(m) for m in get_args(CropCfg.model_fields["mode"].annotation)]
+    error = refused(tmp_path, {"crop": {"mode": "yolo"}}, "download")
+    assert error == expect(test_unknown_crop_mode, modes=", ".join(modes[:-1]) + " or " + modes[-1])
+
+
+@case(
+    "Params",
+    "a variant training on a data input no stage produces (variants.cnn.data: upscaled)",
+    "error: params.yaml: variants.cnn.data: no stage produces data input 'upscaled'; expected one of {inputs} (got "
+    "'upscaled')",
+    "nothing runs (exit 2); dvc.yaml never sees data/upscaled",
+)
+def test_variant_names_missing_data_input(tmp_path):
+    from finegrain.config import DATA_INPUTS
+
+    error = refused(tmp_path, variant(data="upscaled"))
+    assert error == expect(test_variant_names_missing_data_input, inputs=", ".join(DATA_INPUTS))
+
+
+@case(
+    "Params",
+    "unknown initial weights (variants.cnn.init: imagenet)",
+    "error: params.yaml: variants.cnn.init: unknown init 'imagenet'; expected one of {inits} (got 'imagenet')",
+    "nothing runs (exit 2)",
+)
+def test_unknown_init(tmp_path):
+    from finegrain.config import INITS
+
+    assert refused(tmp_path, variant(init="imagenet")) == expect(test_unknown_init, inits=", ".join(INITS))
+
+
+@case(
+    "Params",
+    "weights that do not fit the model (init: lite0 with model: small_cnn)",
+    "error: params.yaml: variants.cnn.init: 'lite0' weights fit models tf_efficientnet_lite0 | efficientnet_lite0 "
+    "only (got 'small_cnn')",
+    "nothing runs (exit 2)",
+)
+def test_weights_do_not_fit_model(tmp_path):
+    assert refused(tmp_path, variant(init="lite0")) == expect(test_weights_do_not_fit_model)
+
+
+@case(
+    "Params",
+    "a variant without the `init` key dvc.yaml interpolates",
+    "error: params.yaml: variants.cnn: missing required key 'init' (dvc.yaml interpolates it)",
+    "nothing runs (exit 2)",
+)
+def test_variant_missing_required_key(tmp_path):
+    error = refused(tmp_path, {"variants": {"cnn": {"data": "prepared"}}})
+    assert error == expect(test_variant_missing_required_key)
+
+
+@case(
+    "Params",
+    "source local without data.root",
+    "error: params.yaml: data.root: source 'local' needs data.root (a directory)",
+    "nothing runs (exit 2)",
+)
+def test_local_source_without_root(tmp_path):
+    overrides = {"data": {"dataset": "flower_photos", "source": "local"}}
+    assert refused(tmp_path, overrides, "download") == expect(test_local_source_without_root)
+
+
+@case(
+    "Params",
+    "training a variant params.yaml does not define (python stages/train.py nope)",
+    "error: params.yaml: variants: no variant 'nope'; defined: cnn",
+    "nothing runs (exit 2)",
+)
+def test_unknown_variant_on_command_line(tmp_path):
+    assert refused(tmp_path, {}, "train", "nope") == expect(test_unknown_variant_on_command_line)
+
+
+@case(
+    "Params",
+    "running a stage outside the project (no params.yaml)",
+    "error: params.yaml: params file not found",
+    "nothing runs (exit 2)",
+)
+def test_missing_params_file(tmp_path):
+    out = run_stage_here(tmp_path, "prepare")
+    assert out.error == expect(test_missing_params_file)
+    assert list(tmp_path.iterdir()) == []
+
+
+@case(
+    "Params",
+    "a device name torch does not know (base.device: tpu)",
+    "error: params.yaml: base.device: expected auto, cpu, cuda, cuda:<N> or mps (got 'tpu')",
+    "nothing runs (exit 2)",
+)
+def test_unknown_device(tmp_path):
+    assert refused(tmp_path, {"base": {"device": "tpu"}}) == expect(test_unknown_device)
+
+
+@case(
+    "Params",
+    "a YAML syntax error (an unclosed flow mapping)",
+    "error: params.yaml: line 3, column 1: expected ',' or '}}', but got '<stream end>'",
+    "nothing runs (exit 2)",
+)
+def test_yaml_syntax_error(tmp_path):
+    (tmp_path / "params.yaml").write_text("variants:\n  cnn: {data: prepared, init: none\n")
+    out = run_stage_here(tmp_path, "prepare")
+    assert out.error == expect(test_yaml_syntax_error)

@@ -1,0 +1,82 @@
+"""index.html from hand-made evaluate outputs: one row per variant, every section's images inline, no links out."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from finegrain.config import Params
+from finegrain.report.build import build_report
+
+VARIANTS = {"cnn": {"data": "prepared", "init": "none"}, "cnn_fgsm": {"data": "prepared", "init": "none"}}
+
+
+def _png(path, seed: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    plt.imsave(path, np.random.default_rng(seed).random((24, 24, 3)))
+
+
+@pytest.fixture
+def fake_project(tmp_path, monkeypatch):
+    """metrics/, data/models/, data/eval/ and data/generated/ as the pipeline would leave them."""
+    monkeypatch.chdir(tmp_path)
+    classes = ["a", "b", "c"]
+    for i, name in enumerate(VARIANTS):
+        robust = {
+            "images": 60,
+            "fgsm": {"eps_0": 0.8, "eps_2_255": 0.5 + 0.1 * i},
+            "pgd": {"eps_0": 0.8, "eps_2_255": 0.3},
+        }
+        quality = {
+            "test": {"top1": 0.8 - 0.1 * i, "macro_f1": 0.7, "top3": 1.0},
+            "val": {"top1": 0.75},
+            "params": 1000,
+            "seeds": 1,
+            "robust": robust,
+            "explain": {"cam_drop": 0.3, "random_drop": 0.1, "images": 32},
+        }
+        perf = {"epoch_time_s": 1.0 + i, "train_time_s": 10.0 + i, "infer_img_per_s": 100.0}
+        (tmp_path / "metrics").mkdir(exist_ok=True)
+        (tmp_path / "metrics" / f"{name}.json").write_text(json.dumps(quality))
+        (tmp_path / "metrics" / f"{name}.perf.json").write_text(json.dumps(perf))
+        seed_dir = tmp_path / "data" / "models" / name / "seed0"
+        seed_dir.mkdir(parents=True)
+        pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.5], "val_acc": [0.5, 0.7]}).to_csv(
+            seed_dir / "history.csv", index=False
+        )
+        ev = tmp_path / "data" / "eval" / name
+        (ev / "robust").mkdir(parents=True)
+        pd.DataFrame(np.eye(3, dtype=int) * 5, index=classes, columns=classes).to_csv(ev / "confusion_matrix.csv")
+        for attack in ("fgsm", "pgd"):
+            pd.DataFrame({"eps": [0, 2 / 255], "eps_255": [0, 2], "accuracy": [0.8, 0.4]}).to_csv(
+                ev / "robust" / f"{attack}.csv", index=False
+            )
+        _png(ev / "explain" / "cam.png", i)
+        _png(ev / "explain" / "feature_maps.png", 10 + i)
+    _png(tmp_path / "data" / "generated" / "dcgan" / "samples.png", 99)
+    return tmp_path
+
+
+def test_index_html_is_self_contained_with_one_row_per_variant(fake_project):
+    table = build_report(Params(variants=VARIANTS))
+    page = (fake_project / "data" / "reports" / "index.html").read_text()
+    body = page.split('<table class="sortable" id="variants">')[1].split("</table>")[0]
+    assert body.count("<tr>") == 1 + len(VARIANTS)  # header + one row per variant
+    assert "FGSM 2/255" in body and "CAM drop" in body
+    assert re.findall(r"<td>(cnn\w*)</td>", body) == list(VARIANTS)
+    images = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,', page)
+    expected = ["accuracy vs training time", "training loss", "confusion matrices", "robust accuracy vs ε"]
+    for what in [*expected, "cnn: heatmaps", "cnn_fgsm: feature maps", "generated: dcgan/samples"]:
+        assert any(alt.startswith(what) or what in alt for alt in images), what
+    assert len(images) == 2 + 1 + 1 + 2 * len(VARIANTS) + 1
+    assert not re.search(r'(src|href)="(?!data:)', page)  # nothing loaded from elsewhere
+    assert table.loc[1, "fgsm_eps_2_255"] == pytest.approx(0.6)

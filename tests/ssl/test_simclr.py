@@ -1,0 +1,82 @@
+"""SimCLR pieces: lightly's NT-Xent against a hand computation, the batched views, the backbone and init: simclr."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from finegrain.config import Params
+from finegrain.errors import ConfigError, FinegrainError
+from finegrain.models.factory import create_model
+from finegrain.ssl.augment import BatchSimCLRAugment, _hsv_to_rgb, _rgb_to_hsv
+from finegrain.ssl.config import PretrainCfg
+from finegrain.ssl.run import _save_backbone
+from finegrain.ssl.simclr import SimCLR, backbone_of, nt_xent, simclr_transform
+
+torch.set_num_threads(1)
+
+
+def test_nt_xent_equals_hand_computed_2x2():
+    # views of 2 images in 2-d: a1 = b1 = (1, 0); a2 = (0, 1), b2 = (0.6, 0.8). Cosines: a1.b1 = 1, a2.b2 = 0.8,
+    # a1.a2 = b1.a2 = 0, a1.b2 = b1.b2 = 0.6. With t = 0.5 each anchor's loss is -log(e^(pos/t) / sum over the
+    # other three views of e^(cos/t)), averaged over the 4 anchors.
+    out0 = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    out1 = torch.tensor([[2.0, 0.0], [0.6, 0.8]])  # scale does not matter: the loss normalises
+    e = math.exp
+    a1 = b1 = -math.log(e(2.0) / (e(2.0) + e(0.0) + e(1.2)))
+    a2 = -math.log(e(1.6) / (e(1.6) + e(0.0) + e(0.0)))
+    b2 = -math.log(e(1.6) / (e(1.6) + e(1.2) + e(1.2)))
+    expected = (a1 + a2 + b1 + b2) / 4
+    assert nt_xent(0.5)(out0, out1).item() == pytest.approx(expected, abs=1e-5)
+
+
+def test_backbone_and_projection_shapes():
+    backbone, dim = backbone_of("small_cnn", {"width": 8})
+    assert dim == 64 and backbone(torch.rand(3, 3, 32, 32)).shape == (3, 64)
+    model = SimCLR(backbone, dim, hidden_dim=32, out_dim=16)
+    assert model(torch.rand(4, 3, 32, 32)).shape == (4, 16)
+
+
+def test_batched_views_are_independent_per_image_and_seeded():
+    aug = BatchSimCLRAugment(24, sigmas=(0.05, 0.3))
+    x = torch.randint(0, 256, (1, 3, 40, 40), dtype=torch.uint8).repeat(8, 1, 1, 1)  # 8 copies of one image
+    v = aug(x, torch.Generator().manual_seed(0))
+    assert v.shape == (8, 3, 24, 24) and v.dtype == torch.float32 and v.min() >= 0 and v.max() <= 1
+    assert len({round(float(t.sum()), 3) for t in v}) == 8  # each copy got its own crop/jitter
+    assert torch.equal(v, aug(x, torch.Generator().manual_seed(0)))
+
+
+def test_hsv_round_trip_and_lightly_reference_transform():
+    x = torch.rand(2, 3, 8, 8)
+    assert torch.allclose(_hsv_to_rgb(_rgb_to_hsv(x)), x, atol=1e-5)
+    v0, v1 = simclr_transform(16)(torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8))
+    assert v0.shape == v1.shape == (3, 16, 16) and v0.dtype == torch.float32
+
+
+def test_init_simclr_loads_the_pretrained_backbone(tmp_path):
+    cfg = PretrainCfg(model="small_cnn", model_args={"width": 8})
+    backbone, _ = backbone_of("small_cnn", {"width": 8})
+    with torch.no_grad():
+        for p in backbone.parameters():
+            p.add_(1.0)
+    _save_backbone(tmp_path / "simclr", cfg, backbone, {"knn_val_acc": 0.5})
+    model = create_model("small_cnn", 5, "simclr", weights_dir=tmp_path / "simclr", model_args={"width": 8})
+    for key, value in backbone.net.state_dict().items():
+        assert torch.equal(model.net.state_dict()[key], value), key
+    assert model(torch.rand(2, 3, 32, 32)).shape == (2, 5)  # fresh 5-class head
+    with pytest.raises(FinegrainError, match="do not fit"):
+        create_model("small_cnn", 5, "simclr", weights_dir=tmp_path / "simclr", model_args={"width": 16})
+    with pytest.raises(FinegrainError, match="not small_resnet"):
+        create_model("small_resnet", 5, "simclr", weights_dir=tmp_path / "simclr")
+    with pytest.raises(FinegrainError, match="dvc repro pretrain"):
+        create_model("small_cnn", 5, "simclr", weights_dir=tmp_path / "missing")
+
+
+def test_config_rejects_a_simclr_variant_of_another_model():
+    params = Params(variants={"a": {"data": "cropped", "init": "simclr", "model": "small_resnet"}})
+    with pytest.raises(ConfigError, match=r"variants\.a\.init: 'simclr'"):
+        params.variant("a")
+    ok = Params(variants={"b": {"data": "augmented", "init": "simclr"}})
+    assert ok.variant("b").init == "simclr"
