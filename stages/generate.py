@@ -1,4 +1,4 @@
-"""Stage `generate`: DCGAN / DDPM images per class (data/generated), data/augmented, metrics/generate.json."""
+"""Stage `generate`: DCGAN / DDPM images per class (data/generated), sample grids, metrics/generate.json."""
 
 from finegrain import paths
 from finegrain.atomic import write_json

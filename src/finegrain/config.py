@@ -5,6 +5,7 @@ Errors are one line naming the key, e.g. ``params.yaml: variants.cnn.lr: must be
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,6 +18,9 @@ from finegrain.ssl.config import PretrainCfg
 
 DATA_INPUTS = ("prepared", "cropped", "cropped_square", "augmented")
 """Data inputs a variant can train on (each is a directory data/<input> some stage produces)."""
+
+STAGE_METRICS = ("prepare", "crop", "generate", "augment", "pretrain", "report", "claims")
+"""Stages whose metrics file is metrics/<stage>.json: no variant may take these names."""
 
 INITS = ("none", "hub", "lite0", "simclr")
 """Initial weights a variant can start from (each is a directory data/weights/<init>)."""
@@ -338,6 +342,16 @@ class Params(_Strict):
     generate: GenerateCfg = GenerateCfg()
     pretrain: PretrainCfg = PretrainCfg()
     variants: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("variants")
+    @classmethod
+    def _variant_names(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for name in v:
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", str(name)):
+                raise ValueError(f"{name}: a variant name is a file name: letters, digits, '_', '.', '-'")
+            if name in STAGE_METRICS:
+                raise ValueError(f"{name}: reserved: metrics/{name}.json is the {name} stage's; rename the variant")
+        return v
 
     def variant(self, name: str) -> TrainCfg:
         """The named variant merged over the shared `train` defaults (validated at load)."""

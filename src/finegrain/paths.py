@@ -14,7 +14,7 @@ CKPT = DATA / "ckpt"
 EVAL = DATA / "eval"
 REPORTS = DATA / "reports"
 GENERATED = DATA / "generated"  # generate stage: <method>/ shard datasets + generator.pt
-AUGMENTED = DATA / "augmented"  # generate stage: real training split + generated images (data input)
+AUGMENTED = DATA / "augmented"  # augment stage: real training split + generated images (data input)
 PLOTS = DATA / "plots"  # grids and dvclive logs of the generate and pretrain stages
 METRICS = Path("metrics")
 

@@ -74,6 +74,19 @@ def test_exp_run_reruns_only_the_touched_variant(tiny_project, tmp_path):
     assert "variants.cnn.lr" in shown or "0.01" in shown
 
 
+def test_new_augment_ratio_reruns_augment_not_the_generators(tiny_project, tmp_path):
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(tiny_project), str(clone)], tmp_path)
+    dvc(clone, "config", "--local", "cache.dir", str(tiny_project / ".dvc" / "cache"))
+    dvc(clone, "checkout")
+    params = yaml.safe_load((clone / "params.yaml").read_text())
+    params["generate"]["augment"]["ratio"] = 0.5
+    (clone / "params.yaml").write_text(yaml.safe_dump(params))
+    out = dvc(clone, "repro", "--dry").stdout
+    ran = set(re.findall(r"Running stage '([^']+)'", out))
+    assert ran == {"augment", "train@ssl_aug_adv", "evaluate@ssl_aug_adv", "report"}, out
+
+
 def test_gate_flags_a_drop_beyond_tolerance():
     from finegrain.config import Params
 

@@ -86,7 +86,7 @@ def _subset_per_class(labels: torch.Tensor, n: int) -> torch.Tensor:
 
 
 def run_generate(params: Params) -> dict:
-    """Train every method of params.generate, write its outputs, build data/augmented. Returns the metrics."""
+    """Train every method of params.generate and write its images, grids and generators. Returns the metrics."""
     cfg = params.generate
     configure_threads(params.base.threads)
     seed = params.base.seed
@@ -170,12 +170,18 @@ def run_generate(params: Params) -> dict:
                 metrics[method]["time_s"],
             )
     live.end()
-    aug = cfg.augment
-    with atomic_dir(paths.AUGMENTED) as tmp:
-        counts = write_augmented(src, paths.GENERATED / aug.method, tmp, aug.ratio)
-    metrics["augmented"] = {"method": aug.method, "ratio": aug.ratio, **counts}
     metrics["time_s"] = round(time.perf_counter() - t_start, 2)
     return metrics
+
+
+def run_augment(params: Params) -> dict:
+    """data/augmented = the generate input + generate.augment's share of one method's images in its train split."""
+    cfg = params.generate
+    aug = cfg.augment
+    with atomic_dir(paths.AUGMENTED) as tmp:
+        counts = write_augmented(paths.data_input(cfg.input), paths.GENERATED / aug.method, tmp, aug.ratio)
+    log.info("augmented: %d real + %d %s training images", counts["real_train"], counts["generated_train"], aug.method)
+    return {"method": aug.method, "ratio": aug.ratio, **counts}
 
 
 def _save_generator(path: Path, method: str, model, cfg: dict, class_names: list[str]) -> None:

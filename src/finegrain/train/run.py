@@ -78,14 +78,15 @@ def train_variant(params: Params, name: str) -> dict:
             live.next_step()
 
         log.info(
-            "variant %s seed %d: %s on %s (%d train / %d val images), %d trainable of %d params",
+            "variant %s seed %d: %s on %s (%d train / %d val images), %d trainable (%s) of %d params",
             name,
             seed,
             cfg.model,
             device,
             len(train_set),
             len(val_set),
-            count_parameters(model, True),
+            count_parameters(model) if cfg.mode == "full" else sum(p.numel() for p in model.head.parameters()),
+            cfg.mode if cfg.mode == "full" else f"{cfg.mode}: head first",
             count_parameters(model),
         )
         history, best_state = fit(
