@@ -20,6 +20,7 @@ from finegrain.losses.elastic import elastic_net_penalty
 from finegrain.losses.factory import Loss, create_loss
 from finegrain.models.factory import Classifier
 from finegrain.train.checkpoint import load_state, save_state
+from finegrain.train.features import CachedFeatures
 from finegrain.train.optim import create_optimizer, create_scheduler, step_scheduler
 
 log = logging.getLogger(__name__)
@@ -111,9 +112,14 @@ def fit(
     device: torch.device,
     state_path: Path,
     on_epoch: Callable[[dict], None] | None = None,
+    features: CachedFeatures | None = None,
 ) -> tuple[History, dict]:
-    """Train `model`; resume from `state_path` when it holds a state of this run. Returns (history, best weights)."""
+    """Train `model`; resume from `state_path` when it holds a state of this run. Returns (history, best weights).
+
+    With `features` (a frozen backbone's cached outputs) only the head block runs, on those features.
+    """
     model.to(device)
+    trainer: nn.Module = model if features is None else features.head
     frozen_epochs = cfg.epochs if cfg.mode == "frozen" else cfg.phase1_epochs if cfg.mode == "two_phase" else 0
     loss_fn = _create_loss(cfg)
     penalty = None
@@ -131,7 +137,10 @@ def fit(
 
         collate = MixCollate(model.head_out_features, cfg.mix.cutmix_alpha, cfg.mix.mixup_alpha, cfg.mix.mode)
     pin = device.type == "cuda"
-    val_loader = DataLoader(val_set, batch_size=cfg.batch_size * 2, num_workers=cfg.num_workers, pin_memory=pin)
+    workers = cfg.num_workers if features is None else 0  # cached features are in memory already
+    if features is not None:
+        val_set = features.val.epoch_dataset(0)
+    val_loader = DataLoader(val_set, batch_size=cfg.batch_size * 2, num_workers=workers, pin_memory=pin)
 
     def phase_setup(epoch: int):
         frozen = epoch < frozen_epochs
@@ -166,20 +175,20 @@ def fit(
         torch.manual_seed(_epoch_seed(seed, epoch))
         sampler_gen = torch.Generator().manual_seed(_epoch_seed(seed, epoch))
         train_loader = DataLoader(
-            train_set,
+            train_set if features is None else features.train.epoch_dataset(_epoch_seed(seed, epoch)),
             batch_size=cfg.batch_size,
             shuffle=True,
             generator=sampler_gen,
-            num_workers=cfg.num_workers,
+            num_workers=workers,
             pin_memory=pin,
             drop_last=len(train_set) > cfg.batch_size,
             collate_fn=collate,
         )
         t0 = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
-        train_loss, train_acc = run_epoch(model, train_loader, device, loss_fn, optimizer, penalty, adversary)
+        train_loss, train_acc = run_epoch(trainer, train_loader, device, loss_fn, optimizer, penalty, adversary)
         epoch_time = time.perf_counter() - t0
-        val_loss, val_acc = run_epoch(model, val_loader, device, loss_fn)
+        val_loss, val_acc = run_epoch(trainer, val_loader, device, loss_fn)
         step_scheduler(scheduler, val_loss)
         row = {
             "epoch": epoch + 1,

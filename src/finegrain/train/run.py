@@ -19,6 +19,7 @@ from finegrain.errors import DataError
 from finegrain.models.factory import count_parameters, create_model
 from finegrain.runtime import configure_threads, resolve_device, seed_everything
 from finegrain.train.checkpoint import load_weights_only, run_key, save_state
+from finegrain.train.features import cached_features, use_cache
 from finegrain.train.loop import History, Transformed, fit
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,9 @@ def train_variant(params: Params, name: str) -> dict:
             model_args=cfg.model_args,
             mods=cfg.mods,
         )
+        features = None
+        if use_cache(cfg, model):
+            features = cached_features(model, cfg, train_set, val_set, run_seed, device, inputs)
         live = _live(live_dir if i == 0 else paths.seed_dir(name, seed) / "live")
 
         def log_row(row: dict, live=live) -> None:
@@ -88,8 +92,9 @@ def train_variant(params: Params, name: str) -> dict:
             count_parameters(model, True),
             count_parameters(model),
         )
+        state_path = ckpt_dir / f"seed{seed}.pt"
         history, best_state = fit(
-            model, train_set, val_set, cfg, run_seed, device, ckpt_dir / f"seed{seed}.pt", on_epoch=log_row
+            model, train_set, val_set, cfg, run_seed, device, state_path, on_epoch=log_row, features=features
         )
         live.end()
         _save_seed(paths.seed_dir(name, seed), cfg, history, best_state, model, class_names)
