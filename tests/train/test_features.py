@@ -62,7 +62,7 @@ def test_cached_head_training_equals_backbone_every_epoch(tmp_path):
     cached_model = _model(cfg)
     assert feats.use_cache(cfg, cached_model)
     assert feats.head_block_name(cached_model) == "classifier"  # Dropout + Linear: the dropout trains with the head
-    cached = feats.cached_features(cached_model, cfg, train_set, val_set, 0, cpu, [])
+    cached = feats.cached_features(cached_model, cfg, train_set, val_set, 0, cpu, [], batch_size=16)
     assert cached.train.features.shape == (1, 40, 1280) and cached.val.features.shape == (1, 16, 1280)
     hist_c, best_c = fit(cached_model, train_set, val_set, cfg, 0, cpu, tmp_path / "cached.pt", features=cached)
 

@@ -138,9 +138,11 @@ def extract(model: Classifier, block: nn.Module, dataset: Dataset, device: torch
                 logits = model(images.to(device))
                 if len(captured) != 1 or captured[0].ndim != 2:
                     raise ConfigError(f"features.cache: the head of {model.name!r} does not take flat features")
-                if not feats and not torch.allclose(block(captured[0]), logits, atol=1e-5, rtol=1e-4):
+                batch = captured.pop()
+                if not feats and not torch.allclose(block(batch), logits, atol=1e-5, rtol=1e-4):
                     raise ConfigError(f"features.cache: the head of {model.name!r} is not the model's last layer")
-                feats.append(captured.pop().float().cpu())
+                captured.clear()  # the check's own call
+                feats.append(batch.float().cpu())
                 labels.append(torch.as_tensor(targets))
     finally:
         hook.remove()
@@ -189,9 +191,14 @@ def cached_features(
     seed: int,
     device: torch.device,
     inputs: list[Path],
-    batch_size: int = 128,
+    batch_size: int | None = None,
 ) -> CachedFeatures:
-    """Train and val features of `model`'s frozen backbone (train: its transform, `views` views when augmented)."""
+    """Train and val features of `model`'s frozen backbone (train: its transform, `views` views when augmented).
+
+    Batches of `batch_size` (default: the training batch; on 1 CPU thread lite0 at 112 px ran 38-52 img/s in
+    batches of 32 vs 27-28 in batches of 128).
+    """
+    batch_size = batch_size or cfg.batch_size
     model.to(device)
     head = HeadOnly(model)
     root = cache_dir(cfg, inputs)
