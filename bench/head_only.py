@@ -40,10 +40,12 @@ def prepare_subset(root: Path, out: Path, images: int, size: int) -> Path:
     return out
 
 
-def head_only_rows(prepared: Path, cfg: TrainCfg, weights_dir: Path | None) -> list[tuple[str, float, float]]:
+def head_only_rows(
+    prepared: Path, cfg: TrainCfg, weights_dir: Path | None, val_split: str = "val"
+) -> list[tuple[str, float, float]]:
     """(name, seconds, best val accuracy) for backbone-every-epoch, cached cold and cached warm."""
     cpu = torch.device("cpu")
-    train_base, val_base = open_split(prepared, "train"), open_split(prepared, "val")
+    train_base, val_base = open_split(prepared, "train"), open_split(prepared, val_split)
     train = Transformed(train_base, create_transforms(cfg.augment, cfg.image_size_px, train=True))
     val = Transformed(val_base, create_transforms(cfg.augment, cfg.image_size_px, train=False))
     inputs = [prepared / "index.parquet", *([weights_dir / "weights.pt"] if weights_dir else [])]
@@ -58,13 +60,14 @@ def head_only_rows(prepared: Path, cfg: TrainCfg, weights_dir: Path | None) -> l
         t0 = time.perf_counter()
         history, _ = fit(net, train, val, cfg, 0, cpu, Path(tmp) / "a.pt")
         rows.append(("backbone every epoch", time.perf_counter() - t0, history.best_val_acc))
-        paths.FEATURES = Path(tmp) / "features"
+        saved_root, paths.FEATURES = paths.FEATURES, Path(tmp) / "features"
         for name in ("cached features, cold (extraction included)", "cached features, warm (loaded)"):
             net = model()
             t0 = time.perf_counter()
             features = cached_features(net, cfg, train, val, 0, cpu, inputs)
             history, _ = fit(net, train, val, cfg, 0, cpu, Path(tmp) / f"{len(rows)}.pt", features=features)
             rows.append((name, time.perf_counter() - t0, history.best_val_acc))
+        paths.FEATURES = saved_root
     return rows
 
 
