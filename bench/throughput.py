@@ -2,7 +2,8 @@
 
     python bench/throughput.py --root ../shared/datasets/flower_photos --images 640 --size 128 --model resnet18
 
-Prints one markdown table; every row is measured in this run, on the same model, image size and images.
+Prints one markdown table; every row is measured in this run, on the same model, image size and images, including
+head-only training (mode frozen) with cached features vs the backbone every epoch (`--head-epochs`, 0 = skip).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
 
 from finegrain.augment.recipes import create_transforms
+from finegrain.config import TrainCfg
 from finegrain.data.folders import read_class_folders
 from finegrain.data.prepare import prepare_dataset
 from finegrain.data.registry import RawDataset
@@ -58,6 +60,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--model", default="resnet18")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--head-epochs", type=int, default=10, help="head-only rows: epochs; 0 = skip them")
     args = ap.parse_args()
     batches = args.images // args.batch
     rows = []
@@ -107,6 +110,21 @@ def main() -> None:
         rows.append(("finegrain loop from prepared shards", train_images_per_s(model, loader, batches)))
         evaluation = Transformed(open_split(prepared, "train"), create_transforms("basic", args.size, train=False))
         _, _, eval_rate = predict(model, evaluation, torch.device("cpu"), 128)
+        head_rows = []
+        if args.head_epochs:  # mode frozen, augment none: the same head trained 3 ways (see bench/head_only.py)
+            from head_only import head_only_rows
+
+            head_cfg = TrainCfg(
+                data="prepared",
+                init="none",
+                model=args.model,
+                mode="frozen",
+                augment="none",
+                epochs=args.head_epochs,
+                batch_size=args.batch,
+                image_size_px=args.size,
+            )
+            head_rows = head_only_rows(prepared, head_cfg, None, val_split="test")
 
     # 3. the model's own limit: random in-memory tensors of the same shape
     model = create_model(args.model, n_classes)
@@ -128,6 +146,9 @@ def main() -> None:
     print(f"| prepare (decode+resize+shard, {len(records)} images) | {prepare_rate:.1f} | |")
     print(f"| naive PIL open+resize | {naive_decode:.1f} | |")
     print(f"| evaluate (inference from shards) | {eval_rate:.1f} | |")
+    for name, seconds, _ in head_rows:
+        speedup = head_rows[0][1] / seconds
+        print(f"| head-only, {args.head_epochs} epochs: {name} | {seconds:.1f} s ({speedup:.1f}x) | |")
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "dvc", "repro"], capture_output=True, check=False)
     print(f"| no-op `dvc repro` (everything cached) | {time.perf_counter() - t0:.1f} s | |")

@@ -1,15 +1,24 @@
-"""Stage `train@<variant>`: train one variant (every seed) -> data/models/<variant>, data/live/<variant>."""
+"""Stage `train@<variant>`: train one variant (every seed) -> data/models/<variant>, data/live/<variant>.
+
+With the variant's `nproc` > 1 the stage re-runs itself under torchrun (one node, `nproc` processes, DDP).
+"""
 
 from finegrain.cli import run_stage
 from finegrain.config import load_params
 from finegrain.errors import ConfigError
+from finegrain.train import distributed
 from finegrain.train.run import train_variant
 
 
 def main(argv: list[str]) -> None:
     if len(argv) != 1:
         raise ConfigError("usage: python stages/train.py <variant>")
-    train_variant(load_params(), argv[0])
+    params = load_params()
+    nproc = params.variant(argv[0]).nproc
+    if nproc > 1 and not distributed.under_torchrun():
+        distributed.launch(nproc, [__file__, *argv])
+        return
+    train_variant(params, argv[0])
 
 
 if __name__ == "__main__":

@@ -188,6 +188,15 @@ class AdvCfg(_Strict):
     _eps = field_validator("eps", "alpha", mode="before")(_pixel_eps)
 
 
+class FeaturesCfg(_Strict):
+    """Cached frozen-backbone features (mode frozen): the backbone runs once per split, the head trains on them."""
+
+    cache: Literal["auto", "on", "off"] = Field(
+        "auto", description="auto = on only when exactly equivalent to running the backbone every epoch"
+    )
+    views: int = Field(1, gt=0, description="augmented views cached per training image (augment other than none)")
+
+
 class TrainCfg(_Strict):
     """One variant's resolved training config (the `train` defaults with the variant merged over them)."""
 
@@ -223,6 +232,9 @@ class TrainCfg(_Strict):
     mix: MixCfg = MixCfg()
     elastic_net: ElasticNetCfg = ElasticNetCfg()
     adv: AdvCfg = AdvCfg()
+    features: FeaturesCfg = FeaturesCfg()
+    nproc: int = Field(1, gt=0, description="data-parallel processes (torchrun); batch_size is the global batch")
+    sync_batchnorm: bool = Field(False, description="nproc > 1: convert BatchNorm to SyncBatchNorm (CUDA only)")
 
     @field_validator("data")
     @classmethod
@@ -277,6 +289,17 @@ class TrainCfg(_Strict):
         if self.mode == "two_phase" and self.phase1_epochs >= self.epochs:
             raise ValueError(
                 f"phase1_epochs: must be < epochs ({self.epochs}) in two_phase mode (got {self.phase1_epochs})"
+            )
+        if self.features.cache == "on":
+            if self.mode != "frozen":
+                raise ValueError(f"features.cache: 'on' needs mode: frozen (got {self.mode!r})")
+            if self.mix.mode != "none" or self.adv.method != "none":
+                raise ValueError("features.cache: 'on' needs mix.mode none and adv.method none (pixel space)")
+            if self.nproc > 1:
+                raise ValueError(f"features.cache: 'on' trains in one process; set nproc: 1 (got {self.nproc})")
+        if self.batch_size % self.nproc:
+            raise ValueError(
+                f"batch_size: the global batch must be divisible by nproc ({self.nproc}) (got {self.batch_size})"
             )
         return self
 

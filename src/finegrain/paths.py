@@ -11,6 +11,7 @@ WEIGHTS = DATA / "weights"
 MODELS = DATA / "models"
 LIVE = DATA / "live"
 CKPT = DATA / "ckpt"
+FEATURES = DATA / "features"  # cached frozen-backbone features (not a DVC output; see train.features)
 EVAL = DATA / "eval"
 REPORTS = DATA / "reports"
 GENERATED = DATA / "generated"  # generate stage: <method>/ shard datasets + generator.pt

@@ -34,10 +34,10 @@ def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[.
 
 
 @register_model("small_cnn")
-def _small_cnn(num_classes: int, dropout: float | None = None, width: int = 16) -> nn.Module:
+def _small_cnn(num_classes: int, dropout: float | None = None, width: int = 16, norm: str = "batch") -> nn.Module:
     from finegrain.models.small_cnn import SmallCNN
 
-    return SmallCNN(num_classes, width=width, dropout=dropout or 0.0)
+    return SmallCNN(num_classes, width=width, dropout=dropout or 0.0, norm=norm)
 
 
 @register_model("small_resnet")
@@ -176,7 +176,7 @@ def create_model(
             raise FinegrainError(f"init: model {name!r} has no hub weights; use init: none")
         try:
             net = OWN_MODELS[name](num_classes, dropout, **(model_args or {}))
-        except TypeError as err:
+        except (TypeError, ValueError) as err:
             raise FinegrainError(f"model_args: {err}") from None
         _load_init(net, init, weights_dir, name)
         return _with_mods(net, _last_linear(net), name, mean, std, mods)

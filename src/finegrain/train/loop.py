@@ -13,13 +13,16 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from finegrain.config import TrainCfg
+from finegrain.errors import ConfigError
 from finegrain.losses.elastic import elastic_net_penalty
 from finegrain.losses.factory import Loss, create_loss
 from finegrain.models.factory import Classifier
 from finegrain.train.checkpoint import load_state, save_state
+from finegrain.train.distributed import SINGLE, Dist, SameOrderSampler, all_sum, data_parallel, sync_batchnorm
+from finegrain.train.features import CachedFeatures
 from finegrain.train.optim import create_optimizer, create_scheduler, step_scheduler
 
 log = logging.getLogger(__name__)
@@ -64,6 +67,17 @@ def _epoch_seed(seed: int, epoch: int) -> int:
     return seed * 100_003 + epoch
 
 
+def _train_loader(dataset: Dataset, cfg: TrainCfg, epoch_seed: int, dist: Dist, **kw) -> DataLoader:
+    """Shuffled by `epoch_seed`; under DDP each process takes its share of every global batch of that same order."""
+    drop_last = len(dataset) > cfg.batch_size
+    if not dist.active:
+        gen = torch.Generator().manual_seed(epoch_seed)
+        return DataLoader(dataset, cfg.batch_size, shuffle=True, generator=gen, drop_last=drop_last, **kw)
+    sampler = SameOrderSampler(dataset, dist, cfg.batch_size, epoch_seed, drop_last)
+    gen = torch.Generator().manual_seed(epoch_seed)  # workers' base seed from it, as above, not the global RNG
+    return DataLoader(dataset, cfg.batch_size // dist.world, sampler=sampler, generator=gen, **kw)
+
+
 def run_epoch(
     model: nn.Module,
     loader: DataLoader,
@@ -73,7 +87,21 @@ def run_epoch(
     penalty: Callable[[], torch.Tensor] | None = None,
     adversary: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[float, float]:
-    """One pass; trains when an optimizer is given. Returns (mean loss, accuracy).
+    """One pass; trains when an optimizer is given. Returns (mean loss, accuracy); see `epoch_totals`."""
+    total_loss, correct, seen = epoch_totals(model, loader, device, loss_fn, optimizer, penalty, adversary)
+    return total_loss / max(seen, 1), correct / max(seen, 1)
+
+
+def epoch_totals(
+    model: nn.Module,
+    loader: DataLoader,
+    device: torch.device,
+    loss_fn: Loss,
+    optimizer: torch.optim.Optimizer | None = None,
+    penalty: Callable[[], torch.Tensor] | None = None,
+    adversary: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+) -> tuple[float, int, int]:
+    """One pass; trains when an optimizer is given. Returns (summed loss, correct, seen), to add across processes.
 
     Targets may be labels (N,) or soft targets (N, C) from CutMix/MixUp (accuracy then uses their argmax).
     `penalty` (e.g. elastic net) is added to the training loss; `adversary` (adversarial training) replaces
@@ -99,7 +127,7 @@ def run_epoch(
             total_loss += loss.item() * len(labels)
             correct += (logits.argmax(1) == hard).sum().item()
             seen += len(labels)
-    return total_loss / max(seen, 1), correct / max(seen, 1)
+    return total_loss, correct, seen
 
 
 def fit(
@@ -111,9 +139,19 @@ def fit(
     device: torch.device,
     state_path: Path,
     on_epoch: Callable[[dict], None] | None = None,
+    features: CachedFeatures | None = None,
+    dist: Dist = SINGLE,
 ) -> tuple[History, dict]:
-    """Train `model`; resume from `state_path` when it holds a state of this run. Returns (history, best weights)."""
+    """Train `model`; resume from `state_path` when it holds a state of this run. Returns (history, best weights).
+
+    With `features` (a frozen backbone's cached outputs) only the head block runs, on those features.
+    With `dist` (torchrun), every process trains on its share of each global batch; rank 0 saves the state.
+    """
     model.to(device)
+    if cfg.batch_size % dist.world:
+        raise ConfigError(f"batch_size: must divide among {dist.world} processes (got {cfg.batch_size})")
+    if dist.active and cfg.sync_batchnorm:
+        sync_batchnorm(model, device)
     frozen_epochs = cfg.epochs if cfg.mode == "frozen" else cfg.phase1_epochs if cfg.mode == "two_phase" else 0
     loss_fn = _create_loss(cfg)
     penalty = None
@@ -131,7 +169,12 @@ def fit(
 
         collate = MixCollate(model.head_out_features, cfg.mix.cutmix_alpha, cfg.mix.mixup_alpha, cfg.mix.mode)
     pin = device.type == "cuda"
-    val_loader = DataLoader(val_set, batch_size=cfg.batch_size * 2, num_workers=cfg.num_workers, pin_memory=pin)
+    workers = cfg.num_workers if features is None else 0  # cached features are in memory already
+    if features is not None:
+        val_set = features.val.epoch_dataset(0)
+    if dist.active:  # each process scores its share of val; the sums are added
+        val_set = Subset(val_set, range(dist.rank, len(val_set), dist.world))
+    val_loader = DataLoader(val_set, batch_size=cfg.batch_size * 2, num_workers=workers, pin_memory=pin)
 
     def phase_setup(epoch: int):
         frozen = epoch < frozen_epochs
@@ -141,6 +184,15 @@ def fit(
             return opt, create_scheduler(opt, cfg, cfg.epochs - frozen_epochs), "phase2"
         opt = create_optimizer(model.parameters(), cfg)
         return opt, create_scheduler(opt, cfg, frozen_epochs if cfg.mode == "two_phase" else cfg.epochs), "phase1"
+
+    def make_trainer() -> nn.Module:  # after each phase change: DDP syncs the parameters trainable at its creation
+        return features.head if features is not None else data_parallel(model, dist, device)
+
+    def one_pass(net: nn.Module, loader: DataLoader, opt: torch.optim.Optimizer | None = None) -> tuple[float, float]:
+        extras = (penalty, adversary) if opt is not None else (None, None)
+        totals = epoch_totals(net, loader, device, loss_fn, opt, *extras)
+        total_loss, correct, seen = all_sum(list(totals), dist, device)
+        return total_loss / max(seen, 1), correct / max(seen, 1)
 
     history, best_state, start = History(), copy.deepcopy(model.state_dict()), 0
     optimizer, scheduler, phase = phase_setup(0)
@@ -158,28 +210,28 @@ def fit(
         for row in history.rows:
             if on_epoch:
                 on_epoch(row)
+    trainer = make_trainer()
 
     stale = 0 if not history.rows else history.rows[-1]["epoch"] - history.best_epoch
     for epoch in range(start, cfg.epochs):
         if cfg.mode == "two_phase" and epoch == frozen_epochs and phase == "phase1":
             optimizer, scheduler, phase = phase_setup(epoch)
-        torch.manual_seed(_epoch_seed(seed, epoch))
-        sampler_gen = torch.Generator().manual_seed(_epoch_seed(seed, epoch))
-        train_loader = DataLoader(
-            train_set,
-            batch_size=cfg.batch_size,
-            shuffle=True,
-            generator=sampler_gen,
-            num_workers=cfg.num_workers,
+            trainer = make_trainer()
+        torch.manual_seed(_epoch_seed(seed, epoch) + dist.rank * 2**40)
+        train_loader = _train_loader(
+            train_set if features is None else features.train.epoch_dataset(_epoch_seed(seed, epoch)),
+            cfg,
+            _epoch_seed(seed, epoch),
+            dist,
+            num_workers=workers,
             pin_memory=pin,
-            drop_last=len(train_set) > cfg.batch_size,
             collate_fn=collate,
         )
         t0 = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
-        train_loss, train_acc = run_epoch(model, train_loader, device, loss_fn, optimizer, penalty, adversary)
+        train_loss, train_acc = one_pass(trainer, train_loader, optimizer)
         epoch_time = time.perf_counter() - t0
-        val_loss, val_acc = run_epoch(model, val_loader, device, loss_fn)
+        val_loss, val_acc = one_pass(model if features is None else trainer, val_loader)
         step_scheduler(scheduler, val_loss)
         row = {
             "epoch": epoch + 1,
@@ -207,22 +259,23 @@ def fit(
             lr,
             epoch_time,
         )
-        if on_epoch:
+        if on_epoch and dist.main:
             on_epoch(row)
         stop = cfg.early_stopping_patience > 0 and stale >= cfg.early_stopping_patience
         history.stopped_early = stop
-        save_state(
-            state_path,
-            {
-                "epoch": cfg.epochs if stop else epoch + 1,
-                "phase": phase,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict() if scheduler else None,
-                "history": history.__dict__,
-                "best_model": best_state,
-            },
-        )
+        if dist.main:
+            save_state(
+                state_path,
+                {
+                    "epoch": cfg.epochs if stop else epoch + 1,
+                    "phase": phase,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict() if scheduler else None,
+                    "history": history.__dict__,
+                    "best_model": best_state,
+                },
+            )
         if os.environ.get(FAULT_ENV) == str(epoch + 1):
             os.kill(os.getpid(), signal.SIGKILL)
         if stop:

@@ -18,7 +18,9 @@ from finegrain.data.shards import open_split, stratified_subset
 from finegrain.errors import DataError
 from finegrain.models.factory import count_parameters, create_model
 from finegrain.runtime import configure_threads, resolve_device, seed_everything
+from finegrain.train import distributed
 from finegrain.train.checkpoint import load_weights_only, run_key, save_state
+from finegrain.train.features import cached_features, use_cache
 from finegrain.train.loop import History, Transformed, fit
 
 log = logging.getLogger(__name__)
@@ -44,18 +46,29 @@ def _live(directory: Path):
 
 
 def train_variant(params: Params, name: str) -> dict:
-    """Train every seed of variant `name`; write data/models/<name>/ and data/live/<name>/. Returns the summary."""
+    """Train every seed of variant `name`; write data/models/<name>/ and data/live/<name>/. Returns the summary.
+
+    Under torchrun (`nproc` > 1) every process trains; rank 0 alone logs and writes.
+    """
     cfg = params.variant(name)
     configure_threads(params.base.threads)
-    device = resolve_device(params.base.device)
+    dist, device = distributed.init(resolve_device(params.base.device))
+    try:
+        return _train_seeds(params, name, cfg, dist, device)
+    finally:
+        distributed.shutdown(dist)
+
+
+def _train_seeds(params: Params, name: str, cfg: TrainCfg, dist: distributed.Dist, device: torch.device) -> dict:
     data_dir = paths.data_input(cfg.data)
     weights_dir = paths.WEIGHTS / cfg.init
     inputs = [data_dir / "index.parquet", data_dir / "meta.json", weights_dir / "weights.pt"]
     ckpt_dir = paths.CKPT / name / run_key({"variant": cfg.model_dump(), "base_seed": params.base.seed}, inputs)
     out_dir, live_dir = paths.model_dir(name), paths.LIVE / name
-    for d in (out_dir, live_dir):
-        shutil.rmtree(d, ignore_errors=True)
-    summary: dict = {"variant": name, "device": str(device), "seeds": {}}
+    if dist.main:
+        for d in (out_dir, live_dir):
+            shutil.rmtree(d, ignore_errors=True)
+    summary: dict = {"variant": name, "device": str(device), "nproc": dist.world, "seeds": {}}
     for i, seed in enumerate(cfg.seeds):
         run_seed = params.base.seed + seed
         seed_everything(run_seed)
@@ -69,7 +82,10 @@ def train_variant(params: Params, name: str) -> dict:
             model_args=cfg.model_args,
             mods=cfg.mods,
         )
-        live = _live(live_dir if i == 0 else paths.seed_dir(name, seed) / "live")
+        features = None
+        if not dist.active and use_cache(cfg, model):
+            features = cached_features(model, cfg, train_set, val_set, run_seed, device, inputs)
+        live = _live(live_dir if i == 0 else paths.seed_dir(name, seed) / "live") if dist.main else None
 
         def log_row(row: dict, live=live) -> None:
             live.step = row["epoch"] - 1
@@ -89,9 +105,12 @@ def train_variant(params: Params, name: str) -> dict:
             cfg.mode if cfg.mode == "full" else f"{cfg.mode}: head first",
             count_parameters(model),
         )
+        state_path = ckpt_dir / f"seed{seed}.pt"
         history, best_state = fit(
-            model, train_set, val_set, cfg, run_seed, device, ckpt_dir / f"seed{seed}.pt", on_epoch=log_row
+            model, train_set, val_set, cfg, run_seed, device, state_path, log_row if live else None, features, dist
         )
+        if not dist.main:
+            continue
         live.end()
         _save_seed(paths.seed_dir(name, seed), cfg, history, best_state, model, class_names)
         summary["seeds"][str(seed)] = {
@@ -101,6 +120,9 @@ def train_variant(params: Params, name: str) -> dict:
             "train_time_s": history.train_time_s,
             "epoch_time_s": float(np.mean([r["epoch_time_s"] for r in history.rows])),
         }
+    distributed.barrier(dist)  # every process is done with the resume state
+    if not dist.main:
+        return summary
     write_json(out_dir / "summary.json", summary)
     atomic_write_bytes(out_dir / "config.yaml", yaml.safe_dump({"variant": name, **cfg.model_dump()}).encode())
     shutil.rmtree(paths.CKPT / name, ignore_errors=True)  # finished: the resume state is no longer needed

@@ -1,0 +1,148 @@
+"""Cached frozen-backbone features: same training as running the backbone every epoch, cached once, K views."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from finegrain import paths
+from finegrain.augment.recipes import create_transforms
+from finegrain.config import TrainCfg
+from finegrain.errors import ConfigError
+from finegrain.models.factory import create_model
+from finegrain.runtime import seed_everything
+from finegrain.train import features as feats
+from finegrain.train.loop import Transformed, fit
+
+SIZE = 32
+
+
+def _data(n: int, seed: int) -> TensorDataset:
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n, 3, 40, 40), dtype=torch.uint8, generator=g)
+    labels = torch.arange(n) % 3
+    images[labels == 1, 0] //= 2  # a learnable signal: class 1 is less red
+    return TensorDataset(images, labels)
+
+
+def _cfg(**kw) -> TrainCfg:
+    base = dict(
+        data="prepared", init="none", model="tf_efficientnet_lite0", mode="frozen", epochs=3, batch_size=8, lr=0.05
+    )
+    return TrainCfg(**{**base, "augment": "none", "image_size_px": SIZE, "dropout": 0.3, **kw})
+
+
+def _sets(cfg: TrainCfg):
+    train, val = _data(40, 1), _data(16, 2)
+    return (
+        Transformed(train, create_transforms(cfg.augment, SIZE, train=True)),
+        Transformed(val, create_transforms(cfg.augment, SIZE, train=False)),
+    )
+
+
+def _model(cfg: TrainCfg, seed: int = 0):
+    seed_everything(seed)
+    return create_model(cfg.model, 3, cfg.init, dropout=cfg.dropout)
+
+
+@pytest.fixture(autouse=True)
+def _feature_dir(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "FEATURES", tmp_path / "features")
+
+
+def test_cached_head_training_equals_backbone_every_epoch(tmp_path):
+    cfg = _cfg()
+    train_set, val_set = _sets(cfg)
+    cpu = torch.device("cpu")
+
+    standard = _model(cfg)
+    hist_std, best_std = fit(standard, train_set, val_set, cfg, 0, cpu, tmp_path / "std.pt")
+
+    cached_model = _model(cfg)
+    assert feats.use_cache(cfg, cached_model)
+    assert feats.head_block_name(cached_model) == "classifier"  # Dropout + Linear: the dropout trains with the head
+    cached = feats.cached_features(cached_model, cfg, train_set, val_set, 0, cpu, [], batch_size=16)
+    assert cached.train.features.shape == (1, 40, 1280) and cached.val.features.shape == (1, 16, 1280)
+    hist_c, best_c = fit(cached_model, train_set, val_set, cfg, 0, cpu, tmp_path / "cached.pt", features=cached)
+
+    for row_std, row_c in zip(hist_std.rows, hist_c.rows, strict=True):
+        for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
+            assert row_c[key] == pytest.approx(row_std[key], rel=1e-4, abs=1e-5), key
+    head = "net.classifier.1.weight"
+    assert not torch.allclose(best_std[head], _model(cfg).state_dict()[head])  # the head did train
+    for key, value in standard.state_dict().items():
+        torch.testing.assert_close(cached_model.state_dict()[key], value, atol=1e-5, rtol=1e-4, msg=key)
+    assert hist_c.best_epoch == hist_std.best_epoch
+
+
+def test_features_are_cached_once_and_loaded_weights_only(monkeypatch):
+    cfg = _cfg(epochs=1)
+    train_set, val_set = _sets(cfg)
+    first = feats.cached_features(_model(cfg), cfg, train_set, val_set, 0, torch.device("cpu"), [])
+    files = sorted(paths.FEATURES.rglob("*.pt"))
+    assert [f.name.split("-")[0] for f in files] == ["train", "val"]
+    saved = torch.load(files[0], weights_only=True)
+    assert set(saved) == {"features", "labels"}
+
+    monkeypatch.setattr(feats, "extract", lambda *a, **k: pytest.fail("a cached split was recomputed"))
+    again = feats.cached_features(_model(cfg, seed=5), cfg, train_set, val_set, 0, torch.device("cpu"), [])
+    assert torch.equal(again.train.features, first.train.features)
+
+
+def test_cache_key_follows_weights_and_backbone(tmp_path):
+    weights = tmp_path / "weights.pt"
+    weights.write_bytes(b"a")
+    key_a = feats.cache_dir(_cfg(), [weights])
+    assert feats.cache_dir(_cfg(lr=0.5, dropout=None, epochs=9), [weights]) == key_a  # head-only settings share it
+    assert feats.cache_dir(_cfg(image_size_px=48), [weights]) != key_a
+    assert feats.cache_dir(_cfg(model="efficientnet_lite0"), [weights]) != key_a
+    weights.write_bytes(b"b")
+    assert feats.cache_dir(_cfg(), [weights]) != key_a
+
+
+def test_augmented_views_are_cached_and_drawn_per_epoch():
+    cfg = _cfg(augment="flips", features={"cache": "on", "views": 3})
+    train_set, val_set = _sets(cfg)
+    model = _model(cfg)
+    assert feats.use_cache(cfg, model)
+    cached = feats.cached_features(model, cfg, train_set, val_set, 7, torch.device("cpu"), [])
+    views = cached.train.features
+    assert views.shape == (3, 40, 1280) and cached.val.features.shape[0] == 1
+    assert not torch.allclose(views[0], views[1])  # different random flips per view
+    flips = sum(not torch.allclose(views[0, i], views[1, i], atol=1e-5) for i in range(40))
+    assert 0 < flips < 40
+    epoch_a, epoch_b = cached.train.epoch_dataset(1).tensors[0], cached.train.epoch_dataset(2).tensors[0]
+    assert torch.equal(epoch_a, cached.train.epoch_dataset(1).tensors[0])  # seeded
+    assert not torch.equal(epoch_a, epoch_b)
+    assert all(any(torch.equal(epoch_a[i], views[v, i]) for v in range(3)) for i in range(40))
+    for path in paths.FEATURES.rglob("*.pt"):
+        path.unlink()
+    recomputed = feats.cached_features(_model(cfg), cfg, train_set, val_set, 7, torch.device("cpu"), [])
+    torch.testing.assert_close(recomputed.train.features, views)  # the views are seeded too
+
+
+def test_auto_keeps_the_backbone_when_not_equivalent():
+    assert not feats.use_cache(_cfg(augment="flips"), _model(_cfg()))
+    assert not feats.use_cache(_cfg(mode="full"), _model(_cfg()))
+    assert not feats.use_cache(_cfg(features={"cache": "off"}), _model(_cfg()))
+    cnn = _cfg(model="small_cnn", dropout=0.2)
+    assert not feats.use_cache(cnn, _model(cnn))  # SmallCNN's dropout sits before its head
+    cnn = _cfg(model="small_cnn", dropout=None)
+    assert feats.use_cache(cnn, _model(cnn))
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"mode": "full"}, "features.cache: 'on' needs mode: frozen (got 'full')"),
+        ({"mix": {"mode": "mixup"}}, "features.cache: 'on' needs mix.mode none and adv.method none"),
+        ({"nproc": 2}, "features.cache: 'on' trains in one process; set nproc: 1 (got 2)"),
+    ],
+)
+def test_cache_on_rejects_what_it_cannot_reproduce(override, message):
+    from finegrain.config import _resolve_variant
+
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        variant = {"data": "prepared", "init": "none", "mode": "frozen", "features": {"cache": "on"}, **override}
+        _resolve_variant("v", {}, variant)
