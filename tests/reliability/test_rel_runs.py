@@ -104,6 +104,7 @@ def project(tmp_path_factory) -> Path:
         {
             "train": {"epochs": 2},
             "evaluate": _cheap_evaluate(),
+            "generate": {"input": "prepared", "methods": ["dcgan"], "augment": {"method": "dcgan"}},
             "variants": {"cnn": {"data": "prepared", "init": "none", "lr": 0.003}},
         },
     )
@@ -139,10 +140,10 @@ def resumed(project, killed_training) -> Step:
 
 @pytest.fixture(scope="module")
 def killed_reruns(project, resumed) -> dict[str, Step]:
-    """Step 4: prepare (re-run over its finished output) and crop run by hand side by side, each SIGKILLed before
-    its new output is in place."""
+    """Step 4: prepare (re-run over its finished output), crop and generate run by hand side by side, each
+    SIGKILLed before its new output is in place."""
     before = snapshot(project / "data" / "prepared")
-    steps = killed_stages(project, {"prepare": "prepared", "crop": "cropped"})
+    steps = killed_stages(project, {"prepare": "prepared", "crop": "cropped", "generate": "generated"})
     steps["prepare"].extra["unchanged"] = snapshot(project / "data" / "prepared") == before
     return steps
 
@@ -277,6 +278,21 @@ def test_kill_during_crop_leaves_no_output(project, killed_reruns):
     assert killed_crop.code == -9, killed_crop.output[-3000:]
     assert not (project / "data" / "cropped").exists() and not (project / "data" / "cropped_square").exists()
     assert any(name.startswith(".cropped.tmp-") for name in killed_crop.data)
+
+
+@case(
+    "Runs",
+    "kill -9 during generate, after the generator trained, before data/generated is moved into place",
+    "",
+    "no data/generated and no metrics/generate.json: nothing for DVC to cache (a rerun trains again, resuming "
+    "from data/ckpt/generate when killed mid-training)",
+    shown="the process dies with exit status -9 (under dvc repro: DVC's 'failed to run ... exited with -9' line)",
+)
+def test_kill_during_generate_leaves_no_output(project, killed_reruns):
+    killed = killed_reruns["generate"]
+    assert killed.code == -9, killed.output[-3000:]
+    assert not (project / "data" / "generated").exists() and not (project / "metrics" / "generate.json").exists()
+    assert any(name.startswith(".generated.tmp-") for name in killed.data)
 
 
 @case(
