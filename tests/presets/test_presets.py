@@ -20,6 +20,7 @@ from finegrain.evaluate.run import evaluate_variant
 from finegrain.models.weights import export_init_weights
 from finegrain.presets.apply import apply_preset, compose, load_preset
 from finegrain.report.build import build_report
+from finegrain.report.claims import ClaimCfg
 from finegrain.train.run import train_variant
 
 PRESETS_DIR = REPO / "presets"
@@ -120,7 +121,7 @@ def _tiny(name: str, variants: list[str], seeds: list[int]) -> Params:
     train = {k: v for k, v in composed["train"].items() if k != "train_images"}
     variant_cfgs = {v: {**composed["variants"][v], **TINY, "seeds": seeds} for v in variants}
     evaluate = {"robust": {"images": 8, "pgd_steps": 1}, "explain": {"images": 0, "faithfulness_images": 0}}
-    claims = [c for c in composed["report"]["claims"] if set(c.get("a", [])) | set(c.get("b", [])) <= set(variants)]
+    claims = [c for c in composed["report"]["claims"] if set(ClaimCfg(**c).variants()) <= set(variants)]
     report = {**composed["report"], "claims": claims}
     return Params(train=train, variants=variant_cfgs, evaluate=evaluate, report=report)
 
