@@ -61,6 +61,11 @@ def test_set_overrides_and_bad_scale(tmp_path):
     sets = ["data.source=local", "data.root=/somewhere", "train.epochs=2"]
     params = compose("C", "cpu", sets, presets_dir=PRESETS_DIR)
     assert (params["data"]["root"], params["train"]["epochs"]) == ("/somewhere", 2)
+    trimmed = compose("E", "cpu", ["variants.grid_b5_k5=null"], presets_dir=PRESETS_DIR)
+    assert "grid_b5_k5" not in trimmed["variants"]
+    texts = [c["text"] for c in trimmed["report"]["claims"]]
+    assert len(texts) == len(compose("E", "cpu", presets_dir=PRESETS_DIR)["report"]["claims"]) - 2
+    assert not any("kernels" in t or "blocks" in t for t in texts)  # claims on a removed variant are left out
     with pytest.raises(ConfigError, match=r"preset C: scale: expected one of full, cpu \(got 'gpu'\)"):
         compose("C", "gpu", presets_dir=PRESETS_DIR)
     with pytest.raises(ConfigError, match="preset: no .*Z.yaml"):

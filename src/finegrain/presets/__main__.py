@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -20,6 +21,7 @@ def main(argv: list[str]) -> int:
     apply.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY.PATH=VALUE")
     apply.add_argument("--out", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
+    logging.basicConfig(format="%(levelname)s: %(message)s")
     try:
         if args.command == "list":
             for path in sorted(PRESETS_DIR.glob("*.yaml")):

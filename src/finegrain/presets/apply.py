@@ -14,6 +14,7 @@ a scale's `report.claims`, which are added to the shared claims. Claims listing 
 from __future__ import annotations
 
 import copy
+import logging
 import os
 from pathlib import Path
 
@@ -21,6 +22,8 @@ import yaml
 
 from finegrain.config import Params, load_params
 from finegrain.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 PRESETS_DIR = Path("presets")
 
@@ -82,8 +85,25 @@ def compose(name: str, scale: str, sets: list[str] = (), presets_dir: Path = PRE
     params = merge(params, parse_set(list(sets)))
     report = params.get("report", {})
     claims = [c for c in report.get("claims", []) if scale in c.get("scales", [scale])]  # testable at this scale
-    params["report"] = {**report, "preset": name, "scale": scale, "claims": claims}
+    params["report"] = {**report, "preset": name, "scale": scale, "claims": _with_variants(claims, params["variants"])}
     return params
+
+
+def _with_variants(claims: list[dict], variants: dict) -> list[dict]:
+    """The claims whose variants all exist (a --set may remove variants); the others are named in a warning."""
+    kept = []
+    for claim in claims:
+        names = [
+            n
+            for key in ("a", "b", "series")
+            for n in ([claim[key]] if isinstance(claim.get(key), str) else claim.get(key, []))
+        ]
+        missing = [n for n in names if n not in variants]
+        if missing:
+            log.warning("claim %r left out: no variant %s", claim.get("text"), ", ".join(missing))
+        else:
+            kept.append(claim)
+    return kept
 
 
 def apply_preset(
