@@ -41,6 +41,7 @@ def test_preset_composes_into_valid_params(tmp_path, name, scale):
     params = load_params(path)
     assert (params.report.preset, params.report.scale) == (name, scale)
     assert params.report.claims, "every preset judges claims"
+    assert not any("." in v for v in params.variants), "dvc exp run -S variants.<name>.lr needs dot-free names"
     for claim in params.report.claims:
         assert not claim.scales or scale in claim.scales
     if scale == "cpu":  # no downloads of model weights at CPU scale
