@@ -32,21 +32,22 @@ def variant_stat(quality: dict, perf: dict, metric: str) -> Stat:
 
 
 def scale_of(params: Params, names: list[str], perfs: dict[str, dict]) -> str:
-    """'cpu, 5 epochs, 64 px, 3 seeds, flower_photos' (values joined by / where the variants differ)."""
+    """'cpu, 5 epochs, 64 px, 3 seeds, [600 train images, ]flower_photos' (values joined by / where variants differ)."""
 
     def values(get) -> str:
         return "/".join(dict.fromkeys(str(get(n)) for n in names))
 
     cfgs = {n: params.variant(n) for n in names}
-    return ", ".join(
-        (
-            values(lambda n: perfs[n].get("device", "?")),
-            values(lambda n: cfgs[n].epochs) + " epochs",
-            values(lambda n: cfgs[n].image_size_px) + " px",
-            values(lambda n: len(cfgs[n].seeds)) + " seeds",
-            params.data.dataset,
-        )
-    )
+    parts = [
+        values(lambda n: perfs[n].get("device", "?")),
+        values(lambda n: cfgs[n].epochs) + " epochs",
+        values(lambda n: cfgs[n].image_size_px) + " px",
+        values(lambda n: len(cfgs[n].seeds)) + " seeds",
+        params.data.dataset,
+    ]
+    if any(cfgs[n].train_images for n in names):
+        parts.insert(4, values(lambda n: cfgs[n].train_images or "all") + " train images")
+    return ", ".join(parts)
 
 
 def judge_claims(params: Params, metrics_dir: Path = paths.METRICS) -> list[Verdict]:
