@@ -100,7 +100,8 @@ def _with_variants(claims: list[dict], variants: dict) -> list[dict]:
         ]
         missing = [n for n in names if n not in variants]
         if missing:
-            log.warning("claim %r left out: no variant %s", claim.get("text"), ", ".join(missing))
+            more = f" and {len(missing) - 2} more" if len(missing) > 2 else ""
+            log.warning("claim %r left out: no variant %s%s", claim.get("text"), ", ".join(missing[:2]), more)
         else:
             kept.append(claim)
     return kept
