@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from finegrain.errors import ConfigError
 from finegrain.generate.config import GenerateCfg
+from finegrain.report.claims import ClaimCfg
 from finegrain.ssl.config import PretrainCfg
 
 DATA_INPUTS = ("prepared", "cropped", "cropped_square", "augmented")
@@ -354,6 +355,14 @@ class GateCfg(_Strict):
     tolerance: float = Field(0.02, ge=0.0)
 
 
+class ReportCfg(_Strict):
+    """report: the preset (and scale) params.yaml came from, and the claims the report stage judges."""
+
+    preset: str | None = None
+    scale: str | None = Field(None, description="the preset's scale, e.g. full | cpu; claims may be limited to some")
+    claims: list[ClaimCfg] = Field(default_factory=list)
+
+
 class Params(_Strict):
     base: BaseCfg = BaseCfg()
     data: DataCfg = DataCfg()
@@ -365,6 +374,15 @@ class Params(_Strict):
     generate: GenerateCfg = GenerateCfg()
     pretrain: PretrainCfg = PretrainCfg()
     variants: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    report: ReportCfg = ReportCfg()
+
+    @model_validator(mode="after")
+    def _claims(self) -> Params:
+        for i, claim in enumerate(self.report.claims):
+            unknown = [v for v in claim.variants() if v not in self.variants]
+            if unknown:
+                raise ValueError(f"report: claims[{i}] ({claim.text!r}) names no variant {unknown[0]!r}")
+        return self
 
     @field_validator("variants")
     @classmethod

@@ -28,6 +28,13 @@ log = logging.getLogger(__name__)
 ROUND = 6  # metrics are rounded so that identical runs give byte-identical files
 
 
+def machine_id() -> str:
+    """Host name and processor: timing claims only compare runs with the same id."""
+    import platform
+
+    return f"{platform.node()} ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
 def subset_positions(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
     """Positions of a seeded stratified subset of n items (all when n >= len; none when n = 0)."""
     return stratified_subset(labels, n, seed) if n > 0 else np.arange(0)
@@ -94,12 +101,11 @@ def evaluate_variant(params: Params, name: str) -> dict:
         robust_metrics, robust_rows = summarise(curves, ROUND)
         quality["robust"] = {"images": len(robust_set[0]), **robust_metrics}
     seeds = summary["seeds"].values()
-    perf = {
-        "epoch_time_s": float(np.mean([s["epoch_time_s"] for s in seeds])),
-        "train_time_s": float(np.mean([s["train_time_s"] for s in seeds])),
-        "infer_img_per_s": float(np.mean(speeds)),
-        "device": str(device),
-    }
+    perf = {"infer_img_per_s": float(np.mean(speeds)), "device": str(device), "machine": machine_id()}
+    for key in ("epoch_time_s", "train_time_s"):
+        perf[key], std = mean_std([s[key] for s in seeds])
+        if len(cfg.seeds) > 1:
+            perf[f"{key}_std"] = std
     with atomic_dir(paths.EVAL / name) as out:
         pd.DataFrame(
             {"actual": [class_names[i] for i in test.labels], "predicted": [class_names[i] for i in first_pred]}

@@ -12,6 +12,7 @@ from finegrain import paths
 from finegrain.atomic import atomic_dir
 from finegrain.config import Params
 from finegrain.errors import DataError
+from finegrain.report.claims_report import claims_frame, claims_json, claims_markdown, judge_claims
 from finegrain.report.figures import confusion_png, robustness_png
 from finegrain.report.html import Section, render
 
@@ -165,15 +166,29 @@ def build_report(
     eval_dir: Path = paths.EVAL,
     generated_dir: Path = paths.DATA / "generated",
 ) -> pd.DataFrame:
-    """Write table.csv, table.md, plots and the self-contained index.html to out_dir atomically; returns the table."""
+    """Write table.csv, table.md, plots, claims.{md,json} (when claims are declared) and the self-contained
+    index.html to out_dir atomically; returns the table."""
     table = variants_table(params)
     histories = _histories(params)
+    verdicts = judge_claims(params)
+    claims = claims_frame(verdicts) if verdicts else None
     with atomic_dir(out_dir) as tmp:
         table.to_csv(tmp / "table.csv", index=False)
         (tmp / "table.md").write_text(_markdown(table))
+        if claims is not None:
+            (tmp / "claims.md").write_text(claims_markdown(claims, _claims_header(params)))
+            (tmp / "claims.json").write_text(json.dumps(claims_json(verdicts), indent=2) + "\n")
         _plots(table, histories, tmp)
         sections = _html_sections(params, tmp, eval_dir, generated_dir)
         title = f"finegrain report: {params.data.dataset}, {len(table)} variants"
-        (tmp / "index.html").write_text(render(title, table, sections))
+        (tmp / "index.html").write_text(render(title, table, sections, claims))
     log.info("report:\n%s", _markdown(table))
+    if claims is not None:
+        log.info("claims:\n%s", claims_markdown(claims, _claims_header(params)))
     return table
+
+
+def _claims_header(params: Params) -> str:
+    preset = params.report.preset or "params.yaml"
+    scale = f", scale {params.report.scale}" if params.report.scale else ""
+    return f"Claims of {preset}{scale}: Welch 95% CI of the difference over seeds.\n"

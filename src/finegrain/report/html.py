@@ -131,8 +131,21 @@ def _figure(path: Path, caption: str) -> str:
     return f"<figure><figcaption>{html.escape(caption)}</figcaption>{img_tag(path, caption)}</figure>"
 
 
-def render(title: str, table: pd.DataFrame, sections: list[Section]) -> str:
-    """The page: title, the variants table, then each (heading, note, [(png, caption)]) section that has images."""
+def claims_html(claims: pd.DataFrame) -> str:
+    """The claims table: one row per claim, its verdict first."""
+    cols = ["verdict", *[c for c in claims.columns if c != "verdict"]]
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    rows = "".join(
+        "<tr>" + "".join(f'<td style="text-align:left">{html.escape(str(r[c]))}</td>' for c in cols) + "</tr>"
+        for r in claims.to_dict("records")
+    )
+    table = f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
+    return f'<div class="table-wrap">{table}</div>'
+
+
+def render(title: str, table: pd.DataFrame, sections: list[Section], claims: pd.DataFrame | None = None) -> str:
+    """The page: title, the variants table, the claims table (if any), then each (heading, note, [(png, caption)])
+    section that has images."""
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -147,6 +160,12 @@ def render(title: str, table: pd.DataFrame, sections: list[Section]) -> str:
         "<h2>Variants</h2>",
         table_html(table),
     ]
+    if claims is not None:
+        parts += [
+            "<h2>Claims</h2>",
+            '<p class="note">Welch 95% CI of the difference over seeds.</p>',
+            claims_html(claims),
+        ]
     for heading, note, images in filter(None, sections):
         if not images:
             continue

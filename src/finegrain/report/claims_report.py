@@ -1,0 +1,116 @@
+"""The report stage's claims table: each declared claim judged on metrics/<variant>(.perf).json, with its scale."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from finegrain import paths
+from finegrain.config import Params
+from finegrain.report.claims import INCONCLUSIVE, Stat, Verdict, judge
+
+EXACT_METRICS = ("params",)
+"""Deterministic metrics: no seed variance, so the CI is the point difference."""
+
+
+def _metrics(name: str, metrics_dir: Path) -> tuple[dict, dict]:
+    quality = json.loads((metrics_dir / f"{name}.json").read_text())
+    perf_path = metrics_dir / f"{name}.perf.json"
+    return quality, json.loads(perf_path.read_text()) if perf_path.is_file() else {}
+
+
+def variant_stat(quality: dict, perf: dict, metric: str) -> Stat:
+    """Mean, std over seeds and run count of `metric` (e.g. test.top1, perf.epoch_time_s) from a variant's metrics."""
+    n = int(quality.get("seeds", 1))
+    if metric in EXACT_METRICS:
+        return Stat(float(quality[metric]), 0.0, max(n, 2))
+    group, _, key = metric.partition(".")
+    source = perf if group == "perf" else quality[group]
+    return Stat(float(source[key]), float(source.get(f"{key}_std", 0.0)), n)
+
+
+def scale_of(params: Params, names: list[str], perfs: dict[str, dict]) -> str:
+    """'cpu, 5 epochs, 64 px, 3 seeds, [600 train images, ]flower_photos' (values joined by / where variants differ)."""
+
+    def values(get) -> str:
+        return "/".join(dict.fromkeys(str(get(n)) for n in names))
+
+    cfgs = {n: params.variant(n) for n in names}
+    parts = [
+        values(lambda n: perfs[n].get("device", "?")),
+        values(lambda n: cfgs[n].epochs) + " epochs",
+        values(lambda n: cfgs[n].image_size_px) + " px",
+        values(lambda n: len(cfgs[n].seeds)) + " seeds",
+        params.data.dataset,
+    ]
+    if any(cfgs[n].train_images for n in names):
+        parts.insert(4, values(lambda n: cfgs[n].train_images or "all") + " train images")
+    return ", ".join(parts)
+
+
+def judge_claims(params: Params, metrics_dir: Path = paths.METRICS) -> list[Verdict]:
+    """Every claim of params.report testable at its scale; timing claims only on runs from one machine."""
+    scale = params.report.scale
+    verdicts = []
+    for claim in params.report.claims:
+        if claim.scales and scale not in claim.scales:
+            continue
+        names = list(dict.fromkeys(claim.variants()))
+        loaded = {n: _metrics(n, metrics_dir) for n in names}
+        perfs = {n: loaded[n][1] for n in names}
+        stat_of = {n: variant_stat(*loaded[n], claim.metric) for n in names}
+        verdict = judge(claim, stat_of)
+        machines = {perfs[n].get("machine") for n in names}
+        if claim.metric.startswith("perf.") and (len(machines) > 1 or None in machines):
+            verdict.verdict, verdict.reason = (
+                INCONCLUSIVE,
+                f"timings not from one machine ({sorted(map(str, machines))})",
+            )
+        verdict.scale = scale_of(params, names, perfs)
+        verdicts.append(verdict)
+    return verdicts
+
+
+def claims_frame(verdicts: list[Verdict]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "claim": v.claim.text,
+                "metric": v.claim.metric,
+                "expected": v.claim.expect + (f" (±{v.claim.margin:g})" if v.claim.expect == "equal" else ""),
+                "groups": "; ".join(f"{k}: {s}" for k, s in v.sides.items()),
+                "difference [95% CI]": v.difference,
+                "verdict": v.verdict + (f" ({v.reason})" if v.reason else ""),
+                "scale": v.scale,
+            }
+            for v in verdicts
+        ]
+    )
+
+
+def claims_markdown(frame: pd.DataFrame, header: str = "") -> str:
+    cols = list(frame.columns)
+    lines = [header] if header else []
+    lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(str(r[c]).replace("|", "/") for c in cols) + " |" for r in frame.to_dict("records")]
+    return "\n".join(lines) + "\n"
+
+
+def claims_json(verdicts: list[Verdict]) -> list[dict]:
+    out = []
+    for v in verdicts:
+        out.append(
+            {
+                "claim": v.claim.text,
+                "metric": v.claim.metric,
+                "expect": v.claim.expect,
+                "verdict": v.verdict,
+                "reason": v.reason,
+                "scale": v.scale,
+                "groups": v.sides,
+                "intervals": {k: [ci.estimate, ci.lo, ci.hi] for k, ci in v.intervals.items()},
+            }
+        )
+    return out

@@ -1,0 +1,177 @@
+"""Every preset at every scale composes into valid params and a DVC pipeline; one variant per preset really trains."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO, run
+
+from finegrain import paths
+from finegrain.config import Params, load_params
+from finegrain.data.prepare import prepare_dataset
+from finegrain.data.registry import get_dataset
+from finegrain.errors import ConfigError
+from finegrain.evaluate.run import evaluate_variant
+from finegrain.models.weights import export_init_weights
+from finegrain.presets.apply import apply_preset, compose, load_preset
+from finegrain.report.build import build_report
+from finegrain.report.claims import ClaimCfg
+from finegrain.train.run import train_variant
+
+PRESETS_DIR = REPO / "presets"
+PRESETS = sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+CASES = [(name, scale) for name in PRESETS for scale in load_preset(name, PRESETS_DIR)["scales"]]
+UPSTREAM = {"cropped": "crop", "cropped_square": "crop", "augmented": "generate"}
+
+
+def test_every_report_has_a_preset_with_full_and_cpu_scales():
+    assert {"A", "B", "C", "D", "E"} <= set(PRESETS)
+    assert all({s for n, s in CASES if n == name} == {"full", "cpu"} for name in PRESETS)
+
+
+@pytest.mark.parametrize(("name", "scale"), CASES)
+def test_preset_composes_into_valid_params(tmp_path, name, scale):
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(compose(name, scale, presets_dir=PRESETS_DIR)))
+    params = load_params(path)
+    assert (params.report.preset, params.report.scale) == (name, scale)
+    assert params.report.claims, "every preset judges claims"
+    assert not any("." in v for v in params.variants), "dvc exp run -S variants.<name>.lr needs dot-free names"
+    for claim in params.report.claims:
+        assert not claim.scales or scale in claim.scales
+    if scale == "cpu":  # no downloads of model weights at CPU scale
+        assert all(params.variant(v).init != "hub" for v in params.variants)
+
+
+def test_a_scale_deletes_replaces_and_adds():
+    full, cpu = (compose("A", s, presets_dir=PRESETS_DIR) for s in ("full", "cpu"))
+    assert "head_vgg16" in full["variants"] and "head_vgg16" not in cpu["variants"]
+    assert full["variants"]["r34_se"]["init"] == "hub" and cpu["variants"]["r34_se"]["init"] == "none"
+    assert cpu["variants"]["r34_se"]["mods"] == full["variants"]["r34_se"]["mods"]  # untouched keys kept
+    assert {c["text"] for c in cpu["report"]["claims"]} < {c["text"] for c in full["report"]["claims"]}
+    b_cpu = compose("B", "cpu", presets_dir=PRESETS_DIR)["report"]["claims"]
+    assert any("standing in for ViT" in c["text"] for c in b_cpu)  # a scale's own claims are added
+
+
+def test_set_overrides_and_bad_scale(tmp_path):
+    sets = ["data.source=local", "data.root=/somewhere", "train.epochs=2"]
+    params = compose("C", "cpu", sets, presets_dir=PRESETS_DIR)
+    assert (params["data"]["root"], params["train"]["epochs"]) == ("/somewhere", 2)
+    trimmed = compose("E", "cpu", ["variants.grid_b5_k5=null"], presets_dir=PRESETS_DIR)
+    assert "grid_b5_k5" not in trimmed["variants"]
+    texts = [c["text"] for c in trimmed["report"]["claims"]]
+    assert len(texts) == len(compose("E", "cpu", presets_dir=PRESETS_DIR)["report"]["claims"]) - 2
+    assert not any("kernels" in t or "blocks" in t for t in texts)  # claims on a removed variant are left out
+    with pytest.raises(ConfigError, match=r"preset C: scale: expected one of full, cpu \(got 'gpu'\)"):
+        compose("C", "gpu", presets_dir=PRESETS_DIR)
+    with pytest.raises(ConfigError, match="preset: no .*Z.yaml"):
+        compose("Z", "cpu", presets_dir=PRESETS_DIR)
+
+
+@pytest.fixture(scope="module")
+def pipeline_copy(tmp_path_factory) -> Path:
+    """A git+DVC project with the repo's pipeline, code and presets (nothing reproduced)."""
+    project = tmp_path_factory.mktemp("presets") / "project"
+    project.mkdir()
+    for name in ("dvc.yaml", "stages", "src", "presets"):
+        src = REPO / name
+        copy = shutil.copytree if src.is_dir() else shutil.copy
+        copy(src, project / name)
+    run(["git", "init", "-q"], project)
+    run([sys.executable, "-m", "dvc", "init", "-q"], project)
+    return project
+
+
+@pytest.mark.parametrize(("name", "scale"), CASES)
+def test_dvc_repro_dry_runs_each_preset(pipeline_copy, monkeypatch, name, scale):
+    from dvc.repo import Repo
+
+    monkeypatch.chdir(pipeline_copy)
+    params = apply_preset(name, scale, out=pipeline_copy / "params.yaml", presets_dir=PRESETS_DIR)
+    with Repo(str(pipeline_copy)) as repo:  # in-process: the CLI's `dvc repro --dry -f report`
+        stages = [stage.addressing for stage in repo.reproduce("report", dry=True, force=True)]
+    assert {f"train@{v}" for v in params.variants} | {f"evaluate@{v}" for v in params.variants} <= set(stages)
+    assert stages[-1] == "report"
+    needed = {UPSTREAM.get(params.variant(v).data) for v in params.variants} - {None}
+    needed |= {"pretrain" for v in params.variants if params.variant(v).init == "simclr"}
+    assert {s for s in stages if s in ("crop", "generate", "pretrain")} == needed
+
+
+# one variant of each preset's cpu scale, shrunk to seconds, trained and evaluated for real
+ONE_VARIANT = {"A": "r34_se", "B": "r18_deform_parallel", "C": "r18_bs64", "D": "rx101_fgsm", "E": "grid_b1_k5"}
+TINY = {"epochs": 1, "image_size_px": 32, "batch_size": 8, "seeds": [0], "train_images": None}
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("preset_runs")
+    data_cfg = Params().data.model_copy(
+        update={
+            "synthetic": Params().data.synthetic.model_copy(
+                update={"train_per_class": 6, "val_per_class": 2, "test_per_class": 3, "size_px": 32}
+            )
+        }
+    )
+    prepare_dataset(get_dataset(data_cfg), root / paths.PREPARED, 32, 0.0, workers=1)
+    export_init_weights(root / paths.WEIGHTS)
+    return root
+
+
+def _tiny(name: str, variants: list[str], seeds: list[int]) -> Params:
+    composed = compose(name, "cpu", presets_dir=PRESETS_DIR)
+    train = {k: v for k, v in composed["train"].items() if k != "train_images"}
+    variant_cfgs = {v: {**composed["variants"][v], **TINY, "seeds": seeds} for v in variants}
+    evaluate = {"robust": {"images": 8, "pgd_steps": 1}, "explain": {"images": 0, "faithfulness_images": 0}}
+    claims = [c for c in composed["report"]["claims"] if set(ClaimCfg(**c).variants()) <= set(variants)]
+    report = {**composed["report"], "claims": claims}
+    return Params(train=train, variants=variant_cfgs, evaluate=evaluate, report=report)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(ONE_VARIANT))
+def test_one_variant_per_preset_trains_and_evaluates(workspace, monkeypatch, name):
+    monkeypatch.chdir(workspace)
+    variant = ONE_VARIANT[name]
+    params = _tiny(name, [variant], [0])
+    train_variant(params, variant)
+    evaluate_variant(params, variant)
+    quality = json.loads((workspace / "metrics" / f"{variant}.json").read_text())
+    assert 0.0 <= quality["test"]["top1"] <= 1.0
+    assert json.loads((workspace / "metrics" / f"{variant}.perf.json").read_text())["machine"]
+
+
+@pytest.mark.slow
+def test_preset_c_report_judges_its_claim(workspace, monkeypatch):
+    """Both C variants with two seeds: the report writes the claim with group stats, a CI, a verdict and the scale."""
+    monkeypatch.chdir(workspace)
+    params = _tiny("C", ["r18_bs32", "r18_bs64"], [0, 1])
+    for variant in params.variants:
+        train_variant(params, variant)
+        evaluate_variant(params, variant)
+    build_report(params, out_dir=workspace / "reports")
+    (claim,) = json.loads((workspace / "reports" / "claims.json").read_text())
+    assert claim["claim"] == "batch 64 gives slightly lower accuracy than batch 32"
+    assert claim["verdict"] in ("reproduced", "contradicted", "inconclusive")
+    lo, hi = claim["intervals"]["a-b"][1:]
+    assert lo <= claim["intervals"]["a-b"][0] <= hi
+    assert claim["scale"] == "cpu, 1 epochs, 32 px, 2 seeds, synthetic"
+    md = (workspace / "reports" / "claims.md").read_text()
+    assert "Claims of C, scale cpu" in md and claim["verdict"] in md
+    assert "<h2>Claims</h2>" in (workspace / "reports" / "index.html").read_text()
+
+
+def test_apply_writes_params_yaml_only_when_valid(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(PRESETS_DIR, tmp_path / "presets")
+    apply_preset("C", "cpu")
+    text = (tmp_path / "params.yaml").read_text()
+    assert text.startswith("# Generated by `python -m finegrain.presets apply C --scale cpu`")
+    expected = r"preset C --scale cpu: params.yaml: variants.r18_bs32.epochs: Input should be greater than 0"
+    with pytest.raises(ConfigError, match=expected):
+        apply_preset("C", "cpu", ["train.epochs=0"])
+    assert (tmp_path / "params.yaml").read_text() == text and not list(tmp_path.glob(".params*"))

@@ -1,0 +1,185 @@
+"""The claims engine on synthetic runs with known effects: Welch CIs, verdicts, series, timing and scale."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from finegrain.config import Params, load_params
+from finegrain.errors import ConfigError
+from finegrain.report.claims import (
+    CONTRADICTED,
+    INCONCLUSIVE,
+    REPRODUCED,
+    ClaimCfg,
+    Stat,
+    judge,
+    judge_series,
+    pool,
+    welch_contrast,
+)
+from finegrain.report.claims_report import judge_claims
+
+
+def stat(values) -> Stat:
+    values = np.asarray(values, dtype=float)
+    return Stat(float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0, len(values))
+
+
+def runs(rng, mean: float, sd: float, n: int = 4) -> np.ndarray:
+    return rng.normal(mean, sd, n)
+
+
+def pair(expect: str, **kw) -> ClaimCfg:
+    return ClaimCfg(text="t", a="a", b="b", expect=expect, **kw)
+
+
+def test_welch_interval_matches_scipy_welch_t_test():
+    rng = np.random.default_rng(0)
+    a, b = runs(rng, 0.8, 0.02, 5), runs(rng, 0.7, 0.05, 3)
+    ci = welch_contrast([stat(a), stat(b)], [1.0, -1.0])
+    ref = sps.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert ci.estimate == pytest.approx(a.mean() - b.mean())
+    assert (ci.lo, ci.hi) == pytest.approx((ref.low, ref.high))
+
+
+def test_pooled_stat_equals_stat_of_all_runs():
+    rng = np.random.default_rng(1)
+    parts = [runs(rng, m, 0.03, n) for m, n in ((0.5, 2), (0.6, 3), (0.7, 1))]
+    pooled = pool([stat(p) for p in parts])
+    whole = stat(np.concatenate(parts))
+    assert (pooled.mean, pooled.std, pooled.n) == pytest.approx((whole.mean, whole.std, whole.n))
+
+
+@pytest.mark.parametrize(
+    ("effect", "expect", "verdict"),
+    [
+        (0.1, "greater", REPRODUCED),
+        (-0.1, "greater", CONTRADICTED),
+        (-0.1, "less", REPRODUCED),
+        (0.1, "less", CONTRADICTED),
+        (0.0, "greater", INCONCLUSIVE),
+    ],
+)
+def test_pairwise_verdict_follows_the_effect(effect, expect, verdict):
+    rng = np.random.default_rng(2)
+    a, b = runs(rng, 0.7 + effect, 0.01), runs(rng, 0.7, 0.01)
+    a = a - a.mean() + 0.7 + effect  # exact means: the zero effect stays zero
+    b = b - b.mean() + 0.7
+    assert judge(pair(expect), {"a": stat(a), "b": stat(b)}).verdict == verdict
+
+
+def test_noise_alone_is_rarely_judged_either_way():
+    """Same distribution on both sides: the 95% CI excludes 0 in about 5% of experiments."""
+    rng = np.random.default_rng(3)
+    decided = sum(
+        judge(pair("greater"), {"a": stat(runs(rng, 0.7, 0.05, 3)), "b": stat(runs(rng, 0.7, 0.05, 3))}).verdict
+        != INCONCLUSIVE
+        for _ in range(600)
+    )
+    assert 0.02 < decided / 600 < 0.09
+
+
+def test_one_run_per_side_has_no_interval():
+    verdict = judge(pair("greater"), {"a": Stat(0.9, 0.0, 1), "b": Stat(0.1, 0.0, 1)})
+    assert verdict.verdict == INCONCLUSIVE and "fewer than 2 runs" in verdict.reason
+
+
+def test_equivalence_within_margin():
+    rng = np.random.default_rng(4)
+    base = runs(rng, 0.8, 0.005, 5)
+    close, far = base + 0.002, base - 0.1
+    claim = pair("equal", margin=0.02)
+    assert judge(claim, {"a": stat(close), "b": stat(base)}).verdict == REPRODUCED
+    assert judge(claim, {"a": stat(far), "b": stat(base)}).verdict == CONTRADICTED
+    noisy = runs(rng, 0.8, 0.05, 2)
+    assert judge(claim, {"a": stat(noisy), "b": stat(base)}).verdict == INCONCLUSIVE
+
+
+X = [20, 50, 100, 200, 500, 1020]
+
+
+def series(curve, rng, sd=0.005, n=3) -> list[Stat]:
+    return [stat(runs(rng, curve(x), sd, n)) for x in X]
+
+
+def series_claim(expect="rising_diminishing") -> ClaimCfg:
+    return ClaimCfg(text="s", series=[f"n{x}" for x in X], x=X, expect=expect)
+
+
+@pytest.mark.parametrize(
+    ("curve", "verdict"),
+    [
+        (lambda x: 0.9 - 0.6 * np.exp(-x / 250), REPRODUCED),  # saturating: rising, shrinking increments
+        (lambda x: 0.3 + 0.5 * (x / 1020) ** 2, CONTRADICTED),  # accelerating: increments grow
+        (lambda x: 0.9 - 0.0004 * x, CONTRADICTED),  # falling
+        (lambda x: 0.5 + 0.0 * x, INCONCLUSIVE),  # flat, with noise
+    ],
+)
+def test_series_diminishing_returns(curve, verdict):
+    rng = np.random.default_rng(5)
+    assert judge_series(series_claim(), series(curve, rng, sd=0.01)).verdict == verdict
+
+
+def test_linear_growth_is_rising_but_not_diminishing():
+    rng = np.random.default_rng(6)
+    points = series(lambda x: 0.3 + 0.0005 * x, rng, sd=0.003)
+    assert judge_series(series_claim("rising"), points).verdict == REPRODUCED
+    diminishing = judge_series(series_claim(), points)
+    assert diminishing.verdict == INCONCLUSIVE
+    assert diminishing.intervals["concavity"].lo < 0 < diminishing.intervals["concavity"].hi
+
+
+@pytest.mark.parametrize(
+    ("claim", "message"),
+    [
+        ({"text": "t", "a": "a", "expect": "greater"}, "b: 'greater' claims need variants a and b"),
+        ({"text": "t", "a": "a", "b": "b", "expect": "equal"}, "margin: 'equal' claims need margin > 0"),
+        ({"text": "t", "series": ["a", "b"], "x": [1], "expect": "rising"}, "x: a series claim needs"),
+        ({"text": "t", "series": ["a", "b"], "x": [2, 1], "expect": "rising"}, "x: must increase"),
+        ({"text": "t", "a": "a", "b": "zz", "expect": "less"}, "report: claims[0] ('t') names no variant 'zz'"),
+        ({"text": "t", "a": "a", "b": "b", "expect": "less", "metric": "loss"}, "report.claims.0.metric"),
+    ],
+)
+def test_bad_claims_fail_in_one_line(tmp_path, claim, message):
+    params = {"variants": {v: {"data": "prepared", "init": "none"} for v in "ab"}, "report": {"claims": [claim]}}
+    path = tmp_path / "params.yaml"
+    path.write_text(json.dumps(params))
+    with pytest.raises(ConfigError) as err:
+        load_params(path)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def _write_metrics(root, name, top1, machine="m1", seeds=3, epoch_s=1.0):
+    (root / "metrics").mkdir(exist_ok=True)
+    quality = {"test": {"top1": float(np.mean(top1)), "top1_std": float(np.std(top1, ddof=1))}, "seeds": seeds}
+    perf = {"epoch_time_s": epoch_s, "epoch_time_s_std": 0.01, "device": "cpu", "machine": machine}
+    (root / "metrics" / f"{name}.json").write_text(json.dumps(quality))
+    (root / "metrics" / f"{name}.perf.json").write_text(json.dumps(perf))
+
+
+def test_judge_claims_reads_metrics_states_scale_and_refuses_cross_machine_timings(tmp_path):
+    _write_metrics(tmp_path, "se", [0.80, 0.81, 0.79], machine="m1", epoch_s=1.0)
+    _write_metrics(tmp_path, "base", [0.70, 0.71, 0.69], machine="m2", epoch_s=2.0)
+    seeds = {"seeds": [0, 1, 2], "epochs": 5, "image_size_px": 64}
+    params = Params(
+        train=seeds,
+        variants={v: {"data": "prepared", "init": "none"} for v in ("se", "base")},
+        report={
+            "scale": "cpu",
+            "claims": [
+                {"text": "SE is more accurate", "a": "se", "b": "base", "expect": "greater"},
+                {"text": "SE trains faster", "a": "se", "b": "base", "expect": "less", "metric": "perf.epoch_time_s"},
+                {"text": "GPU only", "a": "se", "b": "base", "expect": "greater", "scales": ["full"]},
+            ],
+        },
+    )
+    accuracy, timing = judge_claims(params, tmp_path / "metrics")  # the full-scale claim is skipped
+    assert accuracy.verdict == REPRODUCED
+    assert accuracy.scale == "cpu, 5 epochs, 64 px, 3 seeds, synthetic"
+    assert timing.verdict == INCONCLUSIVE and "not from one machine" in timing.reason
+    _write_metrics(tmp_path, "base", [0.70, 0.71, 0.69], machine="m1", epoch_s=2.0)
+    assert judge_claims(params, tmp_path / "metrics")[1].verdict == REPRODUCED
