@@ -352,7 +352,11 @@ class EvaluateCfg(_Strict):
 
 class GateCfg(_Strict):
     metric: str = "test.top1"
-    tolerance: float = Field(0.02, ge=0.0)
+    tolerance: float = Field(0.02, ge=0.0, description="largest allowed drop of `metric`, unless per_variant says")
+    per_variant: dict[str, float] = Field(default_factory=dict, description="variant -> its own tolerance")
+
+    def tolerance_of(self, variant: str) -> float:
+        return self.per_variant.get(variant, self.tolerance)
 
 
 class ReportCfg(_Strict):

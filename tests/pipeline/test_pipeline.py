@@ -82,9 +82,12 @@ def test_new_augment_ratio_reruns_augment_not_the_generators(tiny_project, tmp_p
     params = yaml.safe_load((clone / "params.yaml").read_text())
     params["generate"]["augment"]["ratio"] = 0.5
     (clone / "params.yaml").write_text(yaml.safe_dump(params))
-    out = dvc(clone, "repro", "--dry").stdout
+    out = dvc(clone, "repro", "--dry").stdout  # stages changed now; their dependents follow once augment reruns
     ran = set(re.findall(r"Running stage '([^']+)'", out))
-    assert ran == {"augment", "train@ssl_aug_adv", "evaluate@ssl_aug_adv", "report"}, out
+    assert ran == {"augment"}, out
+    status = dvc(clone, "status", "generate", "augment").stdout
+    assert "generate:" not in status.splitlines() and "augment:" in status.splitlines(), status
+    assert "generate.augment" in status, status
 
 
 def test_gate_flags_a_drop_beyond_tolerance():
@@ -97,3 +100,16 @@ def test_gate_flags_a_drop_beyond_tolerance():
     }
     problems = regressions(params, diff)
     assert len(problems) == 1 and problems[0].startswith("a: test.top1 0.8000 -> 0.7000")
+
+
+def test_gate_uses_a_variants_own_tolerance():
+    from finegrain.config import Params
+
+    variants = {"a": {"data": "prepared", "init": "none"}, "b": {"data": "prepared", "init": "none"}}
+    params = Params(variants=variants, gate={"tolerance": 0.02, "per_variant": {"a": 0.15}})
+    diff = {
+        "metrics/a.json": {"test.top1": {"old": 0.8, "new": 0.7, "diff": -0.1}},
+        "metrics/b.json": {"test.top1": {"old": 0.8, "new": 0.75, "diff": -0.05}},
+    }
+    problems = regressions(params, diff)
+    assert len(problems) == 1 and problems[0].startswith("b: test.top1") and "tolerance 0.02" in problems[0]

@@ -14,9 +14,9 @@ def regressions(params: Params, diff: dict) -> list[str]:
 
     `diff` is `dvc metrics diff --json` output: {path: {dotted.metric: {old, new, diff}}}.
     """
-    metric, tol = params.gate.metric, params.gate.tolerance
-    problems = []
+    metric, problems = params.gate.metric, []
     for name in params.variants:
+        tol = params.gate.tolerance_of(name)
         change = diff.get(f"metrics/{name}.json", {}).get(metric) or {}
         if change.get("diff") is not None and change["diff"] < -tol:
             problems.append(
@@ -36,7 +36,9 @@ def run_gate(params: Params, rev: str = "HEAD") -> int:
         print(f"gate: FAIL {p}", file=sys.stderr)
     if not problems:
         print(
-            f"gate: ok ({params.gate.metric} within {params.gate.tolerance} of {rev}, {len(params.variants)} variants)"
+            f"gate: ok ({params.gate.metric} within tolerance of {rev} for {len(params.variants)} variants: "
+            + ", ".join(f"{name} {params.gate.tolerance_of(name)}" for name in params.variants)
+            + ")"
         )
     return 1 if problems else 0
 

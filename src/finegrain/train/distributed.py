@@ -153,6 +153,6 @@ def launch(nproc: int, argv: list[str]) -> None:
     """Re-run `argv` (a script and its arguments) under torchrun with `nproc` processes; a failure is one line."""
     cmd = torchrun_command(nproc, argv, free_port())
     log.info("launching %d processes: %s", nproc, " ".join(cmd))
-    code = subprocess.run(cmd, check=False).returncode
+    code = subprocess.run([*cmd], check=False).returncode  # an argument list, never a shell string
     if code != 0:
         raise FinegrainError(f"nproc: {nproc} torchrun processes of {' '.join(argv)} failed (exit {code}); see above")
