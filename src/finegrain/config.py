@@ -166,6 +166,15 @@ class ElasticNetCfg(_Strict):
     lam: float = Field(0.0, ge=0.0, description="0 = off")
 
 
+def known_model(v: str) -> str:
+    """A model name create_model can build (finegrain's own, torchvision or timm)."""
+    from finegrain.models.factory import is_known_model
+
+    if not is_known_model(v):
+        raise ValueError(f"unknown model {v!r}; expected small_cnn or a torchvision/timm model name")
+    return v
+
+
 def _pixel_eps(v: Any) -> Any:
     """ε in [0, 1] pixel units, also written as a fraction such as '4/255'."""
     if isinstance(v, str) and "/" in v:
@@ -251,14 +260,7 @@ class TrainCfg(_Strict):
             raise ValueError(f"unknown init {v!r}; expected one of {', '.join(INITS)}")
         return v
 
-    @field_validator("model")
-    @classmethod
-    def _model(cls, v: str) -> str:
-        from finegrain.models.factory import is_known_model
-
-        if not is_known_model(v):
-            raise ValueError(f"unknown model {v!r}; expected small_cnn or a torchvision/timm model name")
-        return v
+    _model = field_validator("model")(known_model)
 
     @field_validator("augment")
     @classmethod

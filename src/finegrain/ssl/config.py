@@ -47,8 +47,6 @@ class PretrainCfg(_Strict):
     @field_validator("model")
     @classmethod
     def _model(cls, v: str) -> str:
-        from finegrain.models.factory import is_known_model
+        from finegrain.config import known_model  # finegrain.config imports this module
 
-        if not is_known_model(v):
-            raise ValueError(f"unknown model {v!r}; expected small_cnn or a torchvision/timm model name")
-        return v
+        return known_model(v)
