@@ -243,6 +243,12 @@ class TrainCfg(_Strict):
     elastic_net: ElasticNetCfg = ElasticNetCfg()
     adv: AdvCfg = AdvCfg()
     features: FeaturesCfg = FeaturesCfg()
+    memory_format: Literal["contiguous", "channels_last"] = Field(
+        "contiguous", description="training tensors' layout; measure per device and model (bench/formats.py)"
+    )
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        "fp32", description="training autocast dtype; fp16 (CUDA only) adds a GradScaler; measure per device"
+    )
     nproc: int = Field(1, gt=0, description="data-parallel processes (torchrun); batch_size is the global batch")
     sync_batchnorm: bool = Field(False, description="nproc > 1: convert BatchNorm to SyncBatchNorm (CUDA only)")
 

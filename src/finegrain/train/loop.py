@@ -92,6 +92,27 @@ def run_epoch(
     return total_loss / max(seen, 1), correct / max(seen, 1)
 
 
+@dataclass(frozen=True)
+class Compute:
+    """How the training step runs on its device: tensor layout and autocast (`train.memory_format`, `precision`)."""
+
+    memory_format: torch.memory_format = torch.contiguous_format
+    autocast: torch.dtype | None = None
+    scaler: torch.amp.GradScaler | None = None
+
+    @classmethod
+    def of(cls, cfg: TrainCfg, device: torch.device) -> Compute:
+        if cfg.precision == "fp16" and device.type != "cuda":
+            raise ConfigError(f"train.precision: fp16 needs a CUDA device (got {device}); use bf16 or fp32")
+        layout = torch.channels_last if cfg.memory_format == "channels_last" else torch.contiguous_format
+        dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[cfg.precision]
+        scaler = torch.amp.GradScaler(device.type) if cfg.precision == "fp16" else None
+        return cls(layout, dtype, scaler)
+
+
+FP32 = Compute()
+
+
 def epoch_totals(
     model: nn.Module,
     loader: DataLoader,
@@ -100,12 +121,13 @@ def epoch_totals(
     optimizer: torch.optim.Optimizer | None = None,
     penalty: Callable[[], torch.Tensor] | None = None,
     adversary: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    compute: Compute = FP32,
 ) -> tuple[float, int, int]:
     """One pass; trains when an optimizer is given. Returns (summed loss, correct, seen), to add across processes.
 
     Targets may be labels (N,) or soft targets (N, C) from CutMix/MixUp (accuracy then uses their argmax).
     `penalty` (e.g. elastic net) is added to the training loss; `adversary` (adversarial training) replaces
-    training images by attacked ones.
+    training images by attacked ones; `compute` sets the image layout and autocast.
     """
     training = optimizer is not None
     model.train(training)
@@ -113,16 +135,25 @@ def epoch_totals(
     with torch.set_grad_enabled(training):
         for images, labels in loader:
             images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+            if images.ndim == 4:
+                images = images.contiguous(memory_format=compute.memory_format)
             if training and adversary is not None:
                 images = adversary(images, labels)
-            logits = model(images)
-            loss = loss_fn(logits, labels, model)
+            with torch.autocast(device.type, dtype=compute.autocast, enabled=compute.autocast is not None):
+                logits = model(images)
+                loss = loss_fn(logits, labels, model)
+            logits = logits.float()
             if training:
                 if penalty is not None:
                     loss = loss + penalty()
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                if compute.scaler is not None:
+                    compute.scaler.scale(loss).backward()
+                    compute.scaler.step(optimizer)
+                    compute.scaler.update()
+                else:
+                    loss.backward()
+                    optimizer.step()
             hard = labels.argmax(1) if labels.ndim == 2 else labels
             total_loss += loss.item() * len(labels)
             correct += (logits.argmax(1) == hard).sum().item()
@@ -147,7 +178,8 @@ def fit(
     With `features` (a frozen backbone's cached outputs) only the head block runs, on those features.
     With `dist` (torchrun), every process trains on its share of each global batch; rank 0 saves the state.
     """
-    model.to(device)
+    compute = Compute.of(cfg, device)
+    model.to(device, memory_format=compute.memory_format)
     if cfg.batch_size % dist.world:
         raise ConfigError(f"batch_size: must divide among {dist.world} processes (got {cfg.batch_size})")
     if dist.active and cfg.sync_batchnorm:
@@ -190,7 +222,7 @@ def fit(
 
     def one_pass(net: nn.Module, loader: DataLoader, opt: torch.optim.Optimizer | None = None) -> tuple[float, float]:
         extras = (penalty, adversary) if opt is not None else (None, None)
-        totals = epoch_totals(net, loader, device, loss_fn, opt, *extras)
+        totals = epoch_totals(net, loader, device, loss_fn, opt, *extras, compute=compute)
         total_loss, correct, seen = all_sum(list(totals), dist, device)
         return total_loss / max(seen, 1), correct / max(seen, 1)
 

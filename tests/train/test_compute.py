@@ -1,0 +1,82 @@
+"""train.memory_format / train.precision: the same training in another layout or autocast dtype."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from finegrain.augment.recipes import create_transforms
+from finegrain.config import TrainCfg
+from finegrain.errors import ConfigError
+from finegrain.models.factory import create_model
+from finegrain.runtime import seed_everything
+from finegrain.train.loop import Compute, Transformed, fit
+
+SIZE = 24
+
+
+def _sets():
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (24, 3, SIZE, SIZE), dtype=torch.uint8, generator=g)
+    labels = torch.arange(24) % 2
+    images[labels == 1, 1] //= 3  # learnable: class 1 is less green
+    tf = create_transforms("none", SIZE, train=False)
+    train, val = TensorDataset(images[:16], labels[:16]), TensorDataset(images[16:], labels[16:])
+    return Transformed(train, tf), Transformed(val, tf)
+
+
+def _fit(tmp_path, on_model=None, **kw):
+    cfg = TrainCfg(
+        data="prepared",
+        init="none",
+        epochs=2,
+        batch_size=8,
+        lr=0.05,
+        optimizer="sgd",
+        augment="none",
+        image_size_px=SIZE,
+        **kw,
+    )
+    seed_everything(0)
+    model = create_model("small_cnn", 2)
+    if on_model is not None:
+        on_model(model)
+    train, val = _sets()
+    history, best = fit(model, train, val, cfg, 0, torch.device("cpu"), tmp_path / f"{sorted(kw.items())}.pt")
+    return model, history
+
+
+def test_channels_last_trains_the_same_model_in_the_other_layout(tmp_path):
+    ref_model, ref = _fit(tmp_path)
+    model, history = _fit(tmp_path, memory_format="channels_last")
+    conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last) and not conv.weight.is_contiguous()
+    for a, b in zip(ref.rows, history.rows, strict=True):  # only float summation order differs
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-3, abs=1e-4)
+    for (name, a), b in zip(ref_model.state_dict().items(), model.state_dict().values(), strict=True):
+        assert torch.allclose(a.float(), b.float(), atol=1e-4), name
+
+
+def test_bf16_autocast_runs_the_convolutions_in_bf16(tmp_path):
+    seen = set()
+
+    def record(model):
+        for m in model.modules():
+            if isinstance(m, torch.nn.Conv2d):
+                m.register_forward_hook(lambda _m, _inputs, out: seen.add(out.dtype))
+
+    _, history = _fit(tmp_path, on_model=record, precision="bf16")
+    assert set(seen) == {torch.bfloat16}
+    assert all(torch.isfinite(torch.tensor(r["train_loss"])) for r in history.rows)
+
+
+def test_fp16_without_cuda_fails_in_one_line():
+    cfg = TrainCfg(data="prepared", init="none", precision="fp16")
+    with pytest.raises(ConfigError, match=r"^train.precision: fp16 needs a CUDA device \(got cpu\); use bf16 or fp32$"):
+        Compute.of(cfg, torch.device("cpu"))
+
+
+def test_unknown_memory_format_is_rejected_by_the_config():
+    with pytest.raises(ValueError, match="channels_last"):
+        TrainCfg(data="prepared", init="none", memory_format="nhwc")
