@@ -29,6 +29,10 @@ from finegrain.train.loop import FAULT_ENV
 pytestmark = pytest.mark.slow
 
 TARGET = "evaluate@cnn"
+KILLED_SHOWN = (
+    "the process dies with exit status -9 (under dvc repro: DVC's 'failed to run ... exited with -9' line, "
+    "or 137 when DVC's shell is dash)"
+)
 QUEUED_LR = ("0.01", "0.001")
 
 
@@ -270,7 +274,7 @@ def test_repro_after_kill_resumes_with_same_metrics(project, killed_training, re
     "",
     "the previous data/prepared stays complete and unchanged until the new one is ready (nothing finished is "
     "lost); the killed run's temp dir is removed by the next write of data/prepared",
-    shown="the process dies with exit status -9 (under dvc repro: DVC's 'failed to run ... exited with -9' line, or 137 when DVC's shell is dash)",
+    shown=KILLED_SHOWN,
 )
 def test_kill_during_rerun_keeps_previous_output(killed_reruns):
     step = killed_reruns["prepare"]
@@ -283,7 +287,7 @@ def test_kill_during_rerun_keeps_previous_output(killed_reruns):
     "kill -9 during crop, before data/cropped is moved into place",
     "",
     "no data/cropped and no data/cropped_square: nothing for DVC to cache",
-    shown="the process dies with exit status -9 (under dvc repro: DVC's 'failed to run ... exited with -9' line, or 137 when DVC's shell is dash)",
+    shown=KILLED_SHOWN,
 )
 def test_kill_during_crop_leaves_no_output(project, killed_reruns):
     killed_crop = killed_reruns["crop"]
@@ -298,7 +302,7 @@ def test_kill_during_crop_leaves_no_output(project, killed_reruns):
     "",
     "no data/generated and no metrics/generate.json: nothing for DVC to cache (a rerun trains again, resuming "
     "from data/ckpt/generate when killed mid-training)",
-    shown="the process dies with exit status -9 (under dvc repro: DVC's 'failed to run ... exited with -9' line, or 137 when DVC's shell is dash)",
+    shown=KILLED_SHOWN,
 )
 def test_kill_during_generate_leaves_no_output(project, killed_reruns):
     killed = killed_reruns["generate"]
