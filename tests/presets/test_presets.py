@@ -147,15 +147,17 @@ def test_one_variant_per_preset_trains_and_evaluates(workspace, monkeypatch, nam
 
 @pytest.mark.slow
 def test_preset_c_report_judges_its_claim(workspace, monkeypatch):
-    """Both C variants with two seeds: the report writes the claim with group stats, a CI, a verdict and the scale."""
+    """Both C variants with two seeds: the report writes the claims with group stats, a CI, a verdict and the scale."""
     monkeypatch.chdir(workspace)
     params = _tiny("C", ["r18_bs32", "r18_bs64"], [0, 1])
     for variant in params.variants:
         train_variant(params, variant)
         evaluate_variant(params, variant)
     build_report(params, out_dir=workspace / "reports")
-    (claim,) = json.loads((workspace / "reports" / "claims.json").read_text())
+    claim, smoother = json.loads((workspace / "reports" / "claims.json").read_text())
     assert claim["claim"] == "batch 64 gives slightly lower accuracy than batch 32"
+    assert smoother["metric"] == "curve.val_loss_roughness" and smoother["expect"] == "less"
+    assert smoother["verdict"] == "inconclusive"  # 1 epoch: no second difference, roughness 0 on both sides
     assert claim["verdict"] in ("reproduced", "contradicted", "inconclusive")
     lo, hi = claim["intervals"]["a-b"][1:]
     assert lo <= claim["intervals"]["a-b"][0] <= hi

@@ -10,6 +10,7 @@ from scipy import stats as sps
 
 from finegrain.config import Params, load_params
 from finegrain.errors import ConfigError
+from finegrain.evaluate.metrics import curve_roughness
 from finegrain.report.claims import (
     CONTRADICTED,
     INCONCLUSIVE,
@@ -153,9 +154,13 @@ def test_bad_claims_fail_in_one_line(tmp_path, claim, message):
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
-def _write_metrics(root, name, top1, machine="m1", seeds=3, epoch_s=1.0):
+def _write_metrics(root, name, top1, machine="m1", seeds=3, epoch_s=1.0, roughness=(0.1, 0.1, 0.1)):
     (root / "metrics").mkdir(exist_ok=True)
     quality = {"test": {"top1": float(np.mean(top1)), "top1_std": float(np.std(top1, ddof=1))}, "seeds": seeds}
+    quality["curve"] = {  # as evaluate writes it: mean and std over the seeds' curves
+        "val_loss_roughness": float(np.mean(roughness)),
+        "val_loss_roughness_std": float(np.std(roughness, ddof=1)),
+    }
     perf = {"epoch_time_s": epoch_s, "epoch_time_s_std": 0.01, "device": "cpu", "machine": machine}
     (root / "metrics" / f"{name}.json").write_text(json.dumps(quality))
     (root / "metrics" / f"{name}.perf.json").write_text(json.dumps(perf))
@@ -183,3 +188,34 @@ def test_judge_claims_reads_metrics_states_scale_and_refuses_cross_machine_timin
     assert timing.verdict == INCONCLUSIVE and "not from one machine" in timing.reason
     _write_metrics(tmp_path, "base", [0.70, 0.71, 0.69], machine="m1", epoch_s=2.0)
     assert judge_claims(params, tmp_path / "metrics")[1].verdict == REPRODUCED
+
+
+def test_val_loss_roughness_of_hand_made_curves():
+    assert curve_roughness([1.0, 0.9, 0.8, 0.7, 0.6]) == pytest.approx(0.0)  # a straight line: no jaggedness
+    assert curve_roughness([0.5] * 6) == 0.0
+    assert curve_roughness([1.0, 0.4]) == 0.0  # fewer than 3 epochs: no second difference
+    zigzag = [1.0, 0.8, 0.9, 0.6, 0.7]  # second differences +0.3, -0.4, +0.4
+    assert curve_roughness(zigzag) == pytest.approx(1.1 / 3)
+    assert curve_roughness(np.array(zigzag) + 5.0) == pytest.approx(1.1 / 3)  # the level does not count
+    smooth = np.exp(-np.arange(8) / 3)
+    assert 0 < curve_roughness(smooth) < curve_roughness(smooth + [0, 0.05, 0, 0.05, 0, 0.05, 0, 0.05])
+
+
+def test_judge_claims_on_val_loss_roughness(tmp_path):
+    """bs64's seeds have smoother val-loss curves than bs32's: `less` on curve.val_loss_roughness is reproduced."""
+    smooth = [1.0, 0.7, 0.55, 0.47, 0.43, 0.41]
+    jagged = [1.0, 0.6, 0.75, 0.45, 0.55, 0.4]
+    rough64 = [curve_roughness(np.array(smooth) + d) for d in (0.0, 0.01, -0.01)]
+    rough32 = [curve_roughness(np.array(jagged) * s) for s in (1.0, 1.1, 0.9)]
+    _write_metrics(tmp_path, "bs64", [0.70, 0.71, 0.69], roughness=rough64)
+    _write_metrics(tmp_path, "bs32", [0.72, 0.73, 0.71], roughness=rough32)
+    claim = {"text": "bs64 smoother", "a": "bs64", "b": "bs32", "expect": "less", "metric": "curve.val_loss_roughness"}
+    params = Params(
+        train={"seeds": [0, 1, 2]},
+        variants={v: {"data": "prepared", "init": "none"} for v in ("bs64", "bs32")},
+        report={"claims": [claim, {**claim, "expect": "greater"}]},
+    )
+    less, greater = judge_claims(params, tmp_path / "metrics")
+    assert less.verdict == REPRODUCED and greater.verdict == CONTRADICTED
+    assert less.intervals["a-b"].estimate == pytest.approx(np.mean(rough64) - np.mean(rough32))
+    assert less.sides["bs64"].endswith("(n=3)")

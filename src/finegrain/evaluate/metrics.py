@@ -1,4 +1,4 @@
-"""Test-set metrics of a trained classifier: top-1/top-5, macro-F1, per-class accuracy, confusion matrix."""
+"""Metrics of a trained classifier: test top-1/top-5, macro-F1, per-class accuracy, confusion; curve roughness."""
 
 from __future__ import annotations
 
@@ -43,6 +43,12 @@ def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, num_class
         "per_class_acc": multiclass_accuracy(logits, labels, num_classes, average=None).tolist(),
         "confusion": multiclass_confusion_matrix(logits, labels, num_classes).numpy(),
     }
+
+
+def curve_roughness(values) -> float:
+    """Jaggedness of a per-epoch curve: mean over t of |v[t+1] - 2 v[t] + v[t-1]| (0 for a line or < 3 points)."""
+    arr = np.asarray(values, dtype=np.float64)
+    return float(np.abs(np.diff(arr, n=2)).mean()) if len(arr) >= 3 else 0.0
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:

@@ -16,7 +16,14 @@ from finegrain.atomic import atomic_dir, write_json
 from finegrain.augment.recipes import create_transforms
 from finegrain.config import ExplainCfg, Params
 from finegrain.data.shards import open_split, stratified_subset
-from finegrain.evaluate.metrics import classification_metrics, embeddings, knn_accuracy, mean_std, predict
+from finegrain.evaluate.metrics import (
+    classification_metrics,
+    curve_roughness,
+    embeddings,
+    knn_accuracy,
+    mean_std,
+    predict,
+)
 from finegrain.evaluate.robustness import robustness_curve, summarise
 from finegrain.models.factory import count_parameters
 from finegrain.runtime import configure_threads, resolve_device
@@ -96,6 +103,13 @@ def evaluate_variant(params: Params, name: str) -> dict:
     }
     if len(cfg.seeds) > 1:
         quality["val"]["top1_std"] = round(val_std, ROUND)
+    roughness = [  # per seed, from the train stage's per-epoch history; lower = smoother convergence
+        curve_roughness(pd.read_csv(paths.seed_dir(name, seed) / "history.csv")["val_loss"]) for seed in cfg.seeds
+    ]
+    rough_mean, rough_std = mean_std(roughness)
+    quality["curve"] = {"val_loss_roughness": round(rough_mean, ROUND)}
+    if len(cfg.seeds) > 1:
+        quality["curve"]["val_loss_roughness_std"] = round(rough_std, ROUND)
     robust_rows: dict[str, list[dict]] = {}
     if curves:
         robust_metrics, robust_rows = summarise(curves, ROUND)

@@ -18,8 +18,18 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import stats as sps
 
 REPRODUCED, CONTRADICTED, INCONCLUSIVE = "reproduced", "contradicted", "inconclusive"
-METRICS = ("test.top1", "test.top5", "test.macro_f1", "val.top1", "params", "perf.epoch_time_s", "perf.train_time_s")
-"""Metric paths a claim can compare: quality metrics (metrics/<v>.json) and timings (metrics/<v>.perf.json)."""
+METRICS = (
+    "test.top1",
+    "test.top5",
+    "test.macro_f1",
+    "val.top1",
+    "params",
+    "curve.val_loss_roughness",
+    "perf.epoch_time_s",
+    "perf.train_time_s",
+)
+"""Metric paths a claim can compare: quality metrics (metrics/<v>.json; curve.val_loss_roughness is the mean
+|second difference| of the per-epoch val loss, lower = smoother) and timings (metrics/<v>.perf.json)."""
 
 
 class ClaimCfg(BaseModel):
