@@ -146,3 +146,38 @@ def test_cache_on_rejects_what_it_cannot_reproduce(override, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         variant = {"data": "prepared", "init": "none", "mode": "frozen", "features": {"cache": "on"}, **override}
         _resolve_variant("v", {}, variant)
+
+
+def test_resume_state_on_cached_features_holds_only_the_head_and_resumes_exactly(tmp_path, monkeypatch):
+    from finegrain.train import loop
+
+    cfg = _cfg(epochs=3)
+    train_set, val_set = _sets(cfg)
+    cpu = torch.device("cpu")
+
+    def run(state: str, interrupt_after: int | None = None):
+        model = _model(cfg)
+        cached = feats.cached_features(model, cfg, train_set, val_set, 0, cpu, [], batch_size=16)
+        return fit(model, train_set, val_set, cfg, 0, cpu, tmp_path / state, features=cached)
+
+    hist_ref, best_ref = run("ref.pt")
+    real_save, saves = loop.save_state, []
+
+    def save_then_stop(path, state):  # the process dies right after epoch 1's state is on disk
+        real_save(path, state)
+        saves.append(path)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "save_state", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        run("resumed.pt")
+    monkeypatch.undo()
+    saved = torch.load(tmp_path / "resumed.pt", weights_only=True)
+    assert saved["epoch"] == 1
+    assert set(saved["model"]) == set(saved["best_model"]) == {"net.classifier.1.weight", "net.classifier.1.bias"}
+
+    hist, best = run("resumed.pt")
+    assert [r["val_loss"] for r in hist.rows] == pytest.approx([r["val_loss"] for r in hist_ref.rows], rel=1e-6)
+    assert set(best) == set(best_ref)
+    for key, value in best_ref.items():
+        torch.testing.assert_close(best[key], value, msg=key)

@@ -161,6 +161,22 @@ def epoch_totals(
     return total_loss, correct, seen
 
 
+def _resumable_keys(model: Classifier, features: CachedFeatures | None) -> set[str] | None:
+    """The state-dict keys a resume state needs: all (None), or with cached features only the head block's.
+
+    On cached features the backbone never runs, so it is exactly the one the variant's init rebuilds on resume;
+    saving only the head keeps each epoch's state small (a frozen VGG16 would otherwise write ~1 GB per epoch).
+    """
+    if features is None:
+        return None
+    pointers = {t.data_ptr() for t in features.head.block.state_dict().values()}
+    return {key for key, value in model.state_dict().items() if value.data_ptr() in pointers}
+
+
+def _only(state: dict[str, torch.Tensor], keys: set[str] | None) -> dict[str, torch.Tensor]:
+    return state if keys is None else {key: value for key, value in state.items() if key in keys}
+
+
 def fit(
     model: Classifier,
     train_set: Dataset,
@@ -228,16 +244,17 @@ def fit(
 
     history, best_state, start = History(), copy.deepcopy(model.state_dict()), 0
     optimizer, scheduler, phase = phase_setup(0)
+    resumable = _resumable_keys(model, features)
     saved = load_state(state_path)
     if saved is not None:
         start = saved["epoch"]
-        model.load_state_dict(saved["model"])
+        model.load_state_dict(saved["model"], strict=resumable is None)
         optimizer, scheduler, phase = phase_setup(max(start - 1, 0))  # the phase of the last finished epoch
         optimizer.load_state_dict(saved["optimizer"])
         if scheduler is not None and saved["scheduler"] is not None:
             scheduler.load_state_dict(saved["scheduler"])
         history = History(**saved["history"])
-        best_state = saved["best_model"]
+        best_state = {**copy.deepcopy(model.state_dict()), **saved["best_model"]}
         log.info("resuming from %s after epoch %d", state_path, start)
         for row in history.rows:
             if on_epoch:
@@ -301,11 +318,11 @@ def fit(
                 {
                     "epoch": cfg.epochs if stop else epoch + 1,
                     "phase": phase,
-                    "model": model.state_dict(),
+                    "model": _only(model.state_dict(), resumable),
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict() if scheduler else None,
                     "history": history.__dict__,
-                    "best_model": best_state,
+                    "best_model": _only(best_state, resumable),
                 },
             )
         if os.environ.get(FAULT_ENV) == str(epoch + 1):
