@@ -1,14 +1,13 @@
-"""Stage `generate`: DCGAN / DDPM images per class (data/generated), sample grids, metrics/generate.json."""
+"""Stage `generate`: DCGAN / DDPM images per class (data/generated), sample grids, metrics/generate(.perf).json."""
 
-from finegrain import paths
-from finegrain.atomic import write_json
 from finegrain.cli import run_stage
 from finegrain.config import load_params
 from finegrain.generate.run import run_generate
+from finegrain.stage_metrics import write_stage_metrics
 
 
 def main(argv: list[str]) -> None:
-    write_json(paths.METRICS / "generate.json", run_generate(load_params()))
+    write_stage_metrics("generate", run_generate(load_params()))
 
 
 if __name__ == "__main__":

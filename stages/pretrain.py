@@ -1,14 +1,13 @@
-"""Stage `pretrain`: SimCLR backbone -> data/weights/simclr (init: simclr), kNN curve, metrics/pretrain.json."""
+"""Stage `pretrain`: SimCLR backbone -> data/weights/simclr (init: simclr), kNN curve, metrics/pretrain(.perf).json."""
 
-from finegrain import paths
-from finegrain.atomic import write_json
 from finegrain.cli import run_stage
 from finegrain.config import load_params
 from finegrain.ssl.run import pretrain
+from finegrain.stage_metrics import write_stage_metrics
 
 
 def main(argv: list[str]) -> None:
-    write_json(paths.METRICS / "pretrain.json", pretrain(load_params()))
+    write_stage_metrics("pretrain", pretrain(load_params()))
 
 
 if __name__ == "__main__":

@@ -253,6 +253,8 @@ def fit(
         optimizer.load_state_dict(saved["optimizer"])
         if scheduler is not None and saved["scheduler"] is not None:
             scheduler.load_state_dict(saved["scheduler"])
+        if compute.scaler is not None and saved.get("scaler") is not None:
+            compute.scaler.load_state_dict(saved["scaler"])
         history = History(**saved["history"])
         best_state = {**copy.deepcopy(model.state_dict()), **saved["best_model"]}
         log.info("resuming from %s after epoch %d", state_path, start)
@@ -321,6 +323,7 @@ def fit(
                     "model": _only(model.state_dict(), resumable),
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict() if scheduler else None,
+                    "scaler": compute.scaler.state_dict() if compute.scaler is not None else None,
                     "history": history.__dict__,
                     "best_model": _only(best_state, resumable),
                 },

@@ -1,0 +1,42 @@
+"""Stage metrics: timings go to metrics/<stage>.perf.json, so the quality file is identical across reruns."""
+
+from __future__ import annotations
+
+import json
+
+from finegrain.stage_metrics import split_timings, write_stage_metrics
+
+GENERATE_LIKE = {
+    "dcgan": {"fid": 41.5, "recognisability": {"mean": 0.5}, "train_time_s": 7.5, "time_s": 8.2},
+    "reference": {"classifier_val_acc": 0.37, "time_s": 4.1},
+    "detector": {"iters": 300, "train_s": 106.9, "infer_ms_per_img": 8.7, "time_bound": False, "max_time_s": 0},
+    "steps": 45,
+    "images": 600,
+    "time_s": 32.5,
+}
+
+
+def test_timings_are_split_from_quality_keeping_the_nesting():
+    quality, timings = split_timings(GENERATE_LIKE)
+    assert quality == {
+        "dcgan": {"fid": 41.5, "recognisability": {"mean": 0.5}},
+        "reference": {"classifier_val_acc": 0.37},
+        "detector": {"iters": 300, "time_bound": False},
+        "steps": 45,
+        "images": 600,
+    }
+    assert timings == {
+        "dcgan": {"train_time_s": 7.5, "time_s": 8.2},
+        "reference": {"time_s": 4.1},
+        "detector": {"train_s": 106.9, "infer_ms_per_img": 8.7, "max_time_s": 0},
+        "time_s": 32.5,
+    }
+
+
+def test_rerun_with_other_timings_rewrites_an_identical_quality_file(tmp_path):
+    write_stage_metrics("generate", GENERATE_LIKE, tmp_path)
+    first = (tmp_path / "generate.json").read_bytes()
+    slower = {**GENERATE_LIKE, "time_s": 99.0, "dcgan": {**GENERATE_LIKE["dcgan"], "time_s": 50.0}}
+    write_stage_metrics("generate", slower, tmp_path)
+    assert (tmp_path / "generate.json").read_bytes() == first
+    assert json.loads((tmp_path / "generate.perf.json").read_text())["dcgan"]["time_s"] == 50.0
