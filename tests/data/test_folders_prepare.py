@@ -119,3 +119,17 @@ def test_prepare_real_flower_photos(tmp_path, shared_datasets):
     assert report["skipped"] == 0 and sum(report["counts"].values()) == len(small.records)
     train = open_split(tmp_path / "prepared", "train")
     assert train.image(0).shape == (64, 64, 3) and set(train.labels) == set(range(5))
+
+
+@pytest.mark.parametrize(
+    ("size", "target", "decoded"),
+    [((320, 256), 128, (160, 128)), ((640, 512), 128, (160, 128)), ((300, 200), 128, (300, 200))],
+)
+def test_jpeg_decodes_at_reduced_size_when_twice_the_target(tmp_path, size, target, decoded):
+    """Draft mode: DCT scaling to the smallest 1/2, 1/4, 1/8 size whose short side still reaches the target."""
+    from finegrain.data.images import open_rgb
+
+    path = tmp_path / "a.jpg"
+    Image.new("RGB", size, (200, 40, 40)).save(path, quality=90)
+    img, full_size = open_rgb(path, target_short_px=target)
+    assert img.size == decoded and full_size == size

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
 from pathlib import Path
@@ -60,8 +61,8 @@ def open_rgb(path: Path, target_short_px: int | None = None) -> tuple[Image.Imag
                     raise BadImage("empty image")
                 if target_short_px and img.format == "JPEG":
                     scale = min(w, h) / target_short_px
-                    if scale >= 2:
-                        img.draft("RGB", (int(w / scale * 1.0) + 1, int(h / scale * 1.0) + 1))
+                    if scale >= 2:  # DCT scaling by 1/2, 1/4 or 1/8 to the smallest size >= the request
+                        img.draft("RGB", (math.ceil(w / scale), math.ceil(h / scale)))
                 rotated = img.getexif().get(0x0112, 1) in (5, 6, 7, 8)
                 img.load()
                 img = ImageOps.exif_transpose(img)
