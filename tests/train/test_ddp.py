@@ -24,6 +24,7 @@ DDP_VARIANT = {
     "model": "small_cnn",
     "model_args": {"norm": "group"},  # no BatchNorm: per-process batch statistics would differ
     "augment": "none",
+    "memory_format": "contiguous",  # channels_last (the default params') reorders float sums: DDP vs 1 process drifts
     "epochs": 2,
     "batch_size": 16,
     "optimizer": "sgd",  # AdamW divides by sqrt(v): float rounding in near-zero gradients grows to ~lr-sized steps
