@@ -14,7 +14,6 @@ import argparse
 import time
 
 import torch
-from torch.utils.data import TensorDataset
 
 from finegrain.config import TrainCfg
 from finegrain.losses.factory import create_loss
@@ -31,8 +30,7 @@ def step_rate(model_name: str, size: int, batch: int, steps: int, fmt: str, prec
     model = create_model(model_name, 10).to(device, memory_format=compute.memory_format)
     opt = torch.optim.AdamW(model.parameters(), 1e-3)
     loss = create_loss("ce")
-    data = TensorDataset(torch.rand(batch, 3, size, size), torch.randint(0, 10, (batch,)))
-    batches = [(x, y) for x, y in torch.utils.data.DataLoader(data, batch_size=batch)]
+    batches = [(torch.rand(batch, 3, size, size), torch.randint(0, 10, (batch,)))]
     epoch_totals(model, batches, device, loss, opt, compute=compute)  # warm-up (oneDNN / cuDNN plans)
     if device.type == "cuda":
         torch.cuda.synchronize()

@@ -13,6 +13,8 @@ import argparse
 import dataclasses
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -40,14 +42,45 @@ def prepare_subset(root: Path, out: Path, images: int, size: int) -> Path:
     return out
 
 
+def head_cfg(model: str, init: str, epochs: int, batch: int, size: int, **overrides) -> TrainCfg:
+    """The head-only config every bench row trains: mode frozen, augment none (so cached features apply exactly)."""
+    return TrainCfg(
+        data="prepared",
+        init=init,
+        model=model,
+        mode="frozen",
+        augment="none",
+        epochs=epochs,
+        batch_size=batch,
+        image_size_px=size,
+        **overrides,
+    )
+
+
+def head_splits(prepared: Path, cfg: TrainCfg, val_split: str = "val"):
+    """(train split, train dataset, val dataset) of prepared shards with `cfg`'s transforms."""
+    train_base = open_split(prepared, "train")
+    train = Transformed(train_base, create_transforms(cfg.augment, cfg.image_size_px, train=True))
+    val = Transformed(open_split(prepared, val_split), create_transforms(cfg.augment, cfg.image_size_px, train=False))
+    return train_base, train, val
+
+
+@contextmanager
+def features_dir(folder: Path) -> Iterator[None]:
+    """Cache features under `folder` instead of data/features while the block runs."""
+    saved, paths.FEATURES = paths.FEATURES, folder
+    try:
+        yield
+    finally:
+        paths.FEATURES = saved
+
+
 def head_only_rows(
     prepared: Path, cfg: TrainCfg, weights_dir: Path | None, val_split: str = "val"
 ) -> list[tuple[str, float, float]]:
     """(name, seconds, best val accuracy) for backbone-every-epoch, cached cold and cached warm."""
     cpu = torch.device("cpu")
-    train_base, val_base = open_split(prepared, "train"), open_split(prepared, val_split)
-    train = Transformed(train_base, create_transforms(cfg.augment, cfg.image_size_px, train=True))
-    val = Transformed(val_base, create_transforms(cfg.augment, cfg.image_size_px, train=False))
+    train_base, train, val = head_splits(prepared, cfg, val_split)
     inputs = [prepared / "index.parquet", *([weights_dir / "weights.pt"] if weights_dir else [])]
 
     def model():
@@ -60,14 +93,13 @@ def head_only_rows(
         t0 = time.perf_counter()
         history, _ = fit(net, train, val, cfg, 0, cpu, Path(tmp) / "a.pt")
         rows.append(("backbone every epoch", time.perf_counter() - t0, history.best_val_acc))
-        saved_root, paths.FEATURES = paths.FEATURES, Path(tmp) / "features"
-        for name in ("cached features, cold (extraction included)", "cached features, warm (loaded)"):
-            net = model()
-            t0 = time.perf_counter()
-            features = cached_features(net, cfg, train, val, 0, cpu, inputs)
-            history, _ = fit(net, train, val, cfg, 0, cpu, Path(tmp) / f"{len(rows)}.pt", features=features)
-            rows.append((name, time.perf_counter() - t0, history.best_val_acc))
-        paths.FEATURES = saved_root
+        with features_dir(Path(tmp) / "features"):
+            for name in ("cached features, cold (extraction included)", "cached features, warm (loaded)"):
+                net = model()
+                t0 = time.perf_counter()
+                features = cached_features(net, cfg, train, val, 0, cpu, inputs)
+                history, _ = fit(net, train, val, cfg, 0, cpu, Path(tmp) / f"{len(rows)}.pt", features=features)
+                rows.append((name, time.perf_counter() - t0, history.best_val_acc))
     return rows
 
 
@@ -82,17 +114,7 @@ def main() -> None:
     ap.add_argument("--init", default="lite0")
     ap.add_argument("--weights", type=Path, default=Path("data/weights/lite0"), help="the init's weights directory")
     args = ap.parse_args()
-    cfg = TrainCfg(
-        data="prepared",
-        init=args.init,
-        model=args.model,
-        mode="frozen",
-        augment="none",
-        epochs=args.epochs,
-        batch_size=args.batch,
-        lr=0.01,
-        image_size_px=args.size,
-    )
+    cfg = head_cfg(args.model, args.init, args.epochs, args.batch, args.size, lr=0.01)
     with tempfile.TemporaryDirectory() as tmp:
         prepared = prepare_subset(args.root, Path(tmp) / "prepared", args.images, args.size)
         rows = head_only_rows(prepared, cfg, args.weights if args.init != "none" else None)

@@ -17,19 +17,16 @@ import time
 from pathlib import Path
 
 import torch
-from head_only import prepare_subset
+from head_only import features_dir, head_cfg, head_splits, prepare_subset
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
 
-from finegrain import paths
-from finegrain.augment.recipes import create_transforms
-from finegrain.config import TrainCfg
 from finegrain.data.shards import open_split
 from finegrain.models.factory import create_model
 from finegrain.runtime import seed_everything
 from finegrain.train.features import cached_features
-from finegrain.train.loop import Transformed, fit
+from finegrain.train.loop import fit
 
 MODELS = ["resnet18", "resnet34", "resnet50", "resnet101", "vgg16", "vgg19", "efficientnet_v2_s", "efficientnet_v2_m"]
 
@@ -71,21 +68,9 @@ def naive_epoch_s(name: str, root: Path, ids: dict[str, list[str]], size: int, b
 
 def finegrain_s(name: str, prepared: Path, epochs: int, size: int, batch: int, tmp: Path) -> tuple[float, float]:
     """Seconds for cached features of `name` (extracted here, cold), and for `epochs` head epochs (train.loop.fit)."""
-    cfg = TrainCfg(
-        data="prepared",
-        init="none",
-        model=name,
-        mode="frozen",
-        augment="none",
-        epochs=epochs,
-        batch_size=batch,
-        lr=0.01,
-        image_size_px=size,
-    )
+    cfg = head_cfg(name, "none", epochs, batch, size, lr=0.01)
     cpu = torch.device("cpu")
-    train_base, val_base = open_split(prepared, "train"), open_split(prepared, "val")
-    train = Transformed(train_base, create_transforms("none", size, train=True))
-    val = Transformed(val_base, create_transforms("none", size, train=False))
+    train_base, train, val = head_splits(prepared, cfg)
     seed_everything(0)
     net = create_model(name, len(train_base.class_names))
     t0 = time.perf_counter()
@@ -108,19 +93,21 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     root, n, rows = args.root.resolve(), args.epochs, []
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        saved_root, paths.FEATURES = paths.FEATURES, tmp / "features"
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
         t0 = time.perf_counter()
         prepared = prepare_subset(root, tmp / "prepared", args.images, args.size)
         prepare_s = time.perf_counter() - t0
         ids = {s: list(open_split(prepared, s).index["id"]) for s in ("train", "val")}
-        for name in args.models:
-            naive = naive_epoch_s(name, root, ids, args.size, args.batch)
-            feats, head = finegrain_s(name, prepared, n, args.size, args.batch, tmp)
-            rows.append((name, naive, feats + head))
-            print(f"{name}: naive epoch {naive:.1f} s; finegrain features {feats:.1f} s + fit {head:.1f} s", flush=True)
-        paths.FEATURES = saved_root
+        with features_dir(tmp / "features"):
+            for name in args.models:
+                naive = naive_epoch_s(name, root, ids, args.size, args.batch)
+                feats, head = finegrain_s(name, prepared, n, args.size, args.batch, tmp)
+                rows.append((name, naive, feats + head))
+                print(
+                    f"{name}: naive epoch {naive:.1f} s; finegrain features {feats:.1f} s + fit {head:.1f} s",
+                    flush=True,
+                )
     print(
         f"\nhead-only sweep, random weights, {args.size} px, batch {args.batch}, {n} epochs, {args.images} images of "
         f"{root.name} ({len(ids['train'])} train, {len(ids['val'])} val), {torch.get_num_threads()} threads\n"

@@ -24,7 +24,6 @@ from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
 
 from finegrain.augment.recipes import create_transforms
-from finegrain.config import TrainCfg
 from finegrain.data.folders import read_class_folders
 from finegrain.data.prepare import prepare_dataset
 from finegrain.data.registry import RawDataset
@@ -112,19 +111,10 @@ def main() -> None:
         _, _, eval_rate = predict(model, evaluation, torch.device("cpu"), 128)
         head_rows = []
         if args.head_epochs:  # mode frozen, augment none: the same head trained 3 ways (see bench/head_only.py)
-            from head_only import head_only_rows
+            from head_only import head_cfg, head_only_rows
 
-            head_cfg = TrainCfg(
-                data="prepared",
-                init="none",
-                model=args.model,
-                mode="frozen",
-                augment="none",
-                epochs=args.head_epochs,
-                batch_size=args.batch,
-                image_size_px=args.size,
-            )
-            head_rows = head_only_rows(prepared, head_cfg, None, val_split="test")
+            cfg = head_cfg(args.model, "none", args.head_epochs, args.batch, args.size)
+            head_rows = head_only_rows(prepared, cfg, None, val_split="test")
 
     # 3. the model's own limit: random in-memory tensors of the same shape
     model = create_model(args.model, n_classes)

@@ -78,20 +78,6 @@ def _train_loader(dataset: Dataset, cfg: TrainCfg, epoch_seed: int, dist: Dist, 
     return DataLoader(dataset, cfg.batch_size // dist.world, sampler=sampler, generator=gen, **kw)
 
 
-def run_epoch(
-    model: nn.Module,
-    loader: DataLoader,
-    device: torch.device,
-    loss_fn: Loss,
-    optimizer: torch.optim.Optimizer | None = None,
-    penalty: Callable[[], torch.Tensor] | None = None,
-    adversary: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-) -> tuple[float, float]:
-    """One pass; trains when an optimizer is given. Returns (mean loss, accuracy); see `epoch_totals`."""
-    total_loss, correct, seen = epoch_totals(model, loader, device, loss_fn, optimizer, penalty, adversary)
-    return total_loss / max(seen, 1), correct / max(seen, 1)
-
-
 @dataclass(frozen=True)
 class Compute:
     """How the training step runs on its device: tensor layout and autocast (`train.memory_format`, `precision`)."""
