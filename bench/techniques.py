@@ -61,7 +61,9 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         os.chdir(tmp)
-        prepare_dataset(subset(raw, args.train_images, 2 * len(raw.class_names), 0), paths.PREPARED, args.size, 0.0)
+        picked = subset(raw, args.train_images, 2 * len(raw.class_names), 0)
+        train_count = picked.split_counts()["train"]
+        prepare_dataset(picked, paths.PREPARED, args.size, 0.0)
         export_init_weights(paths.WEIGHTS)
         for name in names:
             option = TECHNIQUES[name]
@@ -71,8 +73,7 @@ def main() -> None:
             variant.pop("early_stopping_patience", None)
             params = Params(train={}, variants={name: variant})
             summary = train_variant(params, name)["seeds"]["0"]
-            n = params.variant(name).train_images or args.train_images
-            n = min(n, args.train_images)
+            n = min(params.variant(name).train_images or train_count, train_count)
             per_epoch = summary["epoch_time_s"]
             rows.append(
                 {

@@ -70,3 +70,18 @@ def test_tcel_is_ce_plus_weighted_triplet_on_the_head_embedding():
         TripletCELoss()(logits, F.one_hot(y, 3).float(), model)
     with pytest.raises(ValueError, match="EmbeddingHead"):
         TripletCELoss()(logits, y, nn.Linear(6, 3))
+
+
+def test_tcel_on_vit_b_16_trains_the_embedding_head_and_the_encoder():
+    """Report B's model: torchvision ViT-B/16 with mods.embedding_head; one TCEL step reaches the encoder."""
+    from finegrain.models.factory import create_model
+
+    torch.manual_seed(0)
+    model = create_model("vit_b_16", 3, mods={"embedding_head": {"embedding_dim": 32}})
+    assert isinstance(model.head, EmbeddingHead) and model.head.project.in_features == 768
+    x, y = torch.rand(4, 3, 224, 224), torch.tensor([0, 0, 1, 2])
+    loss = TripletCELoss(weight=1.0, margin=0.3, mining="semi-hard")(model(x), y, model)
+    loss.backward()
+    assert loss > 0 and model.head.embedding.shape == (4, 32)
+    assert model.head.project.weight.grad.abs().sum() > 0
+    assert model.net.encoder.layers[0].self_attention.in_proj_weight.grad.abs().sum() > 0

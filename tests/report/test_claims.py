@@ -10,7 +10,7 @@ from scipy import stats as sps
 
 from finegrain.config import Params, load_params
 from finegrain.errors import ConfigError
-from finegrain.evaluate.metrics import curve_roughness
+from finegrain.evaluate.metrics import curve_roughness, majority_share
 from finegrain.report.claims import (
     CONTRADICTED,
     INCONCLUSIVE,
@@ -154,9 +154,15 @@ def test_bad_claims_fail_in_one_line(tmp_path, claim, message):
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
-def _write_metrics(root, name, top1, machine="m1", seeds=3, epoch_s=1.0, roughness=(0.1, 0.1, 0.1)):
+def _write_metrics(
+    root, name, top1, machine="m1", seeds=3, epoch_s=1.0, roughness=(0.1, 0.1, 0.1), majority=None, f1=None
+):
     (root / "metrics").mkdir(exist_ok=True)
     quality = {"test": {"top1": float(np.mean(top1)), "top1_std": float(np.std(top1, ddof=1))}, "seeds": seeds}
+    if majority is not None:
+        quality["test"]["majority_top1"] = majority
+    if f1 is not None:
+        quality["test"] |= {"macro_f1": float(np.mean(f1)), "macro_f1_std": float(np.std(f1, ddof=1))}
     quality["curve"] = {  # as evaluate writes it: mean and std over the seeds' curves
         "val_loss_roughness": float(np.mean(roughness)),
         "val_loss_roughness_std": float(np.std(roughness, ddof=1)),
@@ -219,3 +225,37 @@ def test_judge_claims_on_val_loss_roughness(tmp_path):
     assert less.verdict == REPRODUCED and greater.verdict == CONTRADICTED
     assert less.intervals["a-b"].estimate == pytest.approx(np.mean(rough64) - np.mean(rough32))
     assert less.sides["bs64"].endswith("(n=3)")
+
+
+def test_majority_share_is_the_accuracy_of_always_guessing_the_most_frequent_class():
+    labels = np.array([2, 0, 2, 1, 2, 2, 0, 1])
+    assert majority_share(labels, 4) == 0.5  # class 2 is 4 of 8; class 3 never occurs
+    assert majority_share(np.arange(6), 6) == pytest.approx(1 / 6)
+
+
+def test_claims_between_models_that_learned_nothing_are_inconclusive(tmp_path):
+    """Preset B's ECA = SE came out 'reproduced' with both models at the majority class (24.5%): now inconclusive."""
+    _write_metrics(tmp_path, "eca", [0.245, 0.245, 0.245], majority=0.245, f1=[0.079, 0.079, 0.078])
+    _write_metrics(tmp_path, "se", [0.245, 0.245, 0.250], majority=0.245, f1=[0.079, 0.079, 0.080])
+    _write_metrics(tmp_path, "cnn", [0.60, 0.62, 0.61], majority=0.245, f1=[0.55, 0.57, 0.56], epoch_s=0.5)
+    equal = {"text": "ECA as accurate as SE", "a": "eca", "b": "se", "expect": "equal", "margin": 0.02}
+    params = Params(
+        train={"seeds": [0, 1, 2]},
+        variants={v: {"data": "prepared", "init": "none"} for v in ("eca", "se", "cnn")},
+        report={
+            "claims": [
+                equal,
+                {**equal, "text": "same macro-F1", "metric": "test.macro_f1"},
+                {"text": "faster", "a": "cnn", "b": "se", "expect": "less", "metric": "perf.epoch_time_s"},
+                {"text": "cnn beats the idle model", "a": "cnn", "b": "se", "expect": "greater"},
+            ]
+        },
+    )
+    top1, f1, timing, learned = judge_claims(params, tmp_path / "metrics")
+    for v in (top1, f1):
+        assert v.verdict == INCONCLUSIVE and "majority-class baseline (test top-1 <= 0.245" in v.reason
+    assert timing.verdict == REPRODUCED  # timings do not depend on what was learned
+    assert learned.verdict == REPRODUCED  # one side learned: the comparison means something
+    for name in ("eca", "se"):  # the same accuracies, 4.5 points above a balanced test split's floor
+        _write_metrics(tmp_path, name, [0.245, 0.245, 0.247], majority=0.20, f1=[0.2, 0.2, 0.2])
+    assert judge_claims(params, tmp_path / "metrics")[0].verdict == REPRODUCED

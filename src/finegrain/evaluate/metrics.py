@@ -45,6 +45,11 @@ def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, num_class
     }
 
 
+def majority_share(labels: np.ndarray, num_classes: int) -> float:
+    """Accuracy of always predicting the most frequent class: the floor a model must beat to have learned anything."""
+    return float(np.bincount(np.asarray(labels), minlength=num_classes).max() / max(len(labels), 1))
+
+
 def curve_roughness(values) -> float:
     """Jaggedness of a per-epoch curve: mean over t of |v[t+1] - 2 v[t] + v[t-1]| (0 for a line or < 3 points)."""
     arr = np.asarray(values, dtype=np.float64)

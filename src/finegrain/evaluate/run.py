@@ -21,6 +21,7 @@ from finegrain.evaluate.metrics import (
     curve_roughness,
     embeddings,
     knn_accuracy,
+    majority_share,
     mean_std,
     predict,
 )
@@ -94,6 +95,7 @@ def evaluate_variant(params: Params, name: str) -> dict:
         test_metrics[key] = round(mean, ROUND)
         if len(per_seed) > 1:
             test_metrics[f"{key}_std"] = round(std, ROUND)
+    test_metrics["majority_top1"] = round(majority_share(test.labels, len(class_names)), ROUND)
     val_mean, val_std = mean_std([s["best_val_acc"] for s in summary["seeds"].values()])
     quality = {
         "test": test_metrics,

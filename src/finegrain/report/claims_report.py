@@ -14,6 +14,9 @@ from finegrain.report.claims import INCONCLUSIVE, Stat, Verdict, judge
 EXACT_METRICS = ("params",)
 """Deterministic metrics: no seed variance, so the CI is the point difference."""
 
+NOTHING_LEARNED_MARGIN = 0.02
+"""A variant whose mean test top-1 is within this of its test split's majority-class share learned (almost) nothing."""
+
 
 def _metrics(name: str, metrics_dir: Path) -> tuple[dict, dict]:
     quality = json.loads((metrics_dir / f"{name}.json").read_text())
@@ -29,6 +32,17 @@ def variant_stat(quality: dict, perf: dict, metric: str) -> Stat:
     group, _, key = metric.partition(".")
     source = perf if group == "perf" else quality[group]
     return Stat(float(source[key]), float(source.get(f"{key}_std", 0.0)), n)
+
+
+def nothing_learned(qualities: list[dict]) -> float | None:
+    """The highest majority-class share when every variant's test top-1 is within NOTHING_LEARNED_MARGIN of its
+    own (a comparison between such models says nothing about the technique); None otherwise or when unknown."""
+    floors = [q.get("test", {}).get("majority_top1") for q in qualities]
+    if not qualities or None in floors:
+        return None
+    if all(q["test"]["top1"] <= f + NOTHING_LEARNED_MARGIN for q, f in zip(qualities, floors, strict=True)):
+        return max(floors)
+    return None
 
 
 def scale_of(params: Params, names: list[str], perfs: dict[str, dict]) -> str:
@@ -67,6 +81,14 @@ def judge_claims(params: Params, metrics_dir: Path = paths.METRICS) -> list[Verd
             verdict.verdict, verdict.reason = (
                 INCONCLUSIVE,
                 f"timings not from one machine ({sorted(map(str, machines))})",
+            )
+        quality_claim = not claim.metric.startswith("perf.") and claim.metric not in EXACT_METRICS
+        floor = nothing_learned([loaded[n][0] for n in names]) if quality_claim else None
+        if floor is not None:
+            verdict.verdict, verdict.reason = (
+                INCONCLUSIVE,
+                f"every variant is at the majority-class baseline (test top-1 <= {floor:.3f} + "
+                f"{NOTHING_LEARNED_MARGIN}): nothing learned to compare",
             )
         verdict.scale = scale_of(params, names, perfs)
         verdicts.append(verdict)
