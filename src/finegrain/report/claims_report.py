@@ -37,12 +37,26 @@ def variant_stat(quality: dict, perf: dict, metric: str) -> Stat:
 def nothing_learned(qualities: list[dict]) -> float | None:
     """The highest majority-class share when every variant's test top-1 is within NOTHING_LEARNED_MARGIN of its
     own (a comparison between such models says nothing about the technique); None otherwise or when unknown."""
-    floors = [q.get("test", {}).get("majority_top1") for q in qualities]
-    if not qualities or None in floors:
+    floors = [q["test"].get("majority_top1") for q in qualities]
+    if None in floors:
         return None
-    if all(q["test"]["top1"] <= f + NOTHING_LEARNED_MARGIN for q, f in zip(qualities, floors, strict=True)):
-        return max(floors)
-    return None
+    tops = [q["test"]["top1"] for q in qualities]
+    return max(floors) if all(t <= f + NOTHING_LEARNED_MARGIN for t, f in zip(tops, floors, strict=True)) else None
+
+
+def unreadable_reason(metric: str, qualities: list[dict], perfs: list[dict]) -> str:
+    """Why a claim's interval says nothing here ('' when it does): timings from different machines, or no variant
+    learned anything (quality metrics only; `params` is exact)."""
+    if metric.startswith("perf."):
+        machines = {p.get("machine") for p in perfs}
+        if len(machines) > 1 or None in machines:
+            return f"timings not from one machine ({sorted(map(str, machines))})"
+    elif metric not in EXACT_METRICS and (floor := nothing_learned(qualities)) is not None:
+        return (
+            f"every variant is at the majority-class baseline (test top-1 <= {floor:.3f} + "
+            f"{NOTHING_LEARNED_MARGIN}): nothing learned to compare"
+        )
+    return ""
 
 
 def scale_of(params: Params, names: list[str], perfs: dict[str, dict]) -> str:
@@ -65,7 +79,7 @@ def scale_of(params: Params, names: list[str], perfs: dict[str, dict]) -> str:
 
 
 def judge_claims(params: Params, metrics_dir: Path = paths.METRICS) -> list[Verdict]:
-    """Every claim of params.report testable at its scale; timing claims only on runs from one machine."""
+    """Every claim of params.report testable at its scale; see `unreadable_reason` for the forced inconclusives."""
     scale = params.report.scale
     verdicts = []
     for claim in params.report.claims:
@@ -74,22 +88,10 @@ def judge_claims(params: Params, metrics_dir: Path = paths.METRICS) -> list[Verd
         names = list(dict.fromkeys(claim.variants()))
         loaded = {n: _metrics(n, metrics_dir) for n in names}
         perfs = {n: loaded[n][1] for n in names}
-        stat_of = {n: variant_stat(*loaded[n], claim.metric) for n in names}
-        verdict = judge(claim, stat_of)
-        machines = {perfs[n].get("machine") for n in names}
-        if claim.metric.startswith("perf.") and (len(machines) > 1 or None in machines):
-            verdict.verdict, verdict.reason = (
-                INCONCLUSIVE,
-                f"timings not from one machine ({sorted(map(str, machines))})",
-            )
-        quality_claim = not claim.metric.startswith("perf.") and claim.metric not in EXACT_METRICS
-        floor = nothing_learned([loaded[n][0] for n in names]) if quality_claim else None
-        if floor is not None:
-            verdict.verdict, verdict.reason = (
-                INCONCLUSIVE,
-                f"every variant is at the majority-class baseline (test top-1 <= {floor:.3f} + "
-                f"{NOTHING_LEARNED_MARGIN}): nothing learned to compare",
-            )
+        verdict = judge(claim, {n: variant_stat(*loaded[n], claim.metric) for n in names})
+        reason = unreadable_reason(claim.metric, [loaded[n][0] for n in names], list(perfs.values()))
+        if reason:
+            verdict.verdict, verdict.reason = INCONCLUSIVE, reason
         verdict.scale = scale_of(params, names, perfs)
         verdicts.append(verdict)
     return verdicts
