@@ -23,7 +23,7 @@ from finegrain.config import Params
 from finegrain.data.folders import read_class_folders
 from finegrain.data.prepare import prepare_dataset
 from finegrain.data.registry import RawDataset
-from finegrain.models.weights import export_init_weights
+from finegrain.init_weights import export_init_weights
 from finegrain.runtime import configure_threads
 from finegrain.techniques import TECHNIQUES
 from finegrain.train.run import train_variant

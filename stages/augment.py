@@ -1,14 +1,23 @@
 """Stage `augment`: data/augmented = the generate input with generated images added to its train split."""
 
+import logging
+
 from finegrain import paths
-from finegrain.atomic import write_json
+from finegrain.atomic import atomic_dir, write_json
 from finegrain.cli import run_stage
 from finegrain.config import load_params
-from finegrain.generate.run import run_augment
+from finegrain.generate.output import write_augmented
+
+log = logging.getLogger("finegrain.augment")
 
 
 def main(argv: list[str]) -> None:
-    write_json(paths.METRICS / "augment.json", run_augment(load_params()))
+    cfg = load_params().generate
+    method, ratio = cfg.augment.method, cfg.augment.ratio
+    with atomic_dir(paths.AUGMENTED) as tmp:
+        counts = write_augmented(paths.data_input(cfg.input), paths.GENERATED / method, tmp, ratio)
+    log.info("augmented: %d real + %d %s training images", counts["real_train"], counts["generated_train"], method)
+    write_json(paths.METRICS / "augment.json", {"method": method, "ratio": ratio, **counts})
 
 
 if __name__ == "__main__":

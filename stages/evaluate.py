@@ -1,4 +1,4 @@
-"""Stage `evaluate@<variant>`: test metrics -> metrics/<variant>.json (+ .perf.json), data/eval/<variant>."""
+"""Stage `evaluate@<variant>`: metrics/variants/<v>.json (quality), data/perf/variants/<v>.json, data/eval/<v>."""
 
 from finegrain.cli import run_stage
 from finegrain.config import load_params

@@ -2,7 +2,7 @@
 
 from finegrain import paths
 from finegrain.cli import run_stage
-from finegrain.models.weights import export_init_weights
+from finegrain.init_weights import export_init_weights
 
 
 def main(argv: list[str]) -> None:

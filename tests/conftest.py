@@ -110,11 +110,19 @@ def dvc(project: Path, *args: str, check: bool = True, env: dict | None = None) 
     return run([sys.executable, "-m", "dvc", *args], project, check=check, env=env)
 
 
+def open_audit_env(log: Path) -> dict:
+    """Environment under which every stage process logs the project files it opens to `log` (JSONL), see
+    tests/pipeline/open_audit/sitecustomize.py."""
+    audit = REPO / "tests" / "pipeline" / "open_audit"
+    pythonpath = os.pathsep.join(p for p in (str(audit), os.environ.get("PYTHONPATH", "")) if p)
+    return {"PYTHONPATH": pythonpath, "FINEGRAIN_OPEN_LOG": str(log), "FINEGRAIN_OPEN_LOG_SRC": str(REPO / "src")}
+
+
 @pytest.fixture(scope="session")
 def tiny_project(tmp_path_factory) -> Path:
     """The default pipeline at tiny scale, reproduced once and committed (read-only for tests)."""
     project = make_project(tmp_path_factory.mktemp("tiny") / "project", TINY_OVERRIDES)
-    dvc(project, "repro")
+    dvc(project, "repro", env=open_audit_env(project.parent / "opened.jsonl"))
     run(["git", "add", "-A"], project)
     run(["git", "commit", "-q", "-m", "tiny pipeline"], project)
     return project

@@ -53,7 +53,6 @@ def test_default_params_are_valid():
         (lambda p: p["variants"]["cnn"].update(augment="wild"), "variants.cnn.augment: unknown augment recipe 'wild'"),
         (lambda p: p["variants"]["cnn"].update(data="detected"), "variants.cnn.data: no stage produces data input"),
         (lambda p: p["variants"]["cnn"].pop("init"), "variants.cnn: missing required key 'init'"),
-        (lambda p: p["variants"].update(crop=p["variants"]["cnn"]), "variants.crop: reserved: metrics/crop.json is"),
         (lambda p: p["variants"]["cnn"].update(init="lite0"), "variants.cnn.init: 'lite0' weights fit models"),
         (lambda p: p["data"].update(dataset="mnist"), "data.dataset: unknown dataset 'mnist'"),
         (lambda p: p["data"].update(dataset="flower_photos", source="local"), "data.root: source 'local' needs"),

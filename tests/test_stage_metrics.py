@@ -1,4 +1,4 @@
-"""Stage metrics: timings go to metrics/<stage>.perf.json, so the quality file is identical across reruns."""
+"""Stage metrics: timings go to data/perf/<stage>.json, so the quality file is identical across reruns."""
 
 from __future__ import annotations
 
@@ -34,9 +34,10 @@ def test_timings_are_split_from_quality_keeping_the_nesting():
 
 
 def test_rerun_with_other_timings_rewrites_an_identical_quality_file(tmp_path):
-    write_stage_metrics("generate", GENERATE_LIKE, tmp_path)
-    first = (tmp_path / "generate.json").read_bytes()
+    metrics, perf = tmp_path / "metrics", tmp_path / "perf"
+    write_stage_metrics("generate", GENERATE_LIKE, metrics, perf)
+    first = (metrics / "generate.json").read_bytes()
     slower = {**GENERATE_LIKE, "time_s": 99.0, "dcgan": {**GENERATE_LIKE["dcgan"], "time_s": 50.0}}
-    write_stage_metrics("generate", slower, tmp_path)
-    assert (tmp_path / "generate.json").read_bytes() == first
-    assert json.loads((tmp_path / "generate.perf.json").read_text())["dcgan"]["time_s"] == 50.0
+    write_stage_metrics("generate", slower, metrics, perf)
+    assert (metrics / "generate.json").read_bytes() == first
+    assert json.loads((perf / "generate.json").read_text())["dcgan"]["time_s"] == 50.0

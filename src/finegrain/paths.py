@@ -17,7 +17,9 @@ REPORTS = DATA / "reports"
 GENERATED = DATA / "generated"  # generate stage: <method>/ shard datasets + generator.pt
 AUGMENTED = DATA / "augmented"  # augment stage: real training split + generated images (data input)
 PLOTS = DATA / "plots"  # grids and dvclive logs of the generate and pretrain stages
-METRICS = Path("metrics")
+METRICS = Path("metrics")  # quality only (DVC metrics, committed, cache: false): metrics/<stage>.json
+VARIANT_METRICS = METRICS / "variants"  # metrics/variants/<variant>.json: a variant's quality (gated)
+PERF = DATA / "perf"  # timings, never DVC metrics: data/perf/<stage>.json, data/perf/variants/<variant>.json
 
 
 def data_input(name: str) -> Path:
@@ -31,3 +33,13 @@ def model_dir(variant: str) -> Path:
 
 def seed_dir(variant: str, seed: int) -> Path:
     return MODELS / variant / f"seed{seed}"
+
+
+def variant_metrics(variant: str, root: Path = VARIANT_METRICS) -> Path:
+    """metrics/variants/<variant>.json: the variant's quality metrics (what `dvc metrics diff` and the gate see)."""
+    return root / f"{variant}.json"
+
+
+def variant_perf(variant: str, root: Path = PERF / "variants") -> Path:
+    """data/perf/variants/<variant>.json: the variant's timings, device and machine (shown by the report)."""
+    return root / f"{variant}.json"

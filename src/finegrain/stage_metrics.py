@@ -1,7 +1,8 @@
-"""A stage's metrics split in two files: quality to metrics/<stage>.json, timings to metrics/<stage>.perf.json.
+"""A stage's metrics split in two files: quality to metrics/<stage>.json, timings to data/perf/<stage>.json.
 
-Timings differ on every run and machine; keeping them out of the quality file keeps `dvc metrics diff` meaningful
-and a rerun's quality file bit-identical (as for variants: metrics/<v>.json vs metrics/<v>.perf.json).
+Timings differ on every run and machine; only the quality file is a DVC metric, so `dvc metrics diff` and
+`dvc exp show` show quality changes only and a rerun's quality file is bit-identical (as for variants:
+metrics/variants/<v>.json vs data/perf/variants/<v>.json).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from typing import Any
 from finegrain import paths
 from finegrain.atomic import write_json
 
-TIMING_KEY = re.compile(r"(^|_)(s|ms_per_img|per_s)$")
-"""Keys holding a duration or a rate: time_s, train_s, epoch_time_s, infer_ms_per_img, img_per_s."""
+TIMING_KEY = re.compile(r"(^|_)(s|ms_per_img|per_s)$|^(device|machine)$")
+"""Keys holding a duration or a rate (time_s, train_s, epoch_time_s, infer_ms_per_img, img_per_s), or where it was
+measured (device, machine)."""
 
 
 def split_timings(metrics: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -35,9 +37,10 @@ def split_timings(metrics: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
     return quality, timings
 
 
-def write_stage_metrics(stage: str, metrics: dict[str, Any], folder: Path | None = None) -> None:
-    """metrics/<stage>.json (quality) and metrics/<stage>.perf.json (timings), each written atomically."""
-    folder = paths.METRICS if folder is None else folder
+def write_stage_metrics(
+    stage: str, metrics: dict[str, Any], metrics_dir: Path = paths.METRICS, perf_dir: Path = paths.PERF
+) -> None:
+    """<metrics_dir>/<stage>.json (quality) and <perf_dir>/<stage>.json (timings), each written atomically."""
     quality, timings = split_timings(metrics)
-    write_json(folder / f"{stage}.json", quality)
-    write_json(folder / f"{stage}.perf.json", timings)
+    write_json(metrics_dir / f"{stage}.json", quality)
+    write_json(perf_dir / f"{stage}.json", timings)

@@ -8,7 +8,8 @@ import pytest
 from dataset_fixtures import md5, serve, sha256
 
 from finegrain.data import download
-from finegrain.data.download import Checksum, download_file, parse_manifest, read_manifest, resolve_files
+from finegrain.data.download import download_file, parse_manifest, read_manifest, resolve_files
+from finegrain.data.remote import Checksum
 from finegrain.errors import DataError
 
 BODY = bytes(range(256)) * 1200  # 300 KiB: several chunks

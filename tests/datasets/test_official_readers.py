@@ -15,7 +15,7 @@ from dataset_fixtures import EXPECT, build, extract_layout, md5, serve, sha256
 
 from finegrain import paths
 from finegrain.config import DataCfg
-from finegrain.data import download
+from finegrain.data import download, remote
 from finegrain.data.official import oxford_pets
 from finegrain.data.prepare import prepare_dataset
 from finegrain.data.registry import DATASETS, get_dataset
@@ -44,7 +44,7 @@ def patch_registry(monkeypatch, name: str, base_url: str | None, files: dict[str
         replace(
             f,
             url=f"{base_url}/{f.name}" if base_url else f.url,
-            checksum=download.Checksum(checksum, value(files[f.name])) if value else None,
+            checksum=remote.Checksum(checksum, value(files[f.name])) if value else None,
         )
         for f in spec.files
     )
@@ -238,7 +238,7 @@ def test_a_failed_download_leaves_data_raw_as_it_was(project, monkeypatch):
         fetch_source(cfg, paths.RAW)
         before = sorted(p.relative_to(paths.RAW).as_posix() for p in paths.RAW.rglob("*"))
         spec = DATASETS["cinic10"]
-        bad = replace(spec.files[0], checksum=download.Checksum("md5", "f" * 32))
+        bad = replace(spec.files[0], checksum=remote.Checksum("md5", "f" * 32))
         monkeypatch.setitem(DATASETS, "cinic10", replace(spec, files=(bad,)))
         shutil_rm(paths.RAW.parent / "downloads")
         with pytest.raises(DataError, match=f"CINIC-10.tar.gz: checksum mismatch: expected md5 {'f' * 32}, got"):

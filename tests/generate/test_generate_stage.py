@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from finegrain import paths
 from finegrain.data.shards import open_split
 
 pytestmark = pytest.mark.slow
@@ -58,7 +59,7 @@ def test_variant_trains_on_augmented_data_from_the_simclr_backbone_with_fgsm(tin
     lock = yaml.safe_load((tiny_project / "dvc.lock").read_text())["stages"]["train@ssl_aug_adv"]
     deps = {d["path"] for d in lock["deps"]}
     assert {"data/augmented", "data/weights/simclr"} <= deps and "data/prepared" not in deps
-    quality = json.loads((tiny_project / "metrics" / "ssl_aug_adv.json").read_text())
+    quality = json.loads((tiny_project / paths.variant_metrics("ssl_aug_adv")).read_text())
     assert (
         0.0 <= quality["test"]["top1"] <= 1.0
         and quality["robust"]["fgsm"]["eps_0"] >= quality["robust"]["fgsm"]["eps_8_255"]

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from finegrain.errors import FinegrainError
-from finegrain.models.factory import count_parameters, create_model, is_known_model
+from finegrain.models.factory import count_parameters, create_model
+from finegrain.models.names import is_known_model
 
 # (name, input size, max params): size caps keep the test quick on a CPU
 MODELS = [
@@ -49,7 +50,7 @@ def test_lite0_weights_missing_is_a_clear_error(tmp_path):
 
 
 def test_lite0_init_loads_imagenet_backbone(tmp_path):
-    from finegrain.models.weights import export_init_weights
+    from finegrain.init_weights import export_init_weights
 
     export_init_weights(tmp_path)
     model = create_model("efficientnet_lite0", 3, "lite0", weights_dir=tmp_path / "lite0")

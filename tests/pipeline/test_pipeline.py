@@ -10,6 +10,7 @@ import pytest
 import yaml
 from conftest import dvc, run
 
+from finegrain import paths
 from finegrain.report.gate import regressions
 
 pytestmark = pytest.mark.slow
@@ -21,10 +22,10 @@ def variants(project):
 
 def test_repro_writes_metrics_per_variant(tiny_project):
     for name in variants(tiny_project):
-        quality = json.loads((tiny_project / "metrics" / f"{name}.json").read_text())
+        quality = json.loads((tiny_project / paths.variant_metrics(name)).read_text())
         assert 0.0 <= quality["test"]["top1"] <= 1.0 and quality["test"]["top5"] >= quality["test"]["top1"]
         assert quality["params"] > 0
-        perf = json.loads((tiny_project / "metrics" / f"{name}.perf.json").read_text())
+        perf = json.loads((tiny_project / paths.variant_perf(name)).read_text())
         assert perf["epoch_time_s"] > 0 and perf["infer_img_per_s"] > 0
         confusion = pd.read_csv(tiny_project / "data" / "eval" / name / "confusion_matrix.csv", index_col=0)
         assert confusion.to_numpy().sum() == 60  # 6 classes x 10 test images
@@ -44,6 +45,19 @@ def test_report_table_has_one_row_per_variant(tiny_project):
     assert md.count("\n") == len(table) + 2
     for png in ("accuracy_vs_time.png", "training_curves.png"):
         assert (tiny_project / "data" / "reports" / png).stat().st_size > 5000
+    assert (table["epoch_time_s"] > 0).all() and (table["train_time_s"] > 0).all()  # timings live in the report
+
+
+def test_report_first_screen_says_what_each_variant_shows_and_whether_it_worked(tiny_project):
+    summary = (tiny_project / "data" / "reports" / "summary.md").read_text()
+    rows = [line for line in summary.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert [r.split(" | ")[0].strip("| ") for r in rows] == variants(tiny_project)
+    ssl = next(r for r in rows if r.startswith("| ssl_aug_adv "))
+    assert "SimCLR init" in ssl and "DCGAN images" in ssl and "FGSM training" in ssl
+    for technique in ("simclr", "detector", "dcgan"):  # the checks train copied from its data and init
+        assert technique in ssl
+    page = (tiny_project / "data" / "reports" / "index.html").read_text()
+    assert page.index("What this run shows") < page.index('id="variants"')
 
 
 def test_dvclive_logged_every_epoch(tiny_project):
@@ -69,8 +83,9 @@ def test_exp_run_reruns_only_the_touched_variant(tiny_project, tmp_path):
     out = dvc(clone, "exp", "run", "-S", "variants.cnn.lr=0.01").stdout
     ran = set(re.findall(r"Running stage '([^']+)'", out))
     assert ran == {"train@cnn", "evaluate@cnn", "report"}, out
-    diff = dvc(clone, "metrics", "diff", "--md").stdout
-    assert "metrics/cnn.json" in diff
+    diff = dvc(clone, "metrics", "diff", "--md", "--all").stdout
+    assert "metrics/variants/cnn.json" in diff and "test.top1" in diff
+    assert not re.search(r"_s\b|per_s|machine|device|perf", diff), f"timings in dvc metrics diff:\n{diff}"
     shown = dvc(clone, "exp", "show", "--md", "--no-pager").stdout
     assert "variants.cnn.lr" in shown or "0.01" in shown
 
@@ -96,8 +111,8 @@ def test_gate_flags_a_drop_beyond_tolerance():
 
     params = Params(variants={"a": {"data": "prepared", "init": "none"}, "b": {"data": "prepared", "init": "none"}})
     diff = {
-        "metrics/a.json": {"test.top1": {"old": 0.8, "new": 0.7, "diff": -0.1}},
-        "metrics/b.json": {"test.top1": {"old": 0.8, "new": 0.79, "diff": -0.01}},
+        "metrics/variants/a.json": {"test.top1": {"old": 0.8, "new": 0.7, "diff": -0.1}},
+        "metrics/variants/b.json": {"test.top1": {"old": 0.8, "new": 0.79, "diff": -0.01}},
     }
     problems = regressions(params, diff)
     assert len(problems) == 1 and problems[0].startswith("a: test.top1 0.8000 -> 0.7000")
@@ -109,8 +124,8 @@ def test_gate_uses_a_variants_own_tolerance():
     variants = {"a": {"data": "prepared", "init": "none"}, "b": {"data": "prepared", "init": "none"}}
     params = Params(variants=variants, gate={"tolerance": 0.02, "per_variant": {"a": 0.15}})
     diff = {
-        "metrics/a.json": {"test.top1": {"old": 0.8, "new": 0.7, "diff": -0.1}},
-        "metrics/b.json": {"test.top1": {"old": 0.8, "new": 0.75, "diff": -0.05}},
+        "metrics/variants/a.json": {"test.top1": {"old": 0.8, "new": 0.7, "diff": -0.1}},
+        "metrics/variants/b.json": {"test.top1": {"old": 0.8, "new": 0.75, "diff": -0.05}},
     }
     problems = regressions(params, diff)
     assert len(problems) == 1 and problems[0].startswith("b: test.top1") and "tolerance 0.02" in problems[0]

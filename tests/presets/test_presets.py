@@ -17,10 +17,10 @@ from finegrain.data.prepare import prepare_dataset
 from finegrain.data.registry import get_dataset
 from finegrain.errors import ConfigError
 from finegrain.evaluate.run import evaluate_variant
-from finegrain.models.weights import export_init_weights
+from finegrain.init_weights import export_init_weights
 from finegrain.presets.apply import apply_preset, compose, load_preset
 from finegrain.report.build import build_report
-from finegrain.report.claims import ClaimCfg
+from finegrain.report.config import ClaimCfg
 from finegrain.train.run import train_variant
 
 PRESETS_DIR = REPO / "presets"
@@ -140,9 +140,9 @@ def test_one_variant_per_preset_trains_and_evaluates(workspace, monkeypatch, nam
     params = _tiny(name, [variant], [0])
     train_variant(params, variant)
     evaluate_variant(params, variant)
-    quality = json.loads((workspace / "metrics" / f"{variant}.json").read_text())
+    quality = json.loads((workspace / paths.variant_metrics(variant)).read_text())
     assert 0.0 <= quality["test"]["top1"] <= 1.0
-    assert json.loads((workspace / "metrics" / f"{variant}.perf.json").read_text())["machine"]
+    assert json.loads((workspace / paths.variant_perf(variant)).read_text())["machine"]
 
 
 @pytest.mark.slow

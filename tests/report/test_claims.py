@@ -15,7 +15,6 @@ from finegrain.report.claims import (
     CONTRADICTED,
     INCONCLUSIVE,
     REPRODUCED,
-    ClaimCfg,
     Stat,
     judge,
     judge_series,
@@ -23,6 +22,7 @@ from finegrain.report.claims import (
     welch_contrast,
 )
 from finegrain.report.claims_report import judge_claims
+from finegrain.report.config import ClaimCfg
 
 
 def stat(values) -> Stat:
@@ -157,7 +157,6 @@ def test_bad_claims_fail_in_one_line(tmp_path, claim, message):
 def _write_metrics(
     root, name, top1, machine="m1", seeds=3, epoch_s=1.0, roughness=(0.1, 0.1, 0.1), majority=None, f1=None
 ):
-    (root / "metrics").mkdir(exist_ok=True)
     quality = {"test": {"top1": float(np.mean(top1)), "top1_std": float(np.std(top1, ddof=1))}, "seeds": seeds}
     if majority is not None:
         quality["test"]["majority_top1"] = majority
@@ -168,8 +167,15 @@ def _write_metrics(
         "val_loss_roughness_std": float(np.std(roughness, ddof=1)),
     }
     perf = {"epoch_time_s": epoch_s, "epoch_time_s_std": 0.01, "device": "cpu", "machine": machine}
-    (root / "metrics" / f"{name}.json").write_text(json.dumps(quality))
-    (root / "metrics" / f"{name}.perf.json").write_text(json.dumps(perf))
+    metrics_dir, perf_dir, _ = _dirs(root)
+    for folder, record in ((metrics_dir, quality), (perf_dir, perf)):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{name}.json").write_text(json.dumps(record))
+
+
+def _dirs(root):
+    """(metrics/variants, data/perf/variants, data/models) under root: a variant's quality, timings, train summary."""
+    return root / "metrics" / "variants", root / "data" / "perf" / "variants", root / "data" / "models"
 
 
 def test_judge_claims_reads_metrics_states_scale_and_refuses_cross_machine_timings(tmp_path):
@@ -188,12 +194,12 @@ def test_judge_claims_reads_metrics_states_scale_and_refuses_cross_machine_timin
             ],
         },
     )
-    accuracy, timing = judge_claims(params, tmp_path / "metrics")  # the full-scale claim is skipped
+    accuracy, timing = judge_claims(params, *_dirs(tmp_path))  # the full-scale claim is skipped
     assert accuracy.verdict == REPRODUCED
     assert accuracy.scale == "cpu, 5 epochs, 64 px, 3 seeds, synthetic"
     assert timing.verdict == INCONCLUSIVE and "not from one machine" in timing.reason
     _write_metrics(tmp_path, "base", [0.70, 0.71, 0.69], machine="m1", epoch_s=2.0)
-    assert judge_claims(params, tmp_path / "metrics")[1].verdict == REPRODUCED
+    assert judge_claims(params, *_dirs(tmp_path))[1].verdict == REPRODUCED
 
 
 def test_val_loss_roughness_of_hand_made_curves():
@@ -221,7 +227,7 @@ def test_judge_claims_on_val_loss_roughness(tmp_path):
         variants={v: {"data": "prepared", "init": "none"} for v in ("bs64", "bs32")},
         report={"claims": [claim, {**claim, "expect": "greater"}]},
     )
-    less, greater = judge_claims(params, tmp_path / "metrics")
+    less, greater = judge_claims(params, *_dirs(tmp_path))
     assert less.verdict == REPRODUCED and greater.verdict == CONTRADICTED
     assert less.intervals["a-b"].estimate == pytest.approx(np.mean(rough64) - np.mean(rough32))
     assert less.sides["bs64"].endswith("(n=3)")
@@ -251,11 +257,45 @@ def test_claims_between_models_that_learned_nothing_are_inconclusive(tmp_path):
             ]
         },
     )
-    top1, f1, timing, learned = judge_claims(params, tmp_path / "metrics")
+    top1, f1, timing, learned = judge_claims(params, *_dirs(tmp_path))
     for v in (top1, f1):
         assert v.verdict == INCONCLUSIVE and "majority-class baseline (test top-1 <= 0.245" in v.reason
     assert timing.verdict == REPRODUCED  # timings do not depend on what was learned
     assert learned.verdict == REPRODUCED  # one side learned: the comparison means something
     for name in ("eca", "se"):  # the same accuracies, 4.5 points above a balanced test split's floor
         _write_metrics(tmp_path, name, [0.245, 0.245, 0.247], majority=0.20, f1=[0.2, 0.2, 0.2])
-    assert judge_claims(params, tmp_path / "metrics")[0].verdict == REPRODUCED
+    assert judge_claims(params, *_dirs(tmp_path))[0].verdict == REPRODUCED
+
+
+def _write_checks(root, name, **works):
+    """data/models/<name>/summary.json with the technique checks train copies from the variant's data and init."""
+    checks = {t: {"technique": t, "works": ok, "figure": f"{t} figure"} for t, ok in works.items()}
+    (root / "data" / "models" / name).mkdir(parents=True, exist_ok=True)
+    (root / "data" / "models" / name / "summary.json").write_text(json.dumps({"checks": checks}))
+
+
+def test_claims_resting_on_a_technique_that_did_not_work_say_so(tmp_path):
+    """SimCLR init vs scratch, with SimCLR below its random init, is not a comparison of SimCLR: inconclusive."""
+    for name, top1 in (("simclr", [0.70, 0.71, 0.72]), ("crop", [0.60, 0.61, 0.62]), ("full", [0.40, 0.41, 0.42])):
+        _write_metrics(tmp_path, name, top1, majority=0.2)
+    _write_checks(tmp_path, "simclr", detector=True, simclr=False)
+    _write_checks(tmp_path, "crop", detector=True)
+    _write_checks(tmp_path, "full")
+    params = Params(
+        train={"seeds": [0, 1, 2]},
+        variants={v: {"data": "prepared", "init": "none"} for v in ("simclr", "crop", "full")},
+        report={
+            "claims": [
+                {"text": "SimCLR init beats scratch", "a": "simclr", "b": "crop", "expect": "greater"},
+                {"text": "crops beat full frames", "a": "crop", "b": "full", "expect": "greater"},
+            ]
+        },
+    )
+    ssl, crops = judge_claims(params, *_dirs(tmp_path))
+    assert ssl.verdict == INCONCLUSIVE and ssl.reason == "rests on what did not work here: simclr: simclr figure"
+    assert crops.verdict == REPRODUCED  # rests on the detector, which worked (both sides share nothing else)
+    _write_checks(tmp_path, "crop", detector=False)
+    _write_checks(tmp_path, "simclr", detector=False, simclr=True)  # shared by both sides: not what is compared
+    ssl, crops = judge_claims(params, *_dirs(tmp_path))
+    assert ssl.verdict == REPRODUCED
+    assert crops.verdict == INCONCLUSIVE and "detector: detector figure" in crops.reason

@@ -8,13 +8,15 @@ import pytest
 import yaml
 from conftest import dvc
 
+from finegrain import paths
+
 pytestmark = pytest.mark.slow
 
 
 def test_every_variant_has_robustness_metrics_curves_and_heatmaps(tiny_project):
     params = yaml.safe_load((tiny_project / "params.yaml").read_text())
     for name in params["variants"]:
-        quality = json.loads((tiny_project / "metrics" / f"{name}.json").read_text())
+        quality = json.loads((tiny_project / paths.variant_metrics(name)).read_text())
         robust = quality["robust"]
         assert robust["images"] == params["evaluate"]["robust"]["images"]
         for attack in ("fgsm", "pgd"):
@@ -27,7 +29,7 @@ def test_every_variant_has_robustness_metrics_curves_and_heatmaps(tiny_project):
         assert {"cam_drop", "random_drop", "deletion_auc_cam", "deletion_auc_random"} <= set(explain)
         for png in ("cam.png", "feature_maps.png"):
             assert (tiny_project / "data" / "eval" / name / "explain" / png).stat().st_size > 5000
-        perf = json.loads((tiny_project / "metrics" / f"{name}.perf.json").read_text())
+        perf = json.loads((tiny_project / paths.variant_perf(name)).read_text())
         assert perf["robust_time_s"] > 0 and perf["explain_time_s"] > 0
 
 

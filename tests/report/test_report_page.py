@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from finegrain import paths
 from finegrain.config import Params
 from finegrain.report.build import build_report
 
@@ -27,7 +28,7 @@ def _png(path, seed: int) -> None:
 
 @pytest.fixture
 def fake_project(tmp_path, monkeypatch):
-    """metrics/, data/models/, data/eval/ and data/generated/ as the pipeline would leave them."""
+    """metrics/variants/, data/perf/variants/, data/models/ and data/eval/ as the pipeline would leave them."""
     monkeypatch.chdir(tmp_path)
     classes = ["a", "b", "c"]
     for i, name in enumerate(VARIANTS):
@@ -37,7 +38,7 @@ def fake_project(tmp_path, monkeypatch):
             "pgd": {"eps_0": 0.8, "eps_2_255": 0.3},
         }
         quality = {
-            "test": {"top1": 0.8 - 0.1 * i, "macro_f1": 0.7, "top3": 1.0},
+            "test": {"top1": 0.8 - 0.1 * i, "macro_f1": 0.7, "top3": 1.0, "majority_top1": 1 / 3},
             "val": {"top1": 0.75},
             "params": 1000,
             "seeds": 1,
@@ -45,9 +46,9 @@ def fake_project(tmp_path, monkeypatch):
             "explain": {"cam_drop": 0.3, "random_drop": 0.1, "images": 32},
         }
         perf = {"epoch_time_s": 1.0 + i, "train_time_s": 10.0 + i, "infer_img_per_s": 100.0}
-        (tmp_path / "metrics").mkdir(exist_ok=True)
-        (tmp_path / "metrics" / f"{name}.json").write_text(json.dumps(quality))
-        (tmp_path / "metrics" / f"{name}.perf.json").write_text(json.dumps(perf))
+        for path, record in ((paths.variant_metrics(name), quality), (paths.variant_perf(name), perf)):
+            (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / path).write_text(json.dumps(record))
         seed_dir = tmp_path / "data" / "models" / name / "seed0"
         seed_dir.mkdir(parents=True)
         pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.5], "val_acc": [0.5, 0.7]}).to_csv(
@@ -62,7 +63,6 @@ def fake_project(tmp_path, monkeypatch):
             )
         _png(ev / "explain" / "cam.png", i)
         _png(ev / "explain" / "feature_maps.png", 10 + i)
-    _png(tmp_path / "data" / "generated" / "dcgan" / "samples.png", 99)
     return tmp_path
 
 
@@ -75,8 +75,8 @@ def test_index_html_is_self_contained_with_one_row_per_variant(fake_project):
     assert re.findall(r"<td>(cnn\w*)</td>", body) == list(VARIANTS)
     images = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,', page)
     expected = ["accuracy vs training time", "training loss", "confusion matrices", "robust accuracy vs ε"]
-    for what in [*expected, "cnn: heatmaps", "cnn_fgsm: feature maps", "generated: dcgan/samples"]:
+    for what in [*expected, "cnn: heatmaps", "cnn_fgsm: feature maps"]:
         assert any(alt.startswith(what) or what in alt for alt in images), what
-    assert len(images) == 2 + 1 + 1 + 2 * len(VARIANTS) + 1
+    assert len(images) == 2 + 1 + 1 + 2 * len(VARIANTS)
     assert not re.search(r'(src|href)="(?!data:)', page)  # nothing loaded from elsewhere
     assert table.loc[1, "fgsm_eps_2_255"] == pytest.approx(0.6)

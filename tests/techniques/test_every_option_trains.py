@@ -11,7 +11,7 @@ from finegrain.config import Params, load_params
 from finegrain.data.prepare import prepare_dataset
 from finegrain.data.registry import get_dataset
 from finegrain.evaluate.run import evaluate_variant
-from finegrain.models.weights import export_init_weights
+from finegrain.init_weights import export_init_weights
 from finegrain.techniques import TECHNIQUES as OPTIONS
 from finegrain.train.run import train_variant
 
@@ -43,7 +43,7 @@ def test_option_trains_and_evaluates(workspace, monkeypatch, name):
     summary = train_variant(params, name)
     assert summary["seeds"]["0"]["epochs_run"] >= 1
     evaluate_variant(params, name)
-    quality = json.loads((workspace / "metrics" / f"{name}.json").read_text())
+    quality = json.loads((workspace / paths.variant_metrics(name)).read_text())
     assert 0.0 <= quality["test"]["top1"] <= 1.0
     if OPTIONS[name].get("loss") in ("tcel", "triplet"):
         assert 0.0 <= quality["test"]["knn_top1"] <= 1.0  # embedding kNN, reported apart from the classifier

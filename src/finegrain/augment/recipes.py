@@ -10,6 +10,8 @@ from collections.abc import Callable
 import torch
 from torchvision.transforms import v2
 
+from finegrain.augment.names import RECIPE_NAMES
+
 Transform = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -99,6 +101,8 @@ RECIPES: dict[str, Callable[[int], list]] = {
     "cutout": _cutout,
     "randaugment": _randaugment,
 }
+if tuple(RECIPES) != RECIPE_NAMES:  # one list of names: names.py validates params, this builds
+    raise RuntimeError(f"augment.names and augment.recipes disagree: {sorted(set(RECIPES) ^ set(RECIPE_NAMES))}")
 
 
 def create_transforms(recipe: str, size_px: int, train: bool) -> Transform:

@@ -11,7 +11,7 @@ from PIL import Image
 
 from finegrain.atomic import atomic_dir
 from finegrain.crop.geometry import pixel_box, square_box
-from finegrain.data.registry import SPLITS
+from finegrain.data.catalog import SPLITS
 from finegrain.data.shards import ShardWriter, box_columns, open_split, read_meta, write_dataset
 
 log = logging.getLogger(__name__)
@@ -26,13 +26,20 @@ def crop_image(image: np.ndarray, box: tuple[float, float, float, float], size_p
 
 
 def crop_dataset(
-    src: Path, dst: Path, shape: str, margin: float, size_px: int, boxes: dict[str, np.ndarray] | None = None
+    src: Path,
+    dst: Path,
+    shape: str,
+    margin: float,
+    size_px: int,
+    boxes: dict[str, np.ndarray] | None = None,
+    checks: dict[str, dict] | None = None,
 ) -> dict:
     """Write a cropped copy of `src` to `dst` (same format); images without a box keep the full frame.
 
     shape: `box` (the box itself) or `square` (see geometry.square_box). `boxes` overrides the index boxes
     per split (e.g. detector predictions; NaN rows keep the full frame). The index keeps each image's GT box, mapped
-    into the crop (clipped; none when it lies outside). Returns counts of cropped images and full-frame fallbacks.
+    into the crop (clipped; none when it lies outside). `checks` (finegrain.checks) go to meta.json with the crops.
+    Returns counts of cropped images and full-frame fallbacks.
     """
     meta = read_meta(src)
     counts = {"cropped": 0, "fallback": 0}
@@ -80,6 +87,7 @@ def crop_dataset(
                 **{k: meta[k] for k in ("dataset", "class_names")},
                 "size_px": size_px,
                 "crop": {"shape": shape, "margin": margin, **counts},
+                "checks": {**meta.get("checks", {}), **(checks or {})},
             },
         )
     if counts["fallback"]:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from finegrain import checks
 from finegrain.atomic import atomic_dir, write_json
 from finegrain.config import CropCfg
 from finegrain.crop.crops import crop_dataset
@@ -36,6 +37,20 @@ def run_crop(cfg: CropCfg, src: Path, box_dir: Path, square_dir: Path, detector_
     """Write box crops to box_dir and square crops to square_dir; return the stage's metrics."""
     boxes, extra = choose_boxes(cfg, src, detector_dir)
     report: dict = {"mode": cfg.mode, **extra}
+    found = box_check(cfg.mode, extra)
+    checks = {found.technique: found.to_dict()} if found else {}
     for shape, out in (("box", box_dir), ("square", square_dir)):
-        report[shape] = crop_dataset(src, out, shape, cfg.margin, cfg.size_px, boxes)
+        report[shape] = crop_dataset(src, out, shape, cfg.margin, cfg.size_px, boxes, checks)
+    if found:
+        report["check"] = found.to_dict()
     return report
+
+
+def box_check(mode: str, report: dict) -> checks.Check | None:
+    """Whether the crops' boxes find the object: the detector's test IoU (mmdet), or given (gt); none: no boxes."""
+    if mode == "gt":
+        return checks.Check("detector", True, "ground-truth boxes")
+    test = report.get("detector_eval", {}).get("test", {})
+    if mode != "mmdet" or not test.get("images"):
+        return None  # no boxes, or no test boxes to judge them by
+    return checks.detector(test["mean_iou"], test["full_image_iou"])

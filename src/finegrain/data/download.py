@@ -20,12 +20,12 @@ import logging
 import os
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from tqdm import tqdm
 
+from finegrain.data.remote import Checksum, RemoteFile
 from finegrain.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -38,36 +38,6 @@ BACKOFF_S = 1.0
 TIMEOUT_S = 60.0
 """Connect and read timeout per request."""
 MANIFEST = "SHA256SUMS"
-
-
-@dataclass(frozen=True)
-class Checksum:
-    algo: str
-    """md5 or sha256"""
-    value: str
-
-    def __post_init__(self) -> None:
-        length = {"md5": 32, "sha256": 64}.get(self.algo)
-        if length is None or not re.fullmatch(f"[0-9a-f]{{{length}}}", self.value):
-            raise ValueError(f"checksum: expected md5 (32 hex) or sha256 (64 hex), got {self.algo}:{self.value}")
-
-    def __str__(self) -> str:
-        return f"{self.algo} {self.value}"
-
-
-@dataclass(frozen=True)
-class RemoteFile:
-    """One file of a dataset as its publisher serves it: name, URL, checksum, and where both were found."""
-
-    name: str
-    """File name; also its name under a mirror's base URL or directory."""
-    url: str
-    checksum: Checksum | None
-    """None where no source publishes one: the first download prints and records what it received."""
-    source: str
-    """Where the URL and checksum come from (a file in a public repository at a commit, or the dataset's page)."""
-    size: int | None = None
-    """Bytes, where the source states it."""
 
 
 class _Transient(Exception):

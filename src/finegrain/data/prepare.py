@@ -12,8 +12,9 @@ from PIL import Image
 from tqdm import tqdm
 
 from finegrain.atomic import atomic_dir, write_json
+from finegrain.data.catalog import SPLITS
 from finegrain.data.images import BadImage, open_rgb, square_resize
-from finegrain.data.registry import SPLITS, RawDataset, Record
+from finegrain.data.registry import RawDataset, Record
 from finegrain.data.shards import ShardWriter, box_columns, write_dataset
 from finegrain.errors import DataError
 

@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from finegrain.data.download import RemoteFile
+from finegrain.data.catalog import DATASET_SOURCES, SPLITS
 from finegrain.data.official import cinic10, cub200, flower_photos, flowers102, oxford_pets, stanford_dogs
+from finegrain.data.remote import RemoteFile
 
 if TYPE_CHECKING:
     from finegrain.config import DataCfg
-
-SPLITS = ("train", "val", "test")
 
 Box = tuple[float, float, float, float]
 """x0, y0, x1, y1 in pixels of the original image."""
@@ -94,34 +93,34 @@ DATASETS: dict[str, DatasetSpec] = {
     for spec in (
         DatasetSpec(
             "synthetic",
-            ("embedded",),
+            DATASET_SOURCES["synthetic"],
             _read_synthetic,
             has_boxes=True,
             description="procedural shapes/textures with boxes, generated offline (default)",
         ),
         DatasetSpec(
             "flower_photos",
-            ("local", "official", "mirror"),
+            DATASET_SOURCES["flower_photos"],
             flower_photos.read,
             files=flower_photos.FILES,
             description="tf_flowers: flower_photos/<class>/*.jpg, seeded stratified train/val/test",
         ),
         DatasetSpec(
             "imagefolder",
-            ("local",),
+            DATASET_SOURCES["imagefolder"],
             _read_folder,
             description="any <root>/<class>/<image> tree, seeded stratified train/val/test",
         ),
         DatasetSpec(
             "flowers102",
-            ("official", "mirror", "local"),
+            DATASET_SOURCES["flowers102"],
             flowers102.read,
             files=flowers102.FILES,
             description="Oxford Flowers-102: official trn/val/tst split (1020/1020/6149)",
         ),
         DatasetSpec(
             "cub200",
-            ("official", "mirror", "local"),
+            DATASET_SOURCES["cub200"],
             cub200.read,
             has_boxes=True,
             files=cub200.FILES,
@@ -129,7 +128,7 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             "stanford_dogs",
-            ("official", "mirror", "local"),
+            DATASET_SOURCES["stanford_dogs"],
             stanford_dogs.read,
             has_boxes=True,
             files=stanford_dogs.FILES,
@@ -137,14 +136,14 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             "cinic10",
-            ("official", "mirror", "local"),
+            DATASET_SOURCES["cinic10"],
             cinic10.read,
             files=cinic10.FILES,
             description="CINIC-10: official train/valid/test class folders",
         ),
         DatasetSpec(
             "oxford_pets",
-            ("official", "mirror", "local"),
+            DATASET_SOURCES["oxford_pets"],
             oxford_pets.read,
             has_boxes=True,
             files=oxford_pets.FILES,
@@ -153,6 +152,10 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
     )
 }
+
+
+if DATASETS.keys() != DATASET_SOURCES.keys():  # one list of names: the catalog validates params, this reads
+    raise RuntimeError(f"data.catalog and data.registry disagree: {sorted(DATASETS.keys() ^ DATASET_SOURCES.keys())}")
 
 
 def get_dataset(cfg: DataCfg) -> RawDataset:

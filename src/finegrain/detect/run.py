@@ -11,7 +11,7 @@ import pandas as pd
 from finegrain.atomic import atomic_dir, write_json
 from finegrain.config import CropCfg, DetectorCfg
 from finegrain.crop.select import prefer_gt, select_boxes
-from finegrain.data.registry import SPLITS
+from finegrain.data.catalog import SPLITS
 from finegrain.data.shards import ShardSplit, open_split, read_meta
 from finegrain.detect.checkpoint import load_detector, new_detector, save_detector
 from finegrain.detect.config import build_config
@@ -75,6 +75,7 @@ def detect_boxes(cfg: CropCfg, src: Path, out_dir: Path) -> tuple[dict[str, np.n
                 keep = class_ids(model, det.classes)
             except ValueError as err:
                 raise ConfigError(f"params.yaml: crop.detector.classes: {err}") from None
+        stats["device"] = str(next(model.parameters()).device)  # where it ran (the run record, not a quality)
         write_json(tmp / "detector.json", {"config": det.config, "trained": det.train, **stats})
     boxes, evaluation, fallbacks, seconds = {}, {}, {}, []
     for split, part in parts.items():

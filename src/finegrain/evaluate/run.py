@@ -1,4 +1,4 @@
-"""Evaluate one variant's every seed on the test split; write gated quality metrics and ungated perf metrics."""
+"""Evaluate one variant's every seed on the test split; write its gated quality metrics and, apart, its timings."""
 
 from __future__ import annotations
 
@@ -57,7 +57,8 @@ def stack_items(dataset: Transformed, positions: np.ndarray) -> tuple[torch.Tens
 
 
 def evaluate_variant(params: Params, name: str) -> dict:
-    """Write metrics/<name>.json, metrics/<name>.perf.json and data/eval/<name>/ (confusion, per-class)."""
+    """Write metrics/variants/<name>.json, data/perf/variants/<name>.json and data/eval/<name>/ (confusion,
+    per-class, robustness curves, heatmaps)."""
     cfg = params.variant(name)
     configure_threads(params.base.threads)
     device = resolve_device(params.base.device)
@@ -141,8 +142,8 @@ def evaluate_variant(params: Params, name: str) -> dict:
         if explained:
             quality["explain"] = explained
     perf["robust_time_s"] = robust_s
-    write_json(paths.METRICS / f"{name}.json", quality)
-    write_json(paths.METRICS / f"{name}.perf.json", perf)
+    write_json(paths.variant_metrics(name), quality)
+    write_json(paths.variant_perf(name), perf)
     log.info("%s: test top-1 %.4f, macro-F1 %.4f", name, test_metrics["top1"], test_metrics["macro_f1"])
     return quality
 

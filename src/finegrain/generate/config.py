@@ -15,7 +15,7 @@ class _Strict(BaseModel):
 
 class DCGANCfg(_Strict):
     size_px: Literal[32, 64] = 32
-    epochs: int = Field(15, gt=0)
+    epochs: int = Field(6, gt=0)
     batch_size: int = Field(32, ge=2)
     lr: float = Field(5e-4, gt=0.0, description="Adam, both networks")
     beta1: float = Field(0.5, ge=0.0, lt=1.0)
@@ -27,7 +27,7 @@ class DCGANCfg(_Strict):
 
 class DDPMCfg(_Strict):
     size_px: int = Field(32, ge=8, description="must be divisible by 2 ** (len(channels) - 1)")
-    epochs: int = Field(3, gt=0)
+    epochs: int = Field(2, gt=0)
     batch_size: int = Field(32, gt=0)
     lr: float = Field(2e-3, gt=0.0, description="AdamW peak (warm-up, then cosine)")
     channels: list[int] = Field(default_factory=lambda: [16, 32, 64], min_length=1)
@@ -50,7 +50,7 @@ class GenAugmentCfg(_Strict):
 
 
 class GenQualityCfg(_Strict):
-    classifier_epochs: int = Field(10, gt=0, description="small_cnn trained on the real training split")
+    classifier_epochs: int = Field(3, gt=0, description="small_cnn trained on the real training split")
     size_px: int = Field(32, ge=16, description="recognisability: real and generated images are compared at this size")
     fid_size_px: int = Field(64, ge=32, description="EfficientNet-Lite0 input size for FID features")
     fid_images: int = Field(300, ge=2, description="images per compared set (generated, real val, real train)")

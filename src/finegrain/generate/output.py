@@ -113,5 +113,6 @@ def write_augmented(src: Path, generated: Path, dst: Path, ratio: float) -> dict
         rows += part.to_dict("records")
     counts = {"real_train": len(real), "generated_train": int(len(picked)), "per_class_generated": quota.tolist()}
     extra = {k: v for k, v in meta.items() if k not in ("counts",)}
+    extra["checks"] = {**meta.get("checks", {}), **read_meta(generated).get("checks", {})}  # crops' and generator's
     write_dataset(dst, rows, {**extra, "augmented": {"source": str(src), "generated": str(generated), **counts}})
     return counts

@@ -1,8 +1,8 @@
 """The generate stage: train each generator on the input's training split, sample, measure, write the outputs.
 
 Outputs: data/generated/<method>/ (a `train`-only shard dataset of generated images flagged generated=True, upsampled
-to the input's size, plus generator.pt), data/augmented (the input with generated images added to its training
-split), data/plots/generate/grids/<method>.png, dvclive losses in data/plots/generate/live, and the quality metrics.
+to the input's size, plus generator.pt), data/plots/generate/grids/<method>.png, dvclive losses in
+data/plots/generate/live, and the quality metrics.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from finegrain.config import Params
 from finegrain.data.shards import ShardSplit, open_split
 from finegrain.generate.config import GenerateCfg
 from finegrain.generate.loop import fit_generator, steps_per_epoch
-from finegrain.generate.output import save_grid, to_uint8, write_augmented, write_generated
+from finegrain.generate.output import save_grid, to_uint8, write_generated
 from finegrain.generate.quality import (
     features,
     frechet_distance,
@@ -172,16 +172,6 @@ def run_generate(params: Params) -> dict:
     live.end()
     metrics["time_s"] = round(time.perf_counter() - t_start, 2)
     return metrics
-
-
-def run_augment(params: Params) -> dict:
-    """data/augmented = the generate input + generate.augment's share of one method's images in its train split."""
-    cfg = params.generate
-    aug = cfg.augment
-    with atomic_dir(paths.AUGMENTED) as tmp:
-        counts = write_augmented(paths.data_input(cfg.input), paths.GENERATED / aug.method, tmp, aug.ratio)
-    log.info("augmented: %d real + %d %s training images", counts["real_train"], counts["generated_train"], aug.method)
-    return {"method": aug.method, "ratio": aug.ratio, **counts}
 
 
 def _save_generator(path: Path, method: str, model, cfg: dict, class_names: list[str]) -> None:

@@ -14,20 +14,22 @@ import torch
 from torch import nn
 
 from finegrain.errors import FinegrainError
+from finegrain.models.names import OWN_MODELS, torchvision_names
 
 log = logging.getLogger(__name__)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-OWN_MODELS: dict[str, Callable[..., nn.Module]] = {}
+BUILDERS: dict[str, Callable[..., nn.Module]] = {}
+"""finegrain's own models (names.OWN_MODELS) -> builder."""
 
 
 def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Register a builder `fn(num_classes, dropout, **model_args) -> nn.Module` under `name`."""
 
     def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        OWN_MODELS[name] = fn
+        BUILDERS[name] = fn
         return fn
 
     return wrap
@@ -47,19 +49,8 @@ def _small_resnet(num_classes: int, dropout: float | None = None, **model_args) 
     return small_resnet(num_classes, dropout, **model_args)
 
 
-def _torchvision_names() -> set[str]:
-    import torchvision
-
-    return set(torchvision.models.list_models(module=torchvision.models))
-
-
-def is_known_model(name: str) -> bool:
-    """True for finegrain's own models, torchvision classification models and timm models."""
-    if name in OWN_MODELS or name in _torchvision_names():
-        return True
-    import timm
-
-    return timm.is_model(name)
+if set(BUILDERS) != set(OWN_MODELS):  # one list of names: names.py validates params, this builds
+    raise RuntimeError(f"models.names and models.factory disagree: {sorted(set(BUILDERS) ^ set(OWN_MODELS))}")
 
 
 class Classifier(nn.Module):
@@ -171,18 +162,18 @@ def create_model(
     `simclr` (the pretrain stage's self-supervised backbone of this model from data/weights/simclr).
     """
     mean, std = IMAGENET_MEAN, IMAGENET_STD
-    if name in OWN_MODELS:
+    if name in BUILDERS:
         if init == "hub":
             raise FinegrainError(f"init: model {name!r} has no hub weights; use init: none")
         try:
-            net = OWN_MODELS[name](num_classes, dropout, **(model_args or {}))
+            net = BUILDERS[name](num_classes, dropout, **(model_args or {}))
         except (TypeError, ValueError) as err:
             raise FinegrainError(f"model_args: {err}") from None
         _load_init(net, init, weights_dir, name)
         return _with_mods(net, _last_linear(net), name, mean, std, mods)
     if model_args:
         raise FinegrainError(f"model_args: only finegrain's own models take model_args (got model {name!r})")
-    if name in _torchvision_names():
+    if name in torchvision_names():
         import torchvision
 
         try:

@@ -25,8 +25,8 @@ from finegrain.models.attention import insert_se, replace_se_with_eca
 from finegrain.models.bottleneck import transplant_bottleneck
 from finegrain.models.deform import PLACEMENTS, add_deform
 from finegrain.models.heads import DenseHead, EmbeddingHead, replace_head
+from finegrain.models.names import MOD_NAMES
 
-MOD_NAMES = ("bottleneck", "se", "deform", "eca", "dense_head", "embedding_head")  # also the order of application
 RESNET_STAGES = ("layer1", "layer2", "layer3", "layer4")
 
 

@@ -1,4 +1,6 @@
-"""Compose params.yaml = code defaults + a preset's `params` + one of its `scales` (+ `--set` overrides).
+"""Compose params.yaml = the schema defaults + a preset's `params` + one of its `scales` (+ `--set` overrides).
+
+The schema defaults are what the committed params.yaml states outside `variants` and `report` (a test checks it).
 
 A preset file (presets/<X>.yaml):
 
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from finegrain.config import Params, load_params
+from finegrain.config import Params, default_params, load_params
 from finegrain.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -68,11 +70,6 @@ def parse_set(assignments: list[str]) -> dict:
     return out
 
 
-def defaults() -> dict:
-    """Every params group at its code default (finegrain.config), so no key of a previous params.yaml survives."""
-    return Params().model_dump(mode="json", exclude={"train", "variants", "report"})
-
-
 def compose(name: str, scale: str, sets: list[str] = (), presets_dir: Path = PRESETS_DIR) -> dict:
     """The complete params dict for preset `name` at `scale`."""
     preset = load_preset(name, presets_dir)
@@ -80,7 +77,7 @@ def compose(name: str, scale: str, sets: list[str] = (), presets_dir: Path = PRE
         raise ConfigError(f"preset {name}: scale: expected one of {', '.join(preset['scales'])} (got {scale!r})")
     overlay = copy.deepcopy(preset["scales"][scale] or {})
     extra_claims = overlay.get("report", {}).pop("claims", [])  # a scale's claims add to the shared ones
-    params = merge(merge(defaults(), preset["params"]), overlay)
+    params = merge(merge(default_params(), preset["params"]), overlay)
     params.setdefault("report", {}).setdefault("claims", []).extend(extra_claims)
     params = merge(params, parse_set(list(sets)))
     report = params.get("report", {})

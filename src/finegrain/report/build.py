@@ -12,14 +12,21 @@ from finegrain import paths
 from finegrain.atomic import atomic_dir
 from finegrain.config import Params
 from finegrain.errors import DataError
-from finegrain.report.claims_report import claims_frame, claims_json, claims_markdown, judge_claims
+from finegrain.report.claims_report import claims_frame, claims_json, claims_markdown, judge_claims, variant_checks
 from finegrain.report.figures import confusion_png, robustness_png
 from finegrain.report.html import Section, render
+from finegrain.report.summary import summary_html, summary_markdown, summary_rows, verdict_rows
 
 log = logging.getLogger(__name__)
 
-GENERATE_GRIDS = paths.DATA / "plots" / "generate" / "grids"
-"""Sample grids the generate stage writes (<method>.png); shown in index.html when present."""
+
+def load_variant(name: str) -> tuple[dict, dict]:
+    """(quality metrics, timings) of a variant, as evaluate@<name> wrote them."""
+    quality_path, perf_path = paths.variant_metrics(name), paths.variant_perf(name)
+    for path in (quality_path, perf_path):
+        if not path.is_file():
+            raise DataError(f"{path}: missing; run `dvc repro evaluate@{name}`")
+    return json.loads(quality_path.read_text()), json.loads(perf_path.read_text())
 
 
 def variants_table(params: Params) -> pd.DataFrame:
@@ -27,10 +34,7 @@ def variants_table(params: Params) -> pd.DataFrame:
     rows = []
     for name in params.variants:
         cfg = params.variant(name)
-        quality_path, perf_path = paths.METRICS / f"{name}.json", paths.METRICS / f"{name}.perf.json"
-        if not quality_path.is_file():
-            raise DataError(f"{quality_path}: missing; run `dvc repro evaluate@{name}`")
-        quality, perf = json.loads(quality_path.read_text()), json.loads(perf_path.read_text())
+        quality, perf = load_variant(name)
         rows.append(
             {
                 "variant": name,
@@ -133,7 +137,7 @@ def _eval_outputs(params: Params, eval_dir: Path) -> tuple[dict[str, pd.DataFram
     return matrices, curves
 
 
-def _html_sections(params: Params, tmp: Path, eval_dir: Path, generated_dir: Path) -> list[Section]:
+def _html_sections(params: Params, tmp: Path, eval_dir: Path) -> list[Section]:
     """(heading, note, [(png, caption)]) per page section; writes the confusion and robustness PNGs into tmp."""
     matrices, curves = _eval_outputs(params, eval_dir)
     confusion = [(tmp / "confusion_matrices.png", "confusion matrices, test split")]
@@ -144,8 +148,6 @@ def _html_sections(params: Params, tmp: Path, eval_dir: Path, generated_dir: Pat
         for png, what in (("cam.png", "heatmaps"), ("feature_maps.png", "feature maps"))
         if (eval_dir / name / "explain" / png).is_file()
     ]
-    grids = sorted(generated_dir.glob("*/*.png")) + sorted(GENERATE_GRIDS.glob("*.png"))
-    generated = [(p, f"generated: {p.parent.name}/{p.stem}") for p in grids]
     return [
         ("Accuracy vs training time", "", [(tmp / "accuracy_vs_time.png", "test accuracy vs training time")]),
         ("Training curves", "", [(tmp / "training_curves.png", "training loss and validation accuracy")]),
@@ -156,7 +158,6 @@ def _html_sections(params: Params, tmp: Path, eval_dir: Path, generated_dir: Pat
         if robustness_png(curves, robust[0][0])
         else None,
         ("Heatmaps and feature maps", "First seed's model on fixed test images.", heatmaps),
-        ("Generated images", "Sample grids of the generate stage.", generated),
     ]
 
 
@@ -164,7 +165,6 @@ def build_report(
     params: Params,
     out_dir: Path = paths.REPORTS,
     eval_dir: Path = paths.EVAL,
-    generated_dir: Path = paths.DATA / "generated",
 ) -> pd.DataFrame:
     """Write table.csv, table.md, plots, claims.{md,json} (when claims are declared) and the self-contained
     index.html to out_dir atomically; returns the table."""
@@ -172,17 +172,24 @@ def build_report(
     histories = _histories(params)
     verdicts = judge_claims(params)
     claims = claims_frame(verdicts) if verdicts else None
+    shown = summary_rows(
+        params,
+        [{"variant": n, **load_variant(n)[0]} for n in params.variants],
+        {n: variant_checks(n) for n in params.variants},
+    )
+    claimed = verdict_rows(verdicts)
     with atomic_dir(out_dir) as tmp:
         table.to_csv(tmp / "table.csv", index=False)
         (tmp / "table.md").write_text(_markdown(table))
+        (tmp / "summary.md").write_text(summary_markdown(shown, claimed))
         if claims is not None:
             (tmp / "claims.md").write_text(claims_markdown(claims, _claims_header(params)))
             (tmp / "claims.json").write_text(json.dumps(claims_json(verdicts), indent=2) + "\n")
         _plots(table, histories, tmp)
-        sections = _html_sections(params, tmp, eval_dir, generated_dir)
+        sections = _html_sections(params, tmp, eval_dir)
         title = f"finegrain report: {params.data.dataset}, {len(table)} variants"
-        (tmp / "index.html").write_text(render(title, table, sections, claims))
-    log.info("report:\n%s", _markdown(table))
+        (tmp / "index.html").write_text(render(title, table, sections, claims, summary_html(shown, claimed)))
+    log.info("report:\n%s", summary_markdown(shown, claimed))
     if claims is not None:
         log.info("claims:\n%s", claims_markdown(claims, _claims_header(params)))
     return table

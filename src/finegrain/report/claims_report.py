@@ -1,4 +1,4 @@
-"""The report stage's claims table: each declared claim judged on metrics/<variant>(.perf).json, with its scale."""
+"""The report stage's claims table: each declared claim judged on its variants' quality metrics and timings."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from pathlib import Path
 import pandas as pd
 
 from finegrain import paths
+from finegrain.checks import failing
 from finegrain.config import Params
 from finegrain.report.claims import INCONCLUSIVE, Stat, Verdict, judge
+from finegrain.report.config import ClaimCfg
 
 EXACT_METRICS = ("params",)
 """Deterministic metrics: no seed variance, so the CI is the point difference."""
@@ -18,9 +20,9 @@ NOTHING_LEARNED_MARGIN = 0.02
 """A variant whose mean test top-1 is within this of its test split's majority-class share learned (almost) nothing."""
 
 
-def _metrics(name: str, metrics_dir: Path) -> tuple[dict, dict]:
-    quality = json.loads((metrics_dir / f"{name}.json").read_text())
-    perf_path = metrics_dir / f"{name}.perf.json"
+def _metrics(name: str, metrics_dir: Path, perf_dir: Path) -> tuple[dict, dict]:
+    quality = json.loads(paths.variant_metrics(name, metrics_dir).read_text())
+    perf_path = paths.variant_perf(name, perf_dir)
     return quality, json.loads(perf_path.read_text()) if perf_path.is_file() else {}
 
 
@@ -44,9 +46,27 @@ def nothing_learned(qualities: list[dict]) -> float | None:
     return max(floors) if all(t <= f + NOTHING_LEARNED_MARGIN for t, f in zip(tops, floors, strict=True)) else None
 
 
-def unreadable_reason(metric: str, qualities: list[dict], perfs: list[dict]) -> str:
-    """Why a claim's interval says nothing here ('' when it does): timings from different machines, or no variant
-    learned anything (quality metrics only; `params` is exact)."""
+def rests_on(claim: ClaimCfg, checks: dict[str, dict[str, dict]]) -> dict[str, dict]:
+    """The technique checks a claim rests on: those its variants do not all share (e.g. `simclr` for SimCLR init vs
+    scratch; `detector` for crops vs full frames), with each variant's own result (a failure wins)."""
+    names = claim.variants()
+    shared = set.intersection(*(set(checks[n]) for n in names))
+    out: dict[str, dict] = {}
+    for n in names:
+        for technique, check in checks[n].items():
+            if technique not in shared and (technique not in out or not check["works"]):
+                out[technique] = check
+    return out
+
+
+def unreadable_reason(
+    metric: str, qualities: list[dict], perfs: list[dict], techniques: dict[str, dict] | None = None
+) -> str:
+    """Why a claim's interval says nothing here ('' when it does): a technique it rests on did not work, timings
+    from different machines, or no variant learned anything (quality metrics only; `params` is exact)."""
+    broken = failing(techniques or {})
+    if broken:
+        return "rests on what did not work here: " + "; ".join(broken)
     if metric.startswith("perf."):
         machines = {p.get("machine") for p in perfs}
         if len(machines) > 1 or None in machines:
@@ -78,7 +98,18 @@ def scale_of(params: Params, names: list[str], perfs: dict[str, dict]) -> str:
     return ", ".join(parts)
 
 
-def judge_claims(params: Params, metrics_dir: Path = paths.METRICS) -> list[Verdict]:
+def variant_checks(name: str, models_dir: Path = paths.MODELS) -> dict[str, dict]:
+    """The technique checks train@<name> recorded (finegrain.checks), {} for a model trained before they existed."""
+    summary = models_dir / name / "summary.json"
+    return json.loads(summary.read_text()).get("checks", {}) if summary.is_file() else {}
+
+
+def judge_claims(
+    params: Params,
+    metrics_dir: Path = paths.VARIANT_METRICS,
+    perf_dir: Path = paths.PERF / "variants",
+    models_dir: Path = paths.MODELS,
+) -> list[Verdict]:
     """Every claim of params.report testable at its scale; see `unreadable_reason` for the forced inconclusives."""
     scale = params.report.scale
     verdicts = []
@@ -86,10 +117,11 @@ def judge_claims(params: Params, metrics_dir: Path = paths.METRICS) -> list[Verd
         if claim.scales and scale not in claim.scales:
             continue
         names = list(dict.fromkeys(claim.variants()))
-        loaded = {n: _metrics(n, metrics_dir) for n in names}
+        loaded = {n: _metrics(n, metrics_dir, perf_dir) for n in names}
         perfs = {n: loaded[n][1] for n in names}
         verdict = judge(claim, {n: variant_stat(*loaded[n], claim.metric) for n in names})
-        reason = unreadable_reason(claim.metric, [loaded[n][0] for n in names], list(perfs.values()))
+        techniques = rests_on(claim, {n: variant_checks(n, models_dir) for n in names})
+        reason = unreadable_reason(claim.metric, [loaded[n][0] for n in names], list(perfs.values()), techniques)
         if reason:
             verdict.verdict, verdict.reason = INCONCLUSIVE, reason
         verdict.scale = scale_of(params, names, perfs)

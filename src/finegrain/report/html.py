@@ -1,7 +1,7 @@
 """data/reports/index.html: the whole report as one self-contained page (images inline as base64, no network).
 
 Sections: a sortable variants table, accuracy vs training time, training curves, confusion matrices, robustness
-curves, heatmap and feature-map grids, and generated-image grids when data/generated/*/ holds any.
+curves, heatmap and feature-map grids.
 """
 
 from __future__ import annotations
@@ -143,9 +143,11 @@ def claims_html(claims: pd.DataFrame) -> str:
     return f'<div class="table-wrap">{table}</div>'
 
 
-def render(title: str, table: pd.DataFrame, sections: list[Section], claims: pd.DataFrame | None = None) -> str:
-    """The page: title, the variants table, the claims table (if any), then each (heading, note, [(png, caption)])
-    section that has images."""
+def render(
+    title: str, table: pd.DataFrame, sections: list[Section], claims: pd.DataFrame | None = None, first: str = ""
+) -> str:
+    """The page: title, the `first` screen (HTML: what the run shows), the variants table, the claims table (if
+    any), then each (heading, note, [(png, caption)]) section that has images."""
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -153,6 +155,7 @@ def render(title: str, table: pd.DataFrame, sections: list[Section], claims: pd.
         '<link rel="icon" href="data:,">',
         f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
+        first,
         '<p class="note">Click a column header to sort. Accuracies in %. FGSM/PGD ε: accuracy under attack with '
         "that L∞ radius in pixel units, on a fixed test subset (params.yaml evaluate.robust). CAM / random drop: fall "
         "in the predicted class's probability when the top-k heatmap pixels, or as many random pixels, are "

@@ -17,7 +17,7 @@ class PretrainCfg(_Strict):
     input: str = Field("cropped", description="data input whose training split (labels unused) is pretrained on")
     model: str = "small_cnn"
     model_args: dict[str, Any] = Field(default_factory=dict)
-    epochs: int = Field(12, gt=0)
+    epochs: int = Field(5, gt=0)
     batch_size: int = Field(64, ge=2, description="2 x batch_size views per step; negatives = 2 x batch_size - 2")
     image_size_px: int = Field(32, ge=16)
     optimizer: Literal["sgd", "lars"] = "sgd"

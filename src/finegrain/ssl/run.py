@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from finegrain import paths
+from finegrain import checks, paths
 from finegrain.atomic import atomic_dir, write_json
 from finegrain.config import Params
 from finegrain.data.shards import ShardSplit, open_split
@@ -22,6 +22,7 @@ from finegrain.ssl.augment import BatchSimCLRAugment
 from finegrain.ssl.config import PretrainCfg
 from finegrain.ssl.knn import embed, knn_accuracy
 from finegrain.ssl.simclr import SimCLR, backbone_of, backbone_state, nt_xent, simclr_transform
+from finegrain.stage_metrics import split_timings
 from finegrain.train.checkpoint import load_state, run_key, save_state
 
 log = logging.getLogger(__name__)
@@ -183,8 +184,10 @@ def pretrain(params: Params, live_dir: Path = LIVE_DIR, out_dir: Path = paths.WE
         "train_time_s": round(sum(r.get("epoch_time_s", 0.0) for r in history), 3),
         "images": len(train_x),
         "input": cfg.input,
+        "device": str(next(model.parameters()).device),
     }
-    _save_backbone(out_dir, cfg, backbone, metrics)
+    metrics["check"] = checks.simclr(metrics).to_dict()
+    _save_backbone(out_dir, cfg, backbone, split_timings(metrics)[0])  # no timings: same run, same bytes
     state_path.unlink(missing_ok=True)
     return metrics
 
@@ -201,6 +204,8 @@ def _save_backbone(out_dir: Path, cfg: PretrainCfg, backbone, metrics: dict) -> 
     with atomic_dir(out_dir) as tmp:
         (tmp / "weights.pt").write_bytes(buffer.getvalue())
         write_json(tmp / "pretrain.json", metrics)
+        if "check" in metrics:  # what variants with init: simclr carry into their summary
+            write_json(tmp / "checks.json", {"simclr": metrics["check"]})
         (tmp / "README.txt").write_text(
             f"SimCLR backbone of {cfg.model} (model_args {dict(cfg.model_args)}), {cfg.epochs} epochs on "
             f"data/{cfg.input} train at {cfg.image_size_px} px; variants load it with init: simclr.\n"

@@ -13,6 +13,7 @@ import yaml
 from finegrain import paths
 from finegrain.atomic import atomic_write_bytes, write_json
 from finegrain.augment.recipes import create_transforms
+from finegrain.checks import read_checks
 from finegrain.config import Params, TrainCfg
 from finegrain.data.shards import open_split, stratified_subset
 from finegrain.errors import DataError
@@ -69,6 +70,8 @@ def _train_seeds(params: Params, name: str, cfg: TrainCfg, dist: distributed.Dis
         for d in (out_dir, live_dir):
             shutil.rmtree(d, ignore_errors=True)
     summary: dict = {"variant": name, "device": str(device), "nproc": dist.world, "seeds": {}}
+    # whether the techniques this variant rests on worked (its data's crops or generated images, its init weights)
+    summary["checks"] = {**read_checks(data_dir / "meta.json"), **read_checks(weights_dir / "checks.json")}
     for i, seed in enumerate(cfg.seeds):
         run_seed = params.base.seed + seed
         seed_everything(run_seed)

@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from finegrain.data.download import Checksum, RemoteFile
 from finegrain.data.official.common import build_dataset, find_layout, layout_root
+from finegrain.data.remote import Checksum, RemoteFile
 from finegrain.errors import DataError
 
 if TYPE_CHECKING:

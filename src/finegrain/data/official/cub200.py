@@ -11,8 +11,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from finegrain.data.download import Checksum, RemoteFile
 from finegrain.data.official.common import build_dataset, carve_val, find_layout, layout_root, read_table
+from finegrain.data.remote import Checksum, RemoteFile
 from finegrain.errors import DataError
 
 if TYPE_CHECKING:

@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from finegrain.data.download import Checksum, RemoteFile
 from finegrain.data.official.common import layout_root
+from finegrain.data.remote import Checksum, RemoteFile
 
 if TYPE_CHECKING:
     from finegrain.config import DataCfg

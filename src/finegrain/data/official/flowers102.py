@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from finegrain.data.download import Checksum, RemoteFile
 from finegrain.data.official.common import build_dataset, find_layout, layout_root, load_mat
+from finegrain.data.remote import Checksum, RemoteFile
 from finegrain.errors import DataError
 
 if TYPE_CHECKING:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from finegrain.data.download import Checksum, RemoteFile
 from finegrain.data.official.common import (
     build_dataset,
     carve_val,
@@ -20,6 +19,7 @@ from finegrain.data.official.common import (
     read_table,
     read_voc_box,
 )
+from finegrain.data.remote import Checksum, RemoteFile
 from finegrain.errors import DataError
 
 if TYPE_CHECKING:

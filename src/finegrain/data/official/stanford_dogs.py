@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from finegrain.data.download import Checksum, RemoteFile
 from finegrain.data.official.common import (
     build_dataset,
     carve_val,
@@ -23,6 +22,7 @@ from finegrain.data.official.common import (
     mat_strings,
     read_voc_box,
 )
+from finegrain.data.remote import Checksum, RemoteFile
 from finegrain.errors import DataError
 
 if TYPE_CHECKING:

@@ -1,0 +1,22 @@
+"""Dataset names and the sources each supports: all that params validation needs to know of the datasets.
+
+The readers and download lists live in finegrain.data.registry (which builds its specs from this table); keeping the
+names apart means a stage that only validates params does not depend on how any dataset is read or fetched.
+"""
+
+from __future__ import annotations
+
+SPLITS = ("train", "val", "test")
+"""Every dataset's splits, in this order."""
+
+DATASET_SOURCES: dict[str, tuple[str, ...]] = {
+    "synthetic": ("embedded",),
+    "flower_photos": ("local", "official", "mirror"),
+    "imagefolder": ("local",),
+    "flowers102": ("official", "mirror", "local"),
+    "cub200": ("official", "mirror", "local"),
+    "stanford_dogs": ("official", "mirror", "local"),
+    "cinic10": ("official", "mirror", "local"),
+    "oxford_pets": ("official", "mirror", "local"),
+}
+"""data.dataset -> the data.source values it supports (the first is its default where one is natural)."""

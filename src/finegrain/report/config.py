@@ -1,0 +1,69 @@
+"""The schema of a report claim (params.yaml `report.claims`): what is compared, on which metric, expecting what.
+
+Judging lives in finegrain.report.claims; this module is all that params validation needs of it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+METRICS = (
+    "test.top1",
+    "test.top5",
+    "test.macro_f1",
+    "val.top1",
+    "params",
+    "curve.val_loss_roughness",
+    "perf.epoch_time_s",
+    "perf.train_time_s",
+)
+"""Metric paths a claim can compare: quality metrics (metrics/variants/<v>.json; curve.val_loss_roughness is the
+mean |second difference| of the per-epoch val loss, lower = smoother) and timings (perf.*:
+data/perf/variants/<v>.json)."""
+
+
+class ClaimCfg(BaseModel):
+    """One claim: `a` vs `b` (pairwise) or a `series` over `x`, on `metric`, in the `expect`ed direction."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    text: str = Field(min_length=1)
+    metric: Literal[METRICS] = "test.top1"  # type: ignore[valid-type]
+    expect: Literal["greater", "less", "equal", "rising", "rising_diminishing"]
+    a: list[str] = Field(default_factory=list, description="variants pooled on side a (a str is one variant)")
+    b: list[str] = Field(default_factory=list)
+    margin: float = Field(0.0, ge=0.0, description="equal: |a - b| below this counts as equal")
+    series: list[str] = Field(default_factory=list, description="variants in x order (series claims)")
+    x: list[float] = Field(default_factory=list, description="the series' x values, e.g. training-set sizes")
+    scales: list[str] = Field(default_factory=list, description="preset scales where it is testable; [] = all")
+    note: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _listify(cls, v: dict) -> dict:
+        if isinstance(v, dict):
+            v = {**v, **{k: [v[k]] for k in ("a", "b") if isinstance(v.get(k), str)}}
+        return v
+
+    @model_validator(mode="after")
+    def _shape(self) -> ClaimCfg:
+        if self.expect in ("rising", "rising_diminishing"):
+            if self.a or self.b:
+                raise ValueError(f"a: {self.expect!r} claims compare a series, not a and b")
+            if len(self.series) < 2 or len(self.x) != len(self.series):
+                raise ValueError("x: a series claim needs >= 2 series variants and one x value each")
+            if self.expect == "rising_diminishing" and len(self.series) < 3:
+                raise ValueError("series: rising_diminishing needs >= 3 points")
+            if any(x1 >= x2 for x1, x2 in zip(self.x, self.x[1:], strict=False)):
+                raise ValueError(f"x: must increase (got {self.x})")
+        else:
+            if not self.a or not self.b or self.series:
+                raise ValueError(f"b: {self.expect!r} claims need variants a and b (and no series)")
+            if self.expect == "equal" and self.margin <= 0:
+                raise ValueError("margin: 'equal' claims need margin > 0")
+        return self
+
+    def variants(self) -> list[str]:
+        return [*self.a, *self.b, *self.series]

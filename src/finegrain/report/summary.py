@@ -1,0 +1,104 @@
+"""The report's first screen: what the run shows, in one table, then the verdicts of its claims.
+
+One row per variant: what it demonstrates (read from its config), test top-1 ± std over seeds, and whether it and
+the techniques it rests on worked (finegrain.checks: learning, detector crops, generated images, SimCLR init).
+"""
+
+from __future__ import annotations
+
+import html
+
+from finegrain import checks
+from finegrain.config import Params, TrainCfg
+from finegrain.report.claims import Verdict
+
+DATA = {
+    "prepared": "full frames",
+    "cropped": "detector crops",
+    "cropped_square": "square detector crops",
+}
+INIT = {"none": "from scratch", "hub": "ImageNet init (hub)", "lite0": "ImageNet init", "simclr": "SimCLR init"}
+MODE = {"frozen": "linear probe", "two_phase": "head, then fine-tuned", "full": ""}
+
+
+def demonstrates(cfg: TrainCfg, params: Params) -> str:
+    """A variant in words: model, init, how it trains and on what, e.g. 'small_cnn from scratch on detector crops'."""
+    data = DATA.get(cfg.data) or (
+        f"{DATA[params.generate.input]} + {params.generate.augment.method.upper()} images"
+        if cfg.data == "augmented"
+        else cfg.data
+    )
+    mode = MODE[cfg.mode] or ("fine-tuned" if cfg.init != "none" else "")
+    words = [cfg.model, INIT[cfg.init]] + ([mode] if mode else []) + [f"on {data}"]
+    extras = list(cfg.mods)
+    if cfg.adv.method != "none":
+        extras.append(f"{cfg.adv.method.upper()} training")
+    if cfg.mix.mode != "none":
+        extras.append(cfg.mix.mode)
+    if cfg.train_images:
+        extras.append(f"{cfg.train_images} train images")
+    return " ".join(words) + (f" ({', '.join(extras)})" if extras else "")
+
+
+def summary_rows(params: Params, table: list[dict], variant_checks: dict[str, dict]) -> list[dict]:
+    """[{variant, demonstrates, test_top1, works}] with `works` '✓' or '✗ <figures>' over every check."""
+    rows = []
+    for record in table:
+        name = record["variant"]
+        found = {"learning": checks.learned(record["test"]).to_dict(), **variant_checks.get(name, {})}
+        broken = checks.failing(found)
+        std = record["test"].get("top1_std")
+        top1 = f"{100 * record['test']['top1']:.1f}" + (f" ± {100 * std:.1f}" if std else "")
+        rows.append(
+            {
+                "variant": name,
+                "demonstrates": demonstrates(params.variant(name), params),
+                "test top-1 %": f"{top1} (n={record['seeds']})",
+                "works": "✗ " + "; ".join(broken) if broken else "✓ " + ", ".join(found),
+            }
+        )
+    return rows
+
+
+def verdict_rows(verdicts: list[Verdict]) -> list[dict]:
+    return [
+        {
+            "claim": v.claim.text,
+            "verdict": v.verdict + (f" ({v.reason})" if v.reason else ""),
+            "difference": v.difference,
+        }
+        for v in verdicts
+    ]
+
+
+def summary_markdown(rows: list[dict], verdicts: list[dict]) -> str:
+    lines = ["# What this run shows", "", *_md_table(rows)]
+    if verdicts:
+        lines += ["", "## Claims", "", *_md_table(verdicts)]
+    return "\n".join(lines) + "\n"
+
+
+def _md_table(rows: list[dict]) -> list[str]:
+    cols = list(rows[0]) if rows else []
+    return ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)] + [
+        "| " + " | ".join(str(r[c]).replace("|", "/") for c in cols) + " |" for r in rows
+    ]
+
+
+def summary_html(rows: list[dict], verdicts: list[dict]) -> str:
+    """The first screen: the variants in words with their checks, then each claim's verdict."""
+    parts = ["<h2>What this run shows</h2>", _html_table(rows, "summary")]
+    if verdicts:
+        parts += ['<p class="note">Claims (details below):</p>', _html_table(verdicts, "verdicts")]
+    return "\n".join(parts)
+
+
+def _html_table(rows: list[dict], ident: str) -> str:
+    cols = list(rows[0]) if rows else []
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    body = "".join(
+        "<tr>" + "".join(f'<td style="text-align:left">{html.escape(str(r[c]))}</td>' for c in cols) + "</tr>"
+        for r in rows
+    )
+    table = f'<table class="sortable" id="{ident}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    return f'<div class="table-wrap">{table}</div>'
