@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from finegrain.errors import FinegrainError
+from finegrain.errors import FinegrainError, Interrupted
 
 log = logging.getLogger("finegrain")
 
@@ -20,6 +20,8 @@ ENVIRONMENT_ERRORS = {
     errno.EACCES: "check the file's permissions",
 }
 """OSErrors caused by the machine, not by a bug: reported like a FinegrainError, with what to do."""
+
+INTERRUPTED = "interrupted; run `dvc repro` again to finish it"
 
 
 def environment_error(err: OSError) -> str | None:
@@ -32,7 +34,8 @@ def environment_error(err: OSError) -> str | None:
 
 
 def run_stage(main: Callable[[list[str]], None]) -> None:
-    """Run a stage's main(argv); a FinegrainError (or a full disk) becomes one line on stderr and exit status 2."""
+    """Run a stage's main(argv); a FinegrainError (or a full disk) becomes one line on stderr and exit status 2;
+    Ctrl-C one line and 130 (128 + SIGINT, what a shell reports)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     name = " ".join([Path(sys.argv[0]).stem, *sys.argv[1:]])
     start = time.perf_counter()
@@ -40,7 +43,10 @@ def run_stage(main: Callable[[list[str]], None]) -> None:
         main(sys.argv[1:])
     except FinegrainError as err:
         print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(err.exit_status)
+    except KeyboardInterrupt:
+        print(f"error: {name}: {INTERRUPTED}", file=sys.stderr)
+        sys.exit(Interrupted.exit_status)
     except OSError as err:
         message = environment_error(err)
         if message is None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -87,6 +87,14 @@ class DataCfg(_Strict):
         if self.source in ("local", "mirror") and not self.root:
             where = "a directory" if self.source == "local" else "the mirror's base URL or directory"
             raise ValueError(f"root: source {self.source!r} needs data.root ({where})")
+        scheme = self.root.partition("://")[0] + "://" if self.root and "://" in self.root else None
+        readable = ("http://", "https://", "file://") if self.source == "mirror" else ()
+        if scheme and self.source in ("local", "mirror") and scheme.lower() not in readable:
+            expected = "http://, https://, file:// or a directory" if readable else "a directory"
+            raise ValueError(
+                f"root: unsupported URL scheme {scheme!r} for source {self.source!r}; expected {expected} "
+                f"(got {self.root!r})"
+            )
         if self.val_fraction + self.test_fraction >= 1.0:
             raise ValueError("test_fraction: val_fraction + test_fraction must be < 1")
         return self
@@ -230,7 +238,7 @@ class TrainCfg(_Strict):
     augment: str = "basic"
     image_size_px: int = Field(64, ge=16)
     train_images: int | None = Field(None, gt=0, description="few-shot: seeded stratified subset of the train split")
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [0], min_length=1)
     phase1_epochs: int = Field(1, ge=0, description="two_phase: epochs with the backbone frozen")
     phase2_lr: float = Field(1e-5, gt=0, description="two_phase: lr after unfreezing")
     dropout: float | None = Field(None, ge=0.0, lt=1.0)
@@ -267,6 +275,14 @@ class TrainCfg(_Strict):
         return v
 
     _model = field_validator("model")(known_model)
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, v: list[int]) -> list[int]:
+        repeated = next((seed for i, seed in enumerate(v) if seed in v[:i]), None)
+        if repeated is not None:
+            raise ValueError(f"seed {repeated} is listed twice; each seed is one more run of the variant")
+        return v
 
     @field_validator("augment")
     @classmethod
@@ -400,8 +416,11 @@ class Params(_Strict):
     @classmethod
     def _variant_names(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         for name in v:
-            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", str(name)):
-                raise ValueError(f"{name}: a variant name is a file name: letters, digits, '_', '.', '-'")
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", str(name)):
+                raise ValueError(
+                    f"{name}: a variant name is a file name and a params key: letters, digits, '_', '-' (no '.': "
+                    f"DVC would read variants.{name} as nested keys)"
+                )
             if name in STAGE_METRICS:
                 raise ValueError(f"{name}: reserved: metrics/{name}.json is the {name} stage's; rename the variant")
         return v
@@ -458,6 +477,8 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        if "'\\t'" in problem:
+            problem = "found a tab character where YAML expects spaces; indent with spaces"
         raise ConfigError(f"{path}: {where}{problem}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of parameter groups at the top level")
@@ -472,4 +493,7 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         raise ConfigError(f"{path}: variants: define at least one variant")
     for name in params.variants:
         params.variant(name)
+    from finegrain.runtime import check_runtime
+
+    check_runtime(params, str(path))
     return params

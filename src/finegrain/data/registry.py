@@ -44,6 +44,8 @@ class RawDataset:
     name: str
     class_names: list[str]
     records: list[Record]
+    skipped: list[dict] = field(default_factory=list)
+    """{"id", "path", "reason"} of image files the reader already knows are unusable (e.g. broken symlinks)."""
 
     def split_counts(self) -> dict[str, int]:
         return {s: sum(r.split == s for r in self.records) for s in SPLITS}

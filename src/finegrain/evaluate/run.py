@@ -16,6 +16,7 @@ from finegrain.atomic import atomic_dir, write_json
 from finegrain.augment.recipes import create_transforms
 from finegrain.config import ExplainCfg, Params
 from finegrain.data.shards import open_split, stratified_subset
+from finegrain.errors import DataError
 from finegrain.evaluate.metrics import (
     classification_metrics,
     curve_roughness,
@@ -59,6 +60,10 @@ def stack_items(dataset: Transformed, positions: np.ndarray) -> tuple[torch.Tens
 def evaluate_variant(params: Params, name: str) -> dict:
     """Write metrics/<name>.json, metrics/<name>.perf.json and data/eval/<name>/ (confusion, per-class)."""
     cfg = params.variant(name)
+    if not (paths.model_dir(name) / "summary.json").is_file():
+        raise DataError(
+            f"{paths.model_dir(name)}: variant {name!r} is not trained yet; run `dvc repro evaluate@{name}`"
+        )
     configure_threads(params.base.threads)
     device = resolve_device(params.base.device)
     test = open_split(paths.data_input(cfg.data), "test")
