@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-from battery import REPO, class_tree, folder_params, run_stage_here, write_params
+from battery import REPO, class_tree, folder_params, leftovers, run_stage_here, write_params
 from cases import case, expect
 
 from finegrain.data.folders import read_class_folders
@@ -125,3 +125,70 @@ def test_class_without_test_images(tmp_path):
     assert per_class["class"].tolist() == ["a", "b", "c"]
     assert per_class["accuracy"].isna().tolist() == [False, False, True]
     assert json.loads((project / "metrics" / "cnn.json").read_text())["test"]["top1"] >= 0.0
+
+
+@case(
+    "Runs",
+    "Ctrl-C during prepare, while it decodes (over a previous complete data/prepared)",
+    "error: prepare: interrupted; run `dvc repro` again to finish it",
+    "exit status 130, no traceback; the previous data/prepared is unchanged and no temp dir is left",
+)
+def test_ctrl_c_during_prepare(tmp_path, monkeypatch):
+    import finegrain.data.prepare as prepare
+
+    project = prepared_project(tmp_path)
+    before = snapshot(project / "data" / "prepared")
+    decode, calls = prepare.decode_record, []
+
+    def pressed_ctrl_c_at_the_third_image(record, size_px):
+        calls.append(record.id)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return decode(record, size_px)
+
+    monkeypatch.setattr(prepare, "decode_record", pressed_ctrl_c_at_the_third_image)
+    out = run_stage_here(project, "prepare")
+    assert (out.code, out.errors) == (130, [expect(test_ctrl_c_during_prepare)])
+    assert snapshot(project / "data" / "prepared") == before and leftovers(project / "data") == []
+
+
+@case(
+    "Runs",
+    "Ctrl-C while a stage script is still importing (torch, timm: seconds before run_stage starts)",
+    "error: slow_imports: interrupted; run `dvc repro` again to finish it",
+    "one line instead of a traceback through torch's imports; the process still ends by SIGINT (status -2; 130 in "
+    "a shell), as DVC expects of an interrupted command",
+)
+def test_ctrl_c_during_imports(tmp_path):
+    script = tmp_path / "stages" / "slow_imports.py"
+    script.parent.mkdir()
+    script.write_text(
+        "from finegrain.cli import run_stage  # noqa: F401  (stage scripts import it before their heavy imports)\n"
+        "raise KeyboardInterrupt  # Ctrl-C while the heavy imports load\n"
+    )
+    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == -2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.splitlines() == [expect(test_ctrl_c_during_imports)]
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@case(
+    "Runs",
+    "training on a folder dataset prepared with data.val_fraction 0 (no validation images)",
+    "error: data/prepared: split 'val' is empty (counts: {counts}); folder datasets take it from data.val_fraction > 0",
+    "training stops before building the model (exit 2); the line names the param to change",
+)
+def test_training_without_validation_split(tmp_path):
+    def no_val(root: Path, project: Path) -> None:
+        write_params(
+            project, {**folder_params(root), "train": TRAIN, "variants": {"cnn": {"data": "prepared", "init": "none"}}}
+        )
+
+    project = prepared_project(tmp_path, before_prepare=no_val)
+    counts = json.loads((project / "data" / "prepared" / "meta.json").read_text())["counts"]
+    out = run_stage_here(project, "train", "cnn")
+    assert out.error == expect(test_training_without_validation_split, counts=counts)
+    assert not (project / "data" / "models").exists()
