@@ -16,6 +16,7 @@ from finegrain.errors import ConfigError
 from finegrain.generate.config import GenerateCfg
 from finegrain.report.claims import ClaimCfg
 from finegrain.ssl.config import PretrainCfg
+from finegrain.strict_yaml import safe_load_unique
 
 DATA_INPUTS = ("prepared", "cropped", "cropped_square", "augmented")
 """Data inputs a variant can train on (each is a directory data/<input> some stage produces)."""
@@ -472,7 +473,7 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     if not path.is_file():
         raise ConfigError(f"{path}: params file not found")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = safe_load_unique(path.read_text()) or {}
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

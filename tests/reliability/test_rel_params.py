@@ -331,3 +331,18 @@ def test_tab_in_params(tmp_path):
     (tmp_path / "params.yaml").write_text("variants:\n  cnn:\n\tdata: prepared\n")
     out = run_stage_here(tmp_path, "prepare")
     assert out.error == expect(test_tab_in_params)
+
+
+@case(
+    "Params",
+    "the same key twice in params.yaml (variant cnn defined twice, e.g. after a copy-paste)",
+    "error: params.yaml: line 3, column 3: duplicate key 'cnn' (a second value would silently replace the first)",
+    "nothing runs (exit 2), as under `dvc repro` (DVC's YAML parser refuses duplicates too), instead of a stage "
+    "run by hand silently training the last one",
+)
+def test_duplicate_key_in_params(tmp_path):
+    (tmp_path / "params.yaml").write_text(
+        "variants:\n  cnn: {data: prepared, init: none, lr: 0.1}\n  cnn: {data: prepared, init: none, lr: 0.5}\n"
+    )
+    out = run_stage_here(tmp_path, "prepare")
+    assert out.error == expect(test_duplicate_key_in_params)

@@ -106,7 +106,7 @@ def _check_level(root: Path, classes: dict[str, list[Path]], loose: list[Path]) 
     names = list(subfolders)
     repeated = any(subfolders[a] & subfolders[b] for i, a in enumerate(names) for b in names[i + 1 :])
     if len(names) == 1 or repeated or set(names) <= SPLIT_FOLDER_NAMES:
-        biggest = max(names, key=lambda n: (n in ('train', 'training'), len(classes[n])))  # train, else the largest
+        biggest = max(names, key=lambda n: (n in ("train", "training"), len(classes[n])))  # train, else the largest
         example = classes[biggest][0].relative_to(root).as_posix()
         raise DataError(
             f"data.root: {root} looks one level too high: {', '.join(map(repr, names))} hold class folders, not "
