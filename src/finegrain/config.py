@@ -413,6 +413,21 @@ class Params(_Strict):
                 raise ValueError(f"report: claims[{i}] ({claim.text!r}) names no variant {unknown[0]!r}")
         return self
 
+    @model_validator(mode="after")
+    def _crop_boxes(self) -> Params:
+        from finegrain.data.registry import DATASETS
+
+        if (self.crop.mode == "gt" or (self.crop.mode == "mmdet" and self.crop.detector.train)) and not DATASETS[
+            self.data.dataset
+        ].has_boxes:
+            uses = "crops to" if self.crop.mode == "gt" else "trains its detector on"
+            raise ValueError(
+                f"crop.mode: {self.crop.mode!r} {uses} the dataset's boxes and {self.data.dataset} has none; set "
+                "crop.mode: none (full frames), or mmdet with a trained detector (crop.detector.train: false, "
+                "checkpoint: ...)"
+            )
+        return self
+
     @field_validator("variants")
     @classmethod
     def _variant_names(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -573,7 +573,8 @@ def tree_edits(tmp_path_factory) -> dict:
     base = tmp_path_factory.mktemp("tree_edits")
     root = class_tree(base / "photos")
     project = make_project(
-        base / "project", deep_merge(folder_params(root), {"prepare": {"size_px": 16, "workers": 1}})
+        base / "project",
+        deep_merge(folder_params(root), {"prepare": {"size_px": 16, "workers": 1}, "crop": {"mode": "none"}}),
     )
 
     def repro() -> dict:

@@ -346,3 +346,17 @@ def test_duplicate_key_in_params(tmp_path):
     )
     out = run_stage_here(tmp_path, "prepare")
     assert out.error == expect(test_duplicate_key_in_params)
+
+
+@case(
+    "Params",
+    "box crops on a dataset without boxes (data.dataset: imagefolder with crop.mode: gt, or mmdet training its "
+    "detector)",
+    "error: params.yaml: crop.mode: 'gt' crops to the dataset's boxes and imagefolder has none; set crop.mode: none "
+    "(full frames), or mmdet with a trained detector (crop.detector.train: false, checkpoint: ...)",
+    "nothing runs (exit 2), instead of gt 'crops' that silently keep every image whole (cropped variants equal to "
+    "uncropped ones) or an mmdet crop stage failing after download and prepare",
+)
+def test_crop_needs_boxes(tmp_path):
+    overrides = {"data": {"dataset": "imagefolder", "source": "local", "root": str(tmp_path)}, "crop": {"mode": "gt"}}
+    assert refused(tmp_path / "p", overrides, "download") == expect(test_crop_needs_boxes)
