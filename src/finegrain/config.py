@@ -7,18 +7,19 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from finegrain.augment.names import RECIPE_NAMES
-from finegrain.data.catalog import DATASET_SOURCES
+from finegrain.data.catalog import DATASET_SOURCES, WITH_BOXES
 from finegrain.errors import ConfigError
 from finegrain.generate.config import GenerateCfg
 from finegrain.models.names import MOD_NAMES, is_known_model
 from finegrain.report.config import ClaimCfg
 from finegrain.ssl.config import PretrainCfg
+from finegrain.strict_yaml import safe_load_unique
 
 DATA_INPUTS = ("prepared", "cropped", "cropped_square", "augmented")
 """Data inputs a variant can train on (each is a directory data/<input> some stage produces)."""
@@ -83,6 +84,14 @@ class DataCfg(_Strict):
         if self.source in ("local", "mirror") and not self.root:
             where = "a directory" if self.source == "local" else "the mirror's base URL or directory"
             raise ValueError(f"root: source {self.source!r} needs data.root ({where})")
+        scheme = self.root.partition("://")[0] + "://" if self.root and "://" in self.root else None
+        readable = ("http://", "https://", "file://") if self.source == "mirror" else ()
+        if scheme and self.source in ("local", "mirror") and scheme.lower() not in readable:
+            expected = "http://, https://, file:// or a directory" if readable else "a directory"
+            raise ValueError(
+                f"root: unsupported URL scheme {scheme!r} for source {self.source!r}; expected {expected} "
+                f"(got {self.root!r})"
+            )
         if self.val_fraction + self.test_fraction >= 1.0:
             raise ValueError("test_fraction: val_fraction + test_fraction must be < 1")
         return self
@@ -224,7 +233,7 @@ class TrainCfg(_Strict):
     augment: str = "basic"
     image_size_px: int = Field(64, ge=16)
     train_images: int | None = Field(None, gt=0, description="few-shot: seeded stratified subset of the train split")
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [0], min_length=1)
     phase1_epochs: int = Field(1, ge=0, description="two_phase: epochs with the backbone frozen")
     phase2_lr: float = Field(1e-5, gt=0, description="two_phase: lr after unfreezing")
     dropout: float | None = Field(None, ge=0.0, lt=1.0)
@@ -261,6 +270,14 @@ class TrainCfg(_Strict):
         return v
 
     _model = field_validator("model")(known_model)
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, v: list[int]) -> list[int]:
+        repeated = next((seed for i, seed in enumerate(v) if seed in v[:i]), None)
+        if repeated is not None:
+            raise ValueError(f"seed {repeated} is listed twice; each seed is one more run of the variant")
+        return v
 
     @field_validator("augment")
     @classmethod
@@ -386,12 +403,27 @@ class Params(_Strict):
                 raise ValueError(f"report: claims[{i}] ({claim.text!r}) names no variant {unknown[0]!r}")
         return self
 
+    @model_validator(mode="after")
+    def _crop_boxes(self) -> Params:
+        needs_boxes = self.crop.mode == "gt" or (self.crop.mode == "mmdet" and self.crop.detector.train)
+        if needs_boxes and self.data.dataset not in WITH_BOXES:
+            uses = "crops to" if self.crop.mode == "gt" else "trains its detector on"
+            raise ValueError(
+                f"crop.mode: {self.crop.mode!r} {uses} the dataset's boxes and {self.data.dataset} has none; set "
+                "crop.mode: none (full frames), or mmdet with a trained detector (crop.detector.train: false, "
+                "checkpoint: ...)"
+            )
+        return self
+
     @field_validator("variants")
     @classmethod
     def _variant_names(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         for name in v:
-            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", str(name)):
-                raise ValueError(f"{name}: a variant name is a file name: letters, digits, '_', '.', '-'")
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", str(name)):
+                raise ValueError(
+                    f"{name}: a variant name is a file name and a params key: letters, digits, '_', '-' (no '.': "
+                    f"DVC would read variants.{name} as nested keys)"
+                )
         return v
 
     def variant(self, name: str) -> TrainCfg:
@@ -456,11 +488,13 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     if not path.is_file():
         raise ConfigError(f"{path}: params file not found")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = safe_load_unique(path.read_text()) or {}
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        if "'\\t'" in problem:
+            problem = "found a tab character where YAML expects spaces; indent with spaces"
         raise ConfigError(f"{path}: {where}{problem}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of parameter groups at the top level")
@@ -475,4 +509,7 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         raise ConfigError(f"{path}: variants: define at least one variant")
     for name in params.variants:
         params.variant(name)
+    from finegrain.runtime import check_runtime
+
+    check_runtime(params, str(path))
     return params

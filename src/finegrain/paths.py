@@ -6,6 +6,7 @@ from pathlib import Path
 
 DATA = Path("data")
 RAW = DATA / "raw"
+FINGERPRINT = DATA / "fingerprint.json"  # fingerprint stage: a local data.root's paths, sizes, mtimes
 PREPARED = DATA / "prepared"
 WEIGHTS = DATA / "weights"
 MODELS = DATA / "models"

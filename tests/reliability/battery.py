@@ -27,7 +27,7 @@ if str(REPO / "tests" / "datasets") not in sys.path:  # dataset_fixtures: offici
 
 BASE_PARAMS: dict = {
     "prepare": {"size_px": 16, "workers": 1, "max_bad_fraction": 0.5},
-    "crop": {"mode": "gt"},
+    "crop": {"mode": "none"},
     "variants": {"cnn": {"data": "prepared", "init": "none"}},
 }
 """A minimal valid params.yaml; everything else takes the config's defaults."""

@@ -19,7 +19,14 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 DOC = REPO / "docs" / "reliability.md"
 AREAS = ("Data", "Downloads and archives", "Params", "Runs", "Security")
-MODULES = ("test_rel_data", "test_rel_downloads", "test_rel_params", "test_rel_runs", "test_rel_security")
+MODULES = (
+    "test_rel_data",
+    "test_rel_downloads",
+    "test_rel_params",
+    "test_rel_runs",
+    "test_rel_train",
+    "test_rel_security",
+)
 
 
 @dataclass(frozen=True)
@@ -85,9 +92,9 @@ def render() -> str:
         "`tests/reliability/` (`python -m pytest -q tests/reliability`). *What the user sees* is the exact line the",
         "test asserts: a stage's `error: ...` on stderr (exit status 2, no traceback), a warning it logs, or DVC's",
         "own line; `<name>` stands for a run-specific value (a temp path, a port, a hash). Faults are injected",
-        "deterministically: `FINEGRAIN_FAULT_KILL_AFTER_EPOCH=N` SIGKILLs training after epoch N,",
-        "`FINEGRAIN_FAULT_KILL_IN_ATOMIC_DIR=<dir>` SIGKILLs a stage when output `<dir>` is written but not yet",
-        "in place.",
+        "deterministically: `FINEGRAIN_FAULT_KILL_AFTER_EPOCH=N` SIGKILLs training after epoch N (with",
+        "`FINEGRAIN_FAULT_SIGNAL=INT` it sends Ctrl-C's SIGINT instead), `FINEGRAIN_FAULT_KILL_IN_ATOMIC_DIR=<dir>`",
+        "SIGKILLs a stage when output `<dir>` is written but not yet in place.",
         "",
         "Generated from the tests' `case(...)` records; regenerate with `python tests/reliability/cases.py`",
         "(`tests/reliability/test_rel_docs.py` fails when this file is out of date).",

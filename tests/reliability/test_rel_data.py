@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import errno
+import json
+import os
+import re
 
 import numpy as np
+import pandas as pd
+import pytest
 from battery import (
     class_tree,
     folder_params,
@@ -18,6 +23,7 @@ from battery import (
     write_params,
 )
 from cases import case, expect
+from conftest import deep_merge
 from dataset_fixtures import build, extract_layout, mat_bytes
 from PIL import Image
 
@@ -353,3 +359,266 @@ def test_disk_full_while_writing_shards(tmp_path, monkeypatch):
     assert out.error == expect(test_disk_full_while_writing_shards, path=written[0])
     assert (project / "data" / "prepared" / "index.parquet").read_bytes() == before
     assert leftovers(project / "data") == []
+
+
+def copy_of(root, rel: str) -> bytes:
+    return (root / rel).read_bytes()
+
+
+@case(
+    "Data",
+    "Jupyter's .ipynb_checkpoints/0-checkpoint.jpg copies inside a class folder, and a hidden .trash/ class folder",
+    "",
+    "hidden files and folders (dot-prefixed) are never images or classes: class_names stay a, b; the 8 images are "
+    "prepared, no checkpoint copy (which could land in another split than its original: a train/test leak)",
+)
+def test_hidden_checkpoint_copies_are_not_images(tmp_path):
+    root = class_tree(tmp_path / "photos")
+    extra = {
+        "a/.ipynb_checkpoints/0-checkpoint.jpg": copy_of(root, "a/0.jpg"),
+        ".trash/x/1.jpg": copy_of(root, "b/1.jpg"),
+    }
+    class_tree(root, extra)
+    write_params(tmp_path / "project", folder_params(root))
+    out = run_stage_here(tmp_path / "project", "prepare")
+    assert (out.code, out.errors, out.warnings) == (0, [], [])
+    images = stored(tmp_path / "project")
+    assert sorted(images) == [f"{c}/{i}.jpg" for c in "ab" for i in range(4)]
+
+
+@case(
+    "Data",
+    "byte-identical copies of one image in a class (a/copy_of_0.jpg = a/0.jpg) and across classes (b/from_a.jpg = "
+    "a/1.jpg), with 1 test image in 4",
+    "data.root: 2 image(s) are byte-identical copies of another (e.g. a/copy_of_0.jpg = a/0.jpg); each copy is "
+    "kept in its original's split, so none leaks between train, val and test",
+    "every copy lands in its original's split (the split is drawn per distinct image); a second warning names the "
+    "copies across classes: 'data.root: 1 image(s) are copies of an image in another class (e.g. b/from_a.jpg = "
+    "a/1.jpg): one image, two labels'",
+)
+def test_identical_copies_stay_in_one_split(tmp_path):
+    root = class_tree(tmp_path / "photos")
+    class_tree(root, {"a/copy_of_0.jpg": copy_of(root, "a/0.jpg"), "b/from_a.jpg": copy_of(root, "a/1.jpg")})
+    write_params(tmp_path / "project", folder_params(root))
+    out = run_stage_here(tmp_path / "project", "prepare")
+    across = (
+        "data.root: 1 image(s) are copies of an image in another class (e.g. b/from_a.jpg = a/1.jpg): one image, "
+        "two labels"
+    )
+    assert (out.code, out.warnings) == (0, [expect(test_identical_copies_stay_in_one_split), across])
+    split = {image_id: row["split"] for image_id, (row, _) in stored(tmp_path / "project").items()}
+    assert split["a/copy_of_0.jpg"] == split["a/0.jpg"] and split["b/from_a.jpg"] == split["a/1.jpg"]
+    assert len(split) == 10
+
+
+@case(
+    "Data",
+    "data.root one level too high: <root>/train/<class>/ and <root>/test/<class>/",
+    "error: data.root: {root} looks one level too high: 'test', 'train' hold class folders, not images (e.g. "
+    "train/a/0.jpg); set data.root to one of them, e.g. {root}/train",
+    "the stage stops before decoding anything (exit 2) instead of training on two classes named train and test",
+)
+def test_root_one_level_too_high(tmp_path):
+    root = tmp_path / "photos"
+    class_tree(root / "train")
+    class_tree(root / "test")
+    for c in "ab":
+        for i in (2, 3):
+            (root / "test" / c / f"{i}.jpg").unlink()
+    write_params(tmp_path / "project", folder_params(root))
+    out = run_stage_here(tmp_path / "project", "prepare")
+    assert out.error == expect(test_root_one_level_too_high, root=root)
+    assert not (tmp_path / "project" / "data").exists()
+
+
+@case(
+    "Data",
+    "data.root one level too low: pointing at a class folder (<root>/<class>/<images>)",
+    "error: data.root: {root} holds 4 image(s) but no class folders; set data.root to the folder above it, "
+    "{parent}, if its sub-folders are the classes",
+    "the stage stops before decoding anything (exit 2)",
+)
+def test_root_one_level_too_low(tmp_path):
+    root = class_tree(tmp_path / "photos") / "a"
+    write_params(tmp_path / "project", folder_params(root))
+    out = run_stage_here(tmp_path / "project", "prepare")
+    assert out.error == expect(test_root_one_level_too_low, root=root, parent=root.parent)
+
+
+@case(
+    "Data",
+    "a symlink loop in data.root (all -> .)",
+    "data.root: did not follow symlink all -> {target}: it leads back into data.root (a loop or a second copy)",
+    "the link is not a class and nothing is read twice: class_names stay a, b; the 8 images are prepared once",
+)
+def test_symlink_loop_in_root(tmp_path):
+    root = class_tree(tmp_path / "photos")
+    (root / "all").symlink_to(".")
+    (root / "a" / "up").symlink_to("..")
+    write_params(tmp_path / "project", folder_params(root))
+    out = run_stage_here(tmp_path / "project", "prepare")
+    target = os.path.realpath(root)
+    up = f"data.root: did not follow symlink a/up -> {target}: it leads back into data.root (a loop or a second copy)"
+    assert (out.code, out.warnings) == (0, [expect(test_symlink_loop_in_root, target=target), up])
+    assert len(stored(tmp_path / "project")) == 8
+
+
+@case(
+    "Data",
+    "a class folder that is a symlink to a folder outside data.root",
+    "",
+    "followed like a folder: class 'c' holds its 4 images",
+)
+def test_symlinked_class_folder_outside_root(tmp_path):
+    root = class_tree(tmp_path / "photos")
+    elsewhere = class_tree(tmp_path / "elsewhere", classes=("x", "y", "c"))  # noise of their own, no copies
+    (root / "c").symlink_to(elsewhere / "c")
+    images = prepared_ok_at(tmp_path, root)
+    assert sorted(i for i in images if i.startswith("c/")) == [f"c/{i}.jpg" for i in range(4)]
+
+
+def prepared_ok_at(tmp_path, root):
+    write_params(tmp_path / "project", folder_params(root))
+    out = run_stage_here(tmp_path / "project", "prepare")
+    assert (out.code, out.errors, out.warnings) == (0, [], [])
+    return stored(tmp_path / "project")
+
+
+@case(
+    "Data",
+    "a broken symlink named a/gone.jpg",
+    "skipped a/gone.jpg: broken symlink (its target {target} does not exist)",
+    "counted as skipped and listed in skipped.json with the reason (it counts towards prepare.max_bad_fraction); "
+    "the other 8 are prepared",
+)
+def test_broken_symlink_is_counted_as_skipped(tmp_path):
+    root = class_tree(tmp_path / "photos")
+    target = tmp_path / "moved" / "gone.jpg"
+    (root / "a" / "gone.jpg").symlink_to(target)
+    write_params(tmp_path / "project", folder_params(root))
+    out = run_stage_here(tmp_path / "project", "prepare")
+    assert (out.code, out.warnings) == (
+        0,
+        [expect(test_broken_symlink_is_counted_as_skipped, target=target), SKIP_SUMMARY],
+    )
+    skipped = json.loads((tmp_path / "project" / "data" / "prepared" / "skipped.json").read_text())
+    assert [s["id"] for s in skipped] == ["a/gone.jpg"] and len(stored(tmp_path / "project")) == 8
+    assert json.loads((tmp_path / "project" / "metrics" / "prepare.json").read_text())["skipped"] == 1
+
+
+@case(
+    "Data",
+    "a 1x100000 PNG (passes the 64M pixel guard, but resizing its short side to size_px makes it size_px x "
+    "100000*size_px)",
+    "skipped a/strip.png: 1x100000: aspect ratio 100000:1 exceeds the 25:1 limit (its centre square would keep "
+    "0.001% of the image)",
+    "refused from the header, before any pixel is decoded or resized; skipped and listed in skipped.json",
+)
+def test_extreme_aspect_ratio(tmp_path):
+    warnings, _ = skipped_one(tmp_path, "strip.png", huge_png(1, 100_000))
+    assert warnings == [expect(test_extreme_aspect_ratio), SKIP_SUMMARY]
+
+
+@case("Data", "upper- and mixed-case extensions (A.JPG, b.JpEg, c.PNG)", "", "read like lower-case ones: all prepared")
+def test_uppercase_extensions(tmp_path):
+    extra = {
+        "a/A.JPG": image_bytes(noise(50), "JPEG"),
+        "a/b.JpEg": image_bytes(noise(51), "JPEG"),
+        "b/c.PNG": image_bytes(noise(52), "PNG"),
+    }
+    images = prepared_ok(tmp_path, extra)
+    assert {"a/A.JPG", "a/b.JpEg", "b/c.PNG"} <= set(images) and len(images) == 11
+
+
+@case(
+    "Data",
+    "data.test_fraction 0.1 with 4 images per class (0.4 test images per class rounds to 0)",
+    "",
+    "every class still gets 1 test image (and keeps 3 for training): a split with a non-zero fraction never "
+    "misses a class",
+)
+def test_every_class_gets_a_test_image(tmp_path):
+    root = class_tree(tmp_path / "photos", classes=("a", "b", "c"))
+    params = folder_params(root)
+    params["data"]["test_fraction"] = 0.1
+    write_params(tmp_path / "project", params)
+    out = run_stage_here(tmp_path / "project", "prepare")
+    assert (out.code, out.errors, out.warnings) == (0, [], [])
+    rows = [row for row, _ in stored(tmp_path / "project").values()]
+    assert sorted(r["class_name"] for r in rows if r["split"] == "test") == ["a", "b", "c"]
+
+
+@case(
+    "Data",
+    "a class folder with a single image (test_fraction 0.25)",
+    "error: data.root: class 'c' has 1 image(s); a seeded split needs at least 2, one for each of train, test "
+    "(data.val_fraction 0.0, data.test_fraction 0.25); add images, or move the folder out of data.root",
+    "the stage stops before decoding anything (exit 2), instead of a class with no test image",
+)
+def test_class_too_small_to_split(tmp_path):
+    root = class_tree(tmp_path / "photos", classes=("a", "b", "c"))
+    for i in (1, 2, 3):
+        (root / "c" / f"{i}.jpg").unlink()
+    write_params(tmp_path / "project", folder_params(root))
+    out = run_stage_here(tmp_path / "project", "prepare")
+    assert out.error == expect(test_class_too_small_to_split)
+
+
+@pytest.fixture(scope="module")
+def tree_edits(tmp_path_factory) -> dict:
+    """A real git+DVC project on a local imagefolder tree: `dvc repro prepare`, then again with the tree unchanged,
+    after adding an image, after removing one. Records which stages ran and how many images were prepared."""
+    from conftest import dvc, make_project
+
+    base = tmp_path_factory.mktemp("tree_edits")
+    root = class_tree(base / "photos")
+    project = make_project(
+        base / "project",
+        deep_merge(folder_params(root), {"prepare": {"size_px": 16, "workers": 1}, "crop": {"mode": "none"}}),
+    )
+
+    def repro() -> dict:
+        out = dvc(project, "repro", "prepare").stdout
+        index = project / "data" / "prepared" / "index.parquet"
+        return {
+            "out": out,
+            "ran": set(re.findall(r"Running stage '([^']+)'", out)),
+            "images": len(pd.read_parquet(index)),
+        }
+
+    steps = {"first": repro(), "unchanged": repro()}
+    (root / "a" / "new.jpg").write_bytes(image_bytes(noise(77), "JPEG"))
+    steps["added"] = repro()
+    (root / "b" / "0.jpg").unlink()
+    steps["removed"] = repro()
+    return steps
+
+
+@pytest.mark.slow
+@case(
+    "Data",
+    "dvc repro after images were added to (then removed from) a local data.root",
+    "Running stage 'prepare':",
+    "DVC sees the change: the always-changed fingerprint stage rewrites data/fingerprint.json, prepare re-runs and "
+    "holds 9, then 8 images (before: 'Data and pipelines are up to date', training on the old images)",
+)
+def test_edited_local_tree_reruns_prepare(tree_edits):
+    assert tree_edits["first"]["ran"] == {"download", "fingerprint", "prepare"}
+    for step, images in (("added", 9), ("removed", 8)):
+        assert tree_edits[step]["ran"] == {"fingerprint", "prepare"}, tree_edits[step]["out"]
+        assert expect(test_edited_local_tree_reruns_prepare) in tree_edits[step]["out"].splitlines()
+        assert tree_edits[step]["images"] == images
+
+
+@pytest.mark.slow
+@case(
+    "Data",
+    "dvc repro with a local data.root unchanged since the last run",
+    "Stage 'prepare' didn't change, skipping",
+    "only the fingerprint stage runs (a walk of the tree: paths, sizes, mtimes; no image is read); its output is "
+    "byte-identical, so nothing downstream re-runs",
+)
+def test_unchanged_local_tree_reruns_nothing(tree_edits):
+    assert tree_edits["unchanged"]["ran"] == {"fingerprint"}, tree_edits["unchanged"]["out"]
+    assert expect(test_unchanged_local_tree_reruns_nothing) in tree_edits["unchanged"]["out"].splitlines()
+    assert tree_edits["unchanged"]["images"] == 8

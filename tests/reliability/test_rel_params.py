@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from battery import run_stage_here, write_params
 from cases import case, expect
 
@@ -235,3 +236,127 @@ def test_yaml_syntax_error(tmp_path):
     (tmp_path / "params.yaml").write_text("variants:\n  cnn: {data: prepared, init: none\n")
     out = run_stage_here(tmp_path, "prepare")
     assert out.error == expect(test_yaml_syntax_error)
+
+
+@case(
+    "Params",
+    "the same seed twice (variants.cnn.seeds: [0, 0])",
+    "error: params.yaml: variants.cnn.seeds: seed 0 is listed twice; each seed is one more run of the variant "
+    "(got [0, 0])",
+    "nothing runs (exit 2), instead of a second run resuming the first's state and a std of 0 over '2 seeds'",
+)
+def test_duplicate_seeds(tmp_path):
+    assert refused(tmp_path, variant(seeds=[0, 0])) == expect(test_duplicate_seeds)
+
+
+@case(
+    "Params",
+    "a negative seed with a few-shot subset (seeds: [-1], train_images: 6)",
+    "error: params.yaml: variants.cnn.seeds.0: Input should be greater than or equal to 0 (got -1)",
+    "nothing runs (exit 2), instead of a numpy traceback in the train stage",
+)
+def test_negative_seed(tmp_path):
+    assert refused(tmp_path, variant(seeds=[-1], train_images=6)) == expect(test_negative_seed)
+
+
+@case(
+    "Params",
+    "a dotted variant name (variants: {cnn.v2: ...})",
+    "error: params.yaml: variants.cnn.v2: a variant name is a file name and a params key: letters, digits, '_', "
+    "'-' (no '.': DVC would read variants.cnn.v2 as nested keys)",
+    "nothing runs (exit 2), instead of DVC's 'Parameters variants.cnn.v2 are missing' after the first stages",
+)
+def test_dotted_variant_name(tmp_path):
+    overrides = {"variants": {"cnn.v2": {"data": "prepared", "init": "none"}}}
+    assert refused(tmp_path, overrides, "download") == expect(test_dotted_variant_name)
+
+
+@case(
+    "Params",
+    "a mirror URL with a mistyped scheme (data.root: htps://mirror.example/cub/)",
+    "error: params.yaml: data.root: unsupported URL scheme 'htps://' for source 'mirror'; expected http://, "
+    "https://, file:// or a directory (got 'htps://mirror.example/cub/')",
+    "nothing runs (exit 2), not even the download",
+)
+def test_mistyped_url_scheme(tmp_path):
+    overrides = {"data": {"dataset": "cub200", "source": "mirror", "root": "htps://mirror.example/cub/"}}
+    assert refused(tmp_path, overrides, "download") == expect(test_mistyped_url_scheme)
+
+
+@case(
+    "Params",
+    "a CUDA device on a machine without one (base.device: cuda)",
+    "error: params.yaml: base.device: 'cuda' is not available on this machine (torch finds no CUDA device); use "
+    "auto or cpu",
+    "the FIRST stage (download) stops (exit 2): every stage checks the device at params load, not only the ones "
+    "that use it",
+)
+def test_unavailable_device(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    assert refused(tmp_path, {"base": {"device": "cuda"}}, "download") == expect(test_unavailable_device)
+
+
+@case(
+    "Params",
+    "FINEGRAIN_DEVICE=gpu in the environment",
+    "error: FINEGRAIN_DEVICE: expected auto, cpu, cuda, cuda:<N> or mps (got 'gpu')",
+    "nothing runs (exit 2), not even the download",
+)
+def test_bad_device_environment_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv("FINEGRAIN_DEVICE", "gpu")
+    assert refused(tmp_path, {}, "download") == expect(test_bad_device_environment_variable)
+
+
+@case(
+    "Params",
+    "FINEGRAIN_THREADS=two in the environment",
+    "error: FINEGRAIN_THREADS: expected a whole number of threads >= 0, 0 = torch's default (got 'two')",
+    "nothing runs (exit 2), not even the download",
+)
+def test_bad_threads_environment_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv("FINEGRAIN_THREADS", "two")
+    assert refused(tmp_path, {}, "download") == expect(test_bad_threads_environment_variable)
+
+
+@case(
+    "Params",
+    "a params.yaml indented with a tab",
+    "error: params.yaml: line 3, column 1: found a tab character where YAML expects spaces; indent with spaces",
+    "nothing runs (exit 2)",
+)
+def test_tab_in_params(tmp_path):
+    (tmp_path / "params.yaml").write_text("variants:\n  cnn:\n\tdata: prepared\n")
+    out = run_stage_here(tmp_path, "prepare")
+    assert out.error == expect(test_tab_in_params)
+
+
+@case(
+    "Params",
+    "the same key twice in params.yaml (variant cnn defined twice, e.g. after a copy-paste)",
+    "error: params.yaml: line 3, column 3: duplicate key 'cnn' (a second value would silently replace the first)",
+    "nothing runs (exit 2), as under `dvc repro` (DVC's YAML parser refuses duplicates too), instead of a stage "
+    "run by hand silently training the last one",
+)
+def test_duplicate_key_in_params(tmp_path):
+    (tmp_path / "params.yaml").write_text(
+        "variants:\n  cnn: {data: prepared, init: none, lr: 0.1}\n  cnn: {data: prepared, init: none, lr: 0.5}\n"
+    )
+    out = run_stage_here(tmp_path, "prepare")
+    assert out.error == expect(test_duplicate_key_in_params)
+
+
+@case(
+    "Params",
+    "box crops on a dataset without boxes (data.dataset: imagefolder with crop.mode: gt, or mmdet training its "
+    "detector)",
+    "error: params.yaml: crop.mode: 'gt' crops to the dataset's boxes and imagefolder has none; set crop.mode: none "
+    "(full frames), or mmdet with a trained detector (crop.detector.train: false, checkpoint: ...)",
+    "nothing runs (exit 2), instead of gt 'crops' that silently keep every image whole (cropped variants equal to "
+    "uncropped ones) or an mmdet crop stage failing after download and prepare",
+)
+def test_crop_needs_boxes(tmp_path):
+    overrides = {"data": {"dataset": "imagefolder", "source": "local", "root": str(tmp_path)}, "crop": {"mode": "gt"}}
+    assert refused(tmp_path / "p", overrides, "download") == expect(test_crop_needs_boxes)

@@ -20,3 +20,6 @@ DATASET_SOURCES: dict[str, tuple[str, ...]] = {
     "oxford_pets": ("official", "mirror", "local"),
 }
 """data.dataset -> the data.source values it supports (the first is its default where one is natural)."""
+
+WITH_BOXES = frozenset({"synthetic", "cub200", "stanford_dogs", "oxford_pets"})
+"""Datasets whose records carry an object box (what crop.mode gt and a trained detector need)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 import warnings
 from pathlib import Path
@@ -14,6 +15,10 @@ from finegrain.data.registry import Box
 
 MAX_IMAGE_PIXELS = 64_000_000
 """Decompression-bomb guard: larger images are refused, before any pixel is decoded."""
+MAX_ASPECT_RATIO = 25
+"""Longer side / shorter side above this is refused from the header: prepare keeps the centre square (1/25 of such an
+image at most), and resizing the short side to the target first would blow a 1x100000 strip up to size_px x
+(100000 x size_px) pixels. Panoramas (up to ~12:1) pass."""
 
 
 class BadImage(Exception):
@@ -59,6 +64,12 @@ def open_rgb(path: Path, target_short_px: int | None = None) -> tuple[Image.Imag
                     raise BadImage(f"{w}x{h} exceeds the {MAX_IMAGE_PIXELS} pixel decompression-bomb limit")
                 if w < 1 or h < 1:
                     raise BadImage("empty image")
+                if max(w, h) > MAX_ASPECT_RATIO * min(w, h):
+                    ratio = max(w, h) / min(w, h)
+                    raise BadImage(
+                        f"{w}x{h}: aspect ratio {ratio:.0f}:1 exceeds the {MAX_ASPECT_RATIO}:1 limit (its centre "
+                        f"square would keep {100 / ratio:.2g}% of the image)"
+                    )
                 if target_short_px and img.format == "JPEG":
                     scale = min(w, h) / target_short_px
                     if scale >= 2:  # DCT scaling by 1/2, 1/4 or 1/8 to the smallest size >= the request
@@ -70,6 +81,8 @@ def open_rgb(path: Path, target_short_px: int | None = None) -> tuple[Image.Imag
         except BadImage:
             raise
         except FileNotFoundError:
+            if Path(path).is_symlink():
+                raise BadImage(f"broken symlink (its target {os.readlink(path)} does not exist)") from None
             raise BadImage("no such file") from None
         except Image.DecompressionBombError as err:
             raise BadImage(_bomb_reason(err)) from None

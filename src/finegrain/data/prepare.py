@@ -52,7 +52,8 @@ def prepare_dataset(
         raise DataError(f"dataset {raw.name!r}: no images found")
     workers = workers or os.cpu_count() or 1
     jobs = [(r, size_px) for r in raw.records]
-    skipped: list[dict] = []
+    skipped: list[dict] = list(raw.skipped)
+    total = len(jobs) + len(raw.skipped)
     with atomic_dir(out_dir) as tmp:
         writers = {s: ShardWriter(tmp, s, size_px, shard_images) for s in SPLITS}
         by_id = {r.id: r for r in raw.records}
@@ -64,11 +65,11 @@ def prepare_dataset(
             _collect(map(_decode_worker, jobs), by_id, raw, writers, skipped, len(jobs))
         for w in writers.values():
             w.flush()
-        bad_fraction = len(skipped) / len(jobs)
+        bad_fraction = len(skipped) / total
         if bad_fraction > max_bad_fraction:
             first = skipped[0]
             raise DataError(
-                f"{len(skipped)} of {len(jobs)} images unreadable ({bad_fraction:.1%} > prepare.max_bad_fraction "
+                f"{len(skipped)} of {total} images unreadable ({bad_fraction:.1%} > prepare.max_bad_fraction "
                 f"{max_bad_fraction:.1%}); first: {first['id']}: {first['reason']}"
             )
         rows = [row for w in writers.values() for row in w.rows]
@@ -78,8 +79,9 @@ def prepare_dataset(
                 raise DataError(f"dataset {raw.name!r}: split {split!r} has no images after decoding")
         meta = {"dataset": raw.name, "class_names": raw.class_names, "size_px": size_px}
         write_dataset(tmp, rows, meta)
+        _warn_missing_classes(raw, writers)
         report = {
-            "images": len(jobs) - len(skipped),
+            "images": total - len(skipped),
             "skipped": len(skipped),
             "counts": counts,
             "classes": len(raw.class_names),
@@ -110,3 +112,14 @@ def _collect(results, by_id, raw, writers, skipped, total) -> None:
                 **box_columns(box),
             },
         )
+
+
+def _warn_missing_classes(raw: RawDataset, writers: dict[str, ShardWriter]) -> None:
+    """Warn about a class left without images in a non-empty split (skipped files, or an official split)."""
+    for split, writer in writers.items():
+        present = {row["label"] for row in writer.rows}
+        missing = [name for label, name in enumerate(raw.class_names) if label not in present]
+        if writer.rows and missing:
+            log.warning(
+                "dataset %r: %d class(es) have no %s images, e.g. %r", raw.name, len(missing), split, missing[0]
+            )

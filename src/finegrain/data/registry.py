@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from finegrain.data.catalog import DATASET_SOURCES, SPLITS
+from finegrain.data.catalog import DATASET_SOURCES, SPLITS, WITH_BOXES
 from finegrain.data.official import cinic10, cub200, flower_photos, flowers102, oxford_pets, stanford_dogs
 from finegrain.data.remote import RemoteFile
 
@@ -43,6 +43,8 @@ class RawDataset:
     name: str
     class_names: list[str]
     records: list[Record]
+    skipped: list[dict] = field(default_factory=list)
+    """{"id", "path", "reason"} of image files the reader already knows are unusable (e.g. broken symlinks)."""
 
     def split_counts(self) -> dict[str, int]:
         return {s: sum(r.split == s for r in self.records) for s in SPLITS}
@@ -53,10 +55,13 @@ class DatasetSpec:
     name: str
     sources: tuple[str, ...]
     read: Callable[[DataCfg], RawDataset]
-    has_boxes: bool = False
     description: str = ""
     files: tuple[RemoteFile, ...] = ()
     """What `official`/`mirror` download: URLs and checksums, each citing where it comes from."""
+
+    @property
+    def has_boxes(self) -> bool:
+        return self.name in WITH_BOXES
 
 
 def _read_synthetic(cfg: DataCfg) -> RawDataset:
@@ -95,7 +100,6 @@ DATASETS: dict[str, DatasetSpec] = {
             "synthetic",
             DATASET_SOURCES["synthetic"],
             _read_synthetic,
-            has_boxes=True,
             description="procedural shapes/textures with boxes, generated offline (default)",
         ),
         DatasetSpec(
@@ -122,7 +126,6 @@ DATASETS: dict[str, DatasetSpec] = {
             "cub200",
             DATASET_SOURCES["cub200"],
             cub200.read,
-            has_boxes=True,
             files=cub200.FILES,
             description="CUB-200-2011: official train/test, seeded val from train, bird boxes",
         ),
@@ -130,7 +133,6 @@ DATASETS: dict[str, DatasetSpec] = {
             "stanford_dogs",
             DATASET_SOURCES["stanford_dogs"],
             stanford_dogs.read,
-            has_boxes=True,
             files=stanford_dogs.FILES,
             description="Stanford Dogs: official train/test lists, seeded val from train, dog boxes",
         ),
@@ -145,7 +147,6 @@ DATASETS: dict[str, DatasetSpec] = {
             "oxford_pets",
             DATASET_SOURCES["oxford_pets"],
             oxford_pets.read,
-            has_boxes=True,
             files=oxford_pets.FILES,
             description="Oxford-IIIT Pet: official trainval/test, seeded val from trainval, head boxes "
             "(part of trainval; None elsewhere)",

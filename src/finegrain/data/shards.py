@@ -132,7 +132,8 @@ def open_split(root: str | Path, split: str) -> ShardSplit:
     index = pd.read_parquet(root / "index.parquet")
     part = index[index["split"] == split].reset_index(drop=True)
     if part.empty:
-        raise DataError(f"{root}: split {split!r} is empty (counts: {meta.get('counts')})")
+        remedy = f"; folder datasets take it from data.{split}_fraction > 0" if split in ("val", "test") else ""
+        raise DataError(f"{root}: split {split!r} is empty (counts: {meta.get('counts')}){remedy}")
     return ShardSplit(root, split, part, list(meta["class_names"]), int(meta["size_px"]))
 
 

@@ -1,15 +1,15 @@
 """The download stage's work: make the configured source available and record what it was.
 
-Embedded data needs nothing; a local layout is fingerprinted (paths, sizes, mtimes) so prepare re-runs when
-the tree changes. `official` and `mirror` download the dataset's registry files (verified, resumable) into a
-download cache beside data/raw (data/downloads/<dataset>/, not a DVC output, so an interrupted download resumes and
-a re-run does not fetch again), then extract them safely into data/raw/<dataset>/ and record each file's hashes and
-the source of the checksum it was verified against.
+Embedded data needs nothing; a local layout is recorded by its path (its fingerprint is the `fingerprint` stage's,
+taken on every `dvc repro` so prepare re-runs when the tree changes: `finegrain.data.tree.fingerprint_source`).
+`official` and `mirror` download the dataset's registry files (verified, resumable) into a download cache beside
+data/raw (data/downloads/<dataset>/, not a DVC output, so an interrupted download resumes and a re-run does not
+fetch again), then extract them safely into data/raw/<dataset>/ and record each file's hashes and the source of the
+checksum it was verified against.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import shutil
 from pathlib import Path
@@ -22,16 +22,6 @@ from finegrain.data.registry import DATASETS
 from finegrain.errors import ConfigError
 
 log = logging.getLogger(__name__)
-
-
-def fingerprint_tree(root: Path) -> dict:
-    """Cheap fingerprint of a directory tree: file count and a hash of (relative path, size, mtime)."""
-    digest, count = hashlib.sha256(), 0
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        st = path.stat()
-        digest.update(f"{path.relative_to(root).as_posix()}\0{st.st_size}\0{int(st.st_mtime)}\n".encode())
-        count += 1
-    return {"files": count, "sha256": digest.hexdigest()}
 
 
 def download_dataset(cfg: DataCfg, downloads_dir: Path) -> list[dict]:
@@ -85,7 +75,7 @@ def fetch_source(cfg: DataCfg, raw_dir: Path, downloads_dir: Path | None = None)
         root = Path(cfg.root).expanduser()
         if not root.is_dir():
             raise ConfigError(f"params.yaml: data.root: {root} is not a directory")
-        record.update(root=str(root.resolve()), **fingerprint_tree(root))
+        record.update(root=str(root.resolve()))  # its fingerprint: data/fingerprint.json (the fingerprint stage)
     elif cfg.source == "embedded":
         record.update(synthetic=cfg.synthetic.model_dump(), split_seed=cfg.split_seed)
     with atomic_dir(raw_dir) as tmp:

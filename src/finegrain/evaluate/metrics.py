@@ -34,13 +34,18 @@ def predict(
 
 
 def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> dict:
-    """Quality metrics (fractions in [0, 1]) plus the confusion matrix (rows = true class)."""
+    """Quality metrics (fractions in [0, 1]) plus the confusion matrix (rows = true class).
+
+    A class with no test image has no accuracy: NaN in per_class_acc (torchmetrics would report 0.0).
+    """
     top_k = min(5, num_classes)
+    per_class = multiclass_accuracy(logits, labels, num_classes, average=None)
+    per_class[torch.bincount(labels, minlength=num_classes) == 0] = float("nan")
     return {
         "top1": float(multiclass_accuracy(logits, labels, num_classes, average="micro")),
         f"top{top_k}": float(multiclass_accuracy(logits, labels, num_classes, average="micro", top_k=top_k)),
         "macro_f1": float(multiclass_f1_score(logits, labels, num_classes, average="macro")),
-        "per_class_acc": multiclass_accuracy(logits, labels, num_classes, average=None).tolist(),
+        "per_class_acc": per_class.tolist(),
         "confusion": multiclass_confusion_matrix(logits, labels, num_classes).numpy(),
     }
 

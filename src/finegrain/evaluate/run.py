@@ -16,6 +16,7 @@ from finegrain.atomic import atomic_dir, write_json
 from finegrain.augment.recipes import create_transforms
 from finegrain.config import ExplainCfg, Params
 from finegrain.data.shards import open_split, stratified_subset
+from finegrain.errors import DataError
 from finegrain.evaluate.metrics import (
     classification_metrics,
     curve_roughness,
@@ -60,6 +61,10 @@ def evaluate_variant(params: Params, name: str) -> dict:
     """Write metrics/variants/<name>.json, data/perf/variants/<name>.json and data/eval/<name>/ (confusion,
     per-class, robustness curves, heatmaps)."""
     cfg = params.variant(name)
+    if not (paths.model_dir(name) / "summary.json").is_file():
+        raise DataError(
+            f"{paths.model_dir(name)}: variant {name!r} is not trained yet; run `dvc repro evaluate@{name}`"
+        )
     configure_threads(params.base.threads)
     device = resolve_device(params.base.device)
     test = open_split(paths.data_input(cfg.data), "test")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import os
 import signal
 import time
@@ -29,6 +30,16 @@ log = logging.getLogger(__name__)
 
 FAULT_ENV = "FINEGRAIN_FAULT_KILL_AFTER_EPOCH"
 """Fault injection for tests: SIGKILL this process right after the checkpoint of this epoch (1-based)."""
+FAULT_SIGNAL_ENV = "FINEGRAIN_FAULT_SIGNAL"
+"""The signal FAULT_ENV sends instead of KILL, e.g. INT (what Ctrl-C sends)."""
+
+
+class Diverged(Exception):
+    """The loss became NaN or infinite in `epoch` (1-based) of `phase`; nothing of that epoch is saved."""
+
+    def __init__(self, epoch: int, phase: str, losses: str) -> None:
+        super().__init__(f"diverged in epoch {epoch} ({losses})")
+        self.epoch, self.phase = epoch, phase
 
 
 def _create_loss(cfg: TrainCfg) -> Loss:
@@ -269,6 +280,8 @@ def fit(
         train_loss, train_acc = one_pass(trainer, train_loader, optimizer)
         epoch_time = time.perf_counter() - t0
         val_loss, val_acc = one_pass(model if features is None else trainer, val_loader)
+        if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+            raise Diverged(epoch + 1, phase, f"train loss {train_loss:.4g}, val loss {val_loss:.4g}")
         step_scheduler(scheduler, val_loss)
         row = {
             "epoch": epoch + 1,
@@ -315,7 +328,7 @@ def fit(
                 },
             )
         if os.environ.get(FAULT_ENV) == str(epoch + 1):
-            os.kill(os.getpid(), signal.SIGKILL)
+            os.kill(os.getpid(), getattr(signal, f"SIG{os.environ.get(FAULT_SIGNAL_ENV, 'KILL')}"))
         if stop:
             log.info("early stopping: val accuracy has not improved for %d epochs", stale)
             break

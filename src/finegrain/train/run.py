@@ -16,13 +16,13 @@ from finegrain.augment.recipes import create_transforms
 from finegrain.checks import read_checks
 from finegrain.config import Params, TrainCfg
 from finegrain.data.shards import open_split, stratified_subset
-from finegrain.errors import DataError
+from finegrain.errors import ConfigError, DataError, Interrupted
 from finegrain.models.factory import count_parameters, create_model
 from finegrain.runtime import configure_threads, resolve_device, seed_everything
 from finegrain.train import distributed
-from finegrain.train.checkpoint import load_weights_only, run_key, save_state
+from finegrain.train.checkpoint import load_state, load_weights_only, run_key, save_state
 from finegrain.train.features import cached_features, use_cache
-from finegrain.train.loop import History, Transformed, fit
+from finegrain.train.loop import Diverged, History, Transformed, fit
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +109,14 @@ def _train_seeds(params: Params, name: str, cfg: TrainCfg, dist: distributed.Dis
             count_parameters(model),
         )
         state_path = ckpt_dir / f"seed{seed}.pt"
-        history, best_state = fit(
-            model, train_set, val_set, cfg, run_seed, device, state_path, log_row if live else None, features, dist
-        )
+        try:
+            history, best_state = fit(
+                model, train_set, val_set, cfg, run_seed, device, state_path, log_row if live else None, features, dist
+            )
+        except Diverged as err:
+            raise ConfigError(_diverged(params, name, cfg, seed, err)) from None
+        except KeyboardInterrupt:
+            raise Interrupted(_interrupted(name, seed, state_path, cfg.epochs)) from None
         if not dist.main:
             continue
         live.end()
@@ -130,6 +135,27 @@ def _train_seeds(params: Params, name: str, cfg: TrainCfg, dist: distributed.Dis
     atomic_write_bytes(out_dir / "config.yaml", yaml.safe_dump({"variant": name, **cfg.model_dump()}).encode())
     shutil.rmtree(paths.CKPT / name, ignore_errors=True)  # finished: the resume state is no longer needed
     return summary
+
+
+def _diverged(params: Params, name: str, cfg: TrainCfg, seed: int, err: Diverged) -> str:
+    """One line naming the variant, the seed, the epoch and the learning rate to lower."""
+    key = "phase2_lr" if err.phase == "phase2" else "lr"
+    where = f"variants.{name}.{key}" if key in (params.variants[name] or {}) else f"train.{key}"
+    return f"params.yaml: variants.{name}: seed {seed} {err}; lower {where} (now {getattr(cfg, key):g})"
+
+
+def _interrupted(name: str, seed: int, state_path: Path, epochs: int) -> str:
+    """What Ctrl-C kept: the resume state of the last finished epoch, from which `dvc repro` continues."""
+    saved = load_state(state_path)
+    if saved is None:
+        return f"train@{name} seed {seed}: interrupted before its first epoch ended; run `dvc repro` again to start it"
+    epoch = int(saved["epoch"])
+    if epoch >= epochs:
+        return f"train@{name} seed {seed}: interrupted after its last epoch; run `dvc repro` again to write its outputs"
+    return (
+        f"train@{name} seed {seed}: interrupted; the state after epoch {epoch} is kept in {state_path}: "
+        f"run `dvc repro` again to resume from epoch {epoch + 1}"
+    )
 
 
 def _save_seed(out: Path, cfg: TrainCfg, history: History, best_state: dict, model, class_names: list[str]) -> None:

@@ -1,0 +1,197 @@
+"""Reliability: training and evaluation of one tiny variant gone wrong, stage by stage in-process (16 px images).
+
+A diverging run, Ctrl-C and its resume, evaluate before train, a class without test images. Each test prepares a
+3-class tree of 4 noise images per class (2 train, 1 val, 1 test each) and trains small_cnn for 2 epochs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+from battery import REPO, class_tree, folder_params, leftovers, run_stage_here, write_params
+from cases import case, expect
+
+from finegrain.data.folders import read_class_folders
+from finegrain.train.loop import FAULT_ENV, FAULT_SIGNAL_ENV
+
+TRAIN = {"epochs": 2, "image_size_px": 16, "batch_size": 4, "augment": "none", "lr": 0.01}
+CHEAP_EVALUATE = {"robust": {"images": 0}, "explain": {"images": 0, "faithfulness_images": 0}}
+
+
+def prepared_project(tmp_path: Path, variant: dict | None = None, before_prepare=None) -> Path:
+    """A project whose params train variant `cnn` on a prepared 3-class tree; data/prepared is built."""
+    root = class_tree(tmp_path / "photos", classes=("a", "b", "c"))
+    overrides = folder_params(root)
+    overrides["data"].update(val_fraction=0.25, test_fraction=0.25)
+    overrides.update(train=TRAIN, evaluate=CHEAP_EVALUATE)
+    overrides["variants"] = {"cnn": {"data": "prepared", "init": "none", **(variant or {})}}
+    project = tmp_path / "project"
+    write_params(project, overrides)
+    if before_prepare:
+        before_prepare(root, project)
+    out = run_stage_here(project, "prepare")
+    assert out.code == 0, out.stderr[-2000:]
+    return project
+
+
+def history(project: Path) -> list[str]:
+    """history.csv of seed 0 without its epoch_time_s column."""
+    lines = (project / "data" / "models" / "cnn" / "seed0" / "history.csv").read_text().splitlines()
+    return [line.rsplit(",", 1)[0] for line in lines]
+
+
+@case(
+    "Runs",
+    "a diverging run (variants.cnn.lr: 1e6): the loss becomes NaN",
+    "error: params.yaml: variants.cnn: seed 0 diverged in epoch {epoch} (train loss {train}, val loss {val}); lower "
+    "variants.cnn.lr (now 1e+06)",
+    "training stops (exit 2) at the first epoch with a NaN or infinite loss, before saving it: no data/models/cnn, "
+    "so under dvc repro no evaluate runs and no metrics are published",
+)
+def test_diverging_run_stops(tmp_path):
+    project = prepared_project(tmp_path, {"lr": 1e6})
+    out = run_stage_here(project, "train", "cnn")
+    error = out.error
+    epoch = error.split(" diverged in epoch ")[1].split(" ")[0]
+    losses = error.split("(train loss ")[1].split(")")[0]
+    train, val = losses.split(", val loss ")
+    assert error == expect(test_diverging_run_stops, epoch=epoch, train=train, val=val)
+    assert "nan" in (train + val) or "inf" in (train + val)
+    assert (
+        not (project / "data" / "models" / "cnn").exists()
+        and not (project / "metrics" / "variants" / "cnn.json").exists()
+    )
+
+
+@case(
+    "Runs",
+    "Ctrl-C (SIGINT) during training, right after epoch 1 of 2",
+    "error: train@cnn seed 0: interrupted; the state after epoch 1 is kept in data/ckpt/cnn/{key}/seed0.pt: run "
+    "`dvc repro` again to resume from epoch 2",
+    "exit status 130, no traceback; the next run resumes at epoch 2 and ends with the history of an uninterrupted run",
+)
+def test_ctrl_c_during_training_then_resume(tmp_path):
+    project = prepared_project(tmp_path)
+    env = {**os.environ, FAULT_ENV: "1", FAULT_SIGNAL_ENV: "INT"}
+    result = subprocess.run(
+        [sys.executable, str(REPO / "stages" / "train.py"), "cnn"], cwd=project, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 130 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    states = list((project / "data" / "ckpt" / "cnn").glob("*/seed0.pt"))
+    assert len(states) == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [expect(test_ctrl_c_during_training_then_resume, key=states[0].parent.name)]
+    assert run_stage_here(project, "train", "cnn").code == 0
+    resumed = history(project)
+    shutil.rmtree(project / "data" / "models")
+    assert run_stage_here(project, "train", "cnn").code == 0  # straight through, from scratch
+    assert resumed == history(project) and len(resumed) == 3
+
+
+@case(
+    "Runs",
+    "running evaluate for a variant that was not trained yet (python stages/evaluate.py cnn)",
+    "error: data/models/cnn: variant 'cnn' is not trained yet; run `dvc repro evaluate@cnn`",
+    "evaluate stops (exit 2) before reading anything; no metrics are written",
+)
+def test_evaluate_before_train(tmp_path):
+    project = prepared_project(tmp_path)
+    out = run_stage_here(project, "evaluate", "cnn")
+    assert out.error == expect(test_evaluate_before_train)
+    assert not (project / "metrics" / "variants" / "cnn.json").exists()
+
+
+@case(
+    "Runs",
+    "a class left without test images (its one test image is unreadable and skipped)",
+    "dataset 'imagefolder': 1 class(es) have no test images, e.g. 'c'",
+    "prepare warns; evaluate writes an empty (NaN) accuracy for class c in per_class.csv, not 0.0",
+)
+def test_class_without_test_images(tmp_path):
+    def break_c_test_image(root: Path, project: Path) -> None:
+        raw = read_class_folders(root, "imagefolder", 0, 0.25, 0.25)
+        test_c = next(r for r in raw.records if r.split == "test" and r.id.startswith("c/"))
+        test_c.path.write_bytes(b"not an image")
+
+    project = prepared_project(tmp_path, before_prepare=break_c_test_image)
+    out = run_stage_here(project, "prepare")
+    assert expect(test_class_without_test_images) in out.warnings
+    assert run_stage_here(project, "train", "cnn").code == 0
+    assert run_stage_here(project, "evaluate", "cnn").code == 0
+    per_class = pd.read_csv(project / "data" / "eval" / "cnn" / "per_class.csv")
+    assert per_class["class"].tolist() == ["a", "b", "c"]
+    assert per_class["accuracy"].isna().tolist() == [False, False, True]
+    assert json.loads((project / "metrics" / "variants" / "cnn.json").read_text())["test"]["top1"] >= 0.0
+
+
+@case(
+    "Runs",
+    "Ctrl-C during prepare, while it decodes (over a previous complete data/prepared)",
+    "error: prepare: interrupted; run `dvc repro` again to finish it",
+    "exit status 130, no traceback; the previous data/prepared is unchanged and no temp dir is left",
+)
+def test_ctrl_c_during_prepare(tmp_path, monkeypatch):
+    import finegrain.data.prepare as prepare
+
+    project = prepared_project(tmp_path)
+    before = snapshot(project / "data" / "prepared")
+    decode, calls = prepare.decode_record, []
+
+    def pressed_ctrl_c_at_the_third_image(record, size_px):
+        calls.append(record.id)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return decode(record, size_px)
+
+    monkeypatch.setattr(prepare, "decode_record", pressed_ctrl_c_at_the_third_image)
+    out = run_stage_here(project, "prepare")
+    assert (out.code, out.errors) == (130, [expect(test_ctrl_c_during_prepare)])
+    assert snapshot(project / "data" / "prepared") == before and leftovers(project / "data") == []
+
+
+@case(
+    "Runs",
+    "Ctrl-C while a stage script is still importing (torch, timm: seconds before run_stage starts)",
+    "error: slow_imports: interrupted; run `dvc repro` again to finish it",
+    "one line instead of a traceback through torch's imports; the process still ends by SIGINT (status -2; 130 in "
+    "a shell), as DVC expects of an interrupted command",
+)
+def test_ctrl_c_during_imports(tmp_path):
+    script = tmp_path / "stages" / "slow_imports.py"
+    script.parent.mkdir()
+    script.write_text(
+        "from finegrain.cli import run_stage  # noqa: F401  (stage scripts import it before their heavy imports)\n"
+        "raise KeyboardInterrupt  # Ctrl-C while the heavy imports load\n"
+    )
+    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == -2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.splitlines() == [expect(test_ctrl_c_during_imports)]
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@case(
+    "Runs",
+    "training on a folder dataset prepared with data.val_fraction 0 (no validation images)",
+    "error: data/prepared: split 'val' is empty (counts: {counts}); folder datasets take it from data.val_fraction > 0",
+    "training stops before building the model (exit 2); the line names the param to change",
+)
+def test_training_without_validation_split(tmp_path):
+    def no_val(root: Path, project: Path) -> None:
+        write_params(
+            project, {**folder_params(root), "train": TRAIN, "variants": {"cnn": {"data": "prepared", "init": "none"}}}
+        )
+
+    project = prepared_project(tmp_path, before_prepare=no_val)
+    counts = json.loads((project / "data" / "prepared" / "meta.json").read_text())["counts"]
+    out = run_stage_here(project, "train", "cnn")
+    assert out.error == expect(test_training_without_validation_split, counts=counts)
+    assert not (project / "data" / "models").exists()
