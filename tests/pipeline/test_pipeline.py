@@ -58,6 +58,8 @@ def test_report_first_screen_says_what_each_variant_shows_and_whether_it_worked(
         assert technique in ssl
     page = (tiny_project / "data" / "reports" / "index.html").read_text()
     assert page.index("What this run shows") < page.index('id="variants"')
+    assert 'alt="ssl_aug_adv: generated training images"' in page  # the only variant trained on generated images
+    assert "cnn: generated training images" not in page
 
 
 def test_dvclive_logged_every_epoch(tiny_project):

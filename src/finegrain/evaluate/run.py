@@ -27,6 +27,7 @@ from finegrain.evaluate.metrics import (
     predict,
 )
 from finegrain.evaluate.robustness import robustness_curve, summarise
+from finegrain.generate.output import save_grid
 from finegrain.models.factory import count_parameters
 from finegrain.runtime import configure_threads, resolve_device
 from finegrain.train.loop import Transformed
@@ -146,11 +147,21 @@ def evaluate_variant(params: Params, name: str) -> dict:
         perf["explain_time_s"] = time.perf_counter() - t0
         if explained:
             quality["explain"] = explained
+        _generated_samples(paths.data_input(cfg.data), out / "explain" / "generated.png")
     perf["robust_time_s"] = robust_s
     write_json(paths.variant_metrics(name), quality)
     write_json(paths.variant_perf(name), perf)
     log.info("%s: test top-1 %.4f, macro-F1 %.4f", name, test_metrics["top1"], test_metrics["macro_f1"])
     return quality
+
+
+def _generated_samples(data_dir: Path, png: Path, per_class: int = 8) -> None:
+    """A grid (one row per class) of the generated images among the variant's training images, if it has any."""
+    train = open_split(data_dir, "train")
+    generated = train.subset(np.flatnonzero(train.index["generated"].to_numpy()))
+    if len(generated):
+        images = torch.stack([generated[i][0] for i in range(len(generated))])
+        save_grid(png, images, torch.as_tensor(generated.labels), len(train.class_names), per_class)
 
 
 def _explain(

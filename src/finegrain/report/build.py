@@ -158,6 +158,15 @@ def _html_sections(params: Params, tmp: Path, eval_dir: Path) -> list[Section]:
         if robustness_png(curves, robust[0][0])
         else None,
         ("Heatmaps and feature maps", "First seed's model on fixed test images.", heatmaps),
+        (
+            "Generated training images",
+            "Generated images among each variant's training images, a row per class.",
+            [
+                (eval_dir / name / "explain" / "generated.png", f"{name}: generated training images")
+                for name in params.variants
+                if (eval_dir / name / "explain" / "generated.png").is_file()
+            ],
+        ),
     ]
 
 
