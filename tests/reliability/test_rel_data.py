@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -622,3 +623,34 @@ def test_unchanged_local_tree_reruns_nothing(tree_edits):
     assert tree_edits["unchanged"]["ran"] == {"fingerprint"}, tree_edits["unchanged"]["out"]
     assert expect(test_unchanged_local_tree_reruns_nothing) in tree_edits["unchanged"]["out"].splitlines()
     assert tree_edits["unchanged"]["images"] == 8
+
+
+@case(
+    "Data",
+    "data.root moved or deleted after a run, then dvc repro (the fingerprint stage runs first)",
+    "error: data.root: {root} is not a directory",
+    "the pipeline stops at its first stage (exit 2); every output of the last run is kept",
+)
+def test_local_root_gone_after_a_run(tmp_path):
+    out, project = prepare_folder(tmp_path, {})
+    assert run_stage_here(project, "fingerprint").code == 0
+    root = tmp_path / "photos"
+    root.rename(tmp_path / "moved")
+    out = run_stage_here(project, "fingerprint")
+    assert out.error == expect(test_local_root_gone_after_a_run, root=root)
+    assert len(stored(project)) == 8
+
+
+@case(
+    "Data",
+    "a relative data.root (../photos) that does not resolve from where the stage runs (e.g. a queued experiment, "
+    "run in a temporary copy of the project)",
+    "error: data.root: ../photos is not a directory (relative to {cwd}: a queued experiment runs in a copy of the "
+    "project elsewhere, so give an absolute path)",
+    "the pipeline stops at its first stage (exit 2) with the directory the path was resolved from",
+)
+def test_relative_root_that_does_not_resolve(tmp_path):
+    project = tmp_path / "elsewhere" / "copy"
+    write_params(project, folder_params(Path("../photos")))
+    out = run_stage_here(project, "fingerprint")
+    assert out.error == expect(test_relative_root_that_does_not_resolve, cwd=project)

@@ -142,5 +142,11 @@ def fingerprint_source(source: str, root: str | None) -> dict:
         return {"source": source}
     path = Path(root or "").expanduser()
     if not root or not path.is_dir():
-        raise DataError(f"data.root: {path} is not a directory (expected <root>/<class>/<image> folders)")
+        hint = (
+            ""
+            if path.is_absolute()
+            else f" (relative to {Path.cwd()}: a queued experiment runs in a copy of the project elsewhere, so give "
+            "an absolute path)"
+        )
+        raise DataError(f"data.root: {path} is not a directory{hint}")
     return {"source": "local", "root": str(path.resolve()), **fingerprint_tree(path)}
