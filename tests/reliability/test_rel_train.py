@@ -192,3 +192,25 @@ def test_training_without_validation_split(tmp_path):
     out = run_stage_here(project, "train", "cnn")
     assert out.error == expect(test_training_without_validation_split, counts=counts)
     assert not (project / "data" / "models").exists()
+
+
+@case(
+    "Runs",
+    "training interrupted after epoch 1, then the code edited (any source file of the package), then dvc repro",
+    "data/ckpt/cnn: ignoring 1 resume state(s) of other params, data or code; training starts from epoch 1",
+    "the resume state of the old code is not loaded (the run would be neither the old code's nor the new's): the "
+    "resume key hashes the config, the input data and the package's source; the cached features of frozen "
+    "backbones and the generate/pretrain resume states use the same key",
+)
+def test_code_edit_does_not_resume_old_state(tmp_path, monkeypatch, caplog):
+    import finegrain.train.checkpoint as checkpoint
+
+    project = prepared_project(tmp_path)
+    env = {**os.environ, FAULT_ENV: "1", FAULT_SIGNAL_ENV: "INT"}
+    result = subprocess.run([sys.executable, str(REPO / "stages" / "train.py"), "cnn"], cwd=project, env=env)
+    assert result.returncode == 130 and len(list((project / "data" / "ckpt" / "cnn").glob("*/seed0.pt"))) == 1
+    monkeypatch.setattr(checkpoint, "code_digest", lambda: "edited")
+    with caplog.at_level("INFO", logger="finegrain"):
+        out = run_stage_here(project, "train", "cnn")
+    assert (out.code, out.warnings) == (0, [expect(test_code_edit_does_not_resume_old_state)])
+    assert not [r for r in caplog.records if r.getMessage().startswith("resuming from")]

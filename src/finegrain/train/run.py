@@ -65,6 +65,13 @@ def _train_seeds(params: Params, name: str, cfg: TrainCfg, dist: distributed.Dis
     inputs = [data_dir / "index.parquet", data_dir / "meta.json", weights_dir / "weights.pt"]
     ckpt_dir = paths.CKPT / name / run_key({"variant": cfg.model_dump(), "base_seed": params.base.seed}, inputs)
     out_dir, live_dir = paths.model_dir(name), paths.LIVE / name
+    stale = [d.name for d in (paths.CKPT / name).glob("*") if d != ckpt_dir]
+    if stale and dist.main:
+        log.warning(
+            "%s: ignoring %d resume state(s) of other params, data or code; training starts from epoch 1",
+            paths.CKPT / name,
+            len(stale),
+        )
     if dist.main:
         for d in (out_dir, live_dir):
             shutil.rmtree(d, ignore_errors=True)
