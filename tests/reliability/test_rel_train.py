@@ -6,6 +6,7 @@ A diverging run, Ctrl-C and its resume, evaluate before train, a class without t
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shutil
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import yaml
 from battery import REPO, class_tree, folder_params, leftovers, run_stage_here, write_params
 from cases import case, expect
 
@@ -214,3 +216,62 @@ def test_code_edit_does_not_resume_old_state(tmp_path, monkeypatch, caplog):
         out = run_stage_here(project, "train", "cnn")
     assert (out.code, out.warnings) == (0, [expect(test_code_edit_does_not_resume_old_state)])
     assert not [r for r in caplog.records if r.getMessage().startswith("resuming from")]
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """finegrain modules `path` imports anywhere (module level or inside functions: lazy imports run too)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("finegrain")}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("finegrain"):
+            found |= {f"{node.module}.{a.name}" for a in node.names} | {node.module}
+    return found
+
+
+def _module_file(module: str) -> Path | None:
+    base = REPO / "src" / Path(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def import_closure(script: Path) -> set[str]:
+    """Source files (repo-relative) a stage script runs: its finegrain imports, transitively (package __init__s,
+    docstrings only here, left out)."""
+    seen: set[Path] = set()
+    todo = [script]
+    while todo:
+        for module in _imported_modules(todo.pop()):
+            path = _module_file(module)
+            if path is not None and path not in seen:
+                seen.add(path)
+                todo.append(path)
+    return {p.relative_to(REPO).as_posix() for p in seen if p.name != "__init__.py"}
+
+
+@case(
+    "Runs",
+    "an edit to a source file a stage imports (e.g. src/finegrain/losses/triplet.py for train, models/ for "
+    "evaluate, config.py's defaults for every stage), then dvc repro",
+    "",
+    "every stage's dvc.yaml deps cover its import closure, so DVC re-runs exactly the stages whose code changed",
+    xfail="dvc.yaml deps miss modules the stages import (train: losses/, data/shards.py, config.py, runtime.py; "
+    "evaluate: models/, train/, augment/; ...): DVC reports 'didn't change' and keeps the old outputs. Left to the "
+    "dvc.yaml deps restructure (resume states and cached features are keyed on the whole package's source meanwhile)",
+    shown="nothing: DVC says the stage didn't change",
+)
+def test_stage_deps_cover_their_imports():
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    missing = {}
+    for name, stage in stages.items():
+        spec = stage.get("do", stage)
+        deps = [d for d in spec.get("deps", []) if isinstance(d, str) and d.startswith("src/")]
+        script = REPO / spec["cmd"].split()[1]
+        uncovered = sorted(
+            f for f in import_closure(script) if not any(f == d or f.startswith(d.rstrip("/") + "/") for d in deps)
+        )
+        if uncovered:
+            missing[name] = uncovered
+    assert missing == {}, "\n".join(f"{name}: {' '.join(files)}" for name, files in missing.items())
