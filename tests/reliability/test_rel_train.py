@@ -275,3 +275,26 @@ def test_stage_deps_cover_their_imports():
         if uncovered:
             missing[name] = uncovered
     assert missing == {}, "\n".join(f"{name}: {' '.join(files)}" for name, files in missing.items())
+
+
+@case(
+    "Runs",
+    "a few-shot subset smaller than the number of classes (train_images: 2 with 3 classes)",
+    "error: params.yaml: variants.cnn.train_images: 2 images cannot cover the 3 classes of the training split; use "
+    "at least 3 (one per class)",
+    "training stops before building the model (exit 2), instead of a model that never sees one class; a subset at "
+    "least as large as the split warns 'variants.cnn.train_images: 6 >= the 6 training images: all are used'",
+)
+def test_few_shot_subset_smaller_than_classes(tmp_path):
+    project = prepared_project(tmp_path, {"train_images": 2})
+    out = run_stage_here(project, "train", "cnn")
+    assert out.error == expect(test_few_shot_subset_smaller_than_classes)
+    write_params(
+        project,
+        {
+            **yaml.safe_load((project / "params.yaml").read_text()),
+            "variants": {"cnn": {"data": "prepared", "init": "none", "train_images": 6}},
+        },
+    )
+    out = run_stage_here(project, "train", "cnn")
+    assert (out.code, out.warnings) == (0, ["variants.cnn.train_images: 6 >= the 6 training images: all are used"])

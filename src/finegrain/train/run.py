@@ -26,10 +26,19 @@ from finegrain.train.loop import Diverged, History, Transformed, fit
 log = logging.getLogger(__name__)
 
 
-def load_train_val(cfg: TrainCfg, data_dir: Path, seed: int):
-    """(train, val) datasets with the variant's transforms; train optionally a few-shot subset."""
+def load_train_val(cfg: TrainCfg, data_dir: Path, seed: int, key: str = "train_images"):
+    """(train, val) datasets with the variant's transforms; train optionally a few-shot subset (`key` names
+    train_images in messages: fewer than one per class is an error, more than the split has a warning)."""
     train = open_split(data_dir, "train")
     if cfg.train_images is not None:
+        classes = len(set(train.labels.tolist()))
+        if cfg.train_images < classes:
+            raise ConfigError(
+                f"params.yaml: {key}: {cfg.train_images} images cannot cover the {classes} classes of the training "
+                f"split; use at least {classes} (one per class)"
+            )
+        if cfg.train_images >= len(train):
+            log.warning("%s: %d >= the %d training images: all are used", key, cfg.train_images, len(train))
         train = train.subset(stratified_subset(train.labels, cfg.train_images, seed))
     val = open_split(data_dir, "val")
     return (
@@ -79,7 +88,7 @@ def _train_seeds(params: Params, name: str, cfg: TrainCfg, dist: distributed.Dis
     for i, seed in enumerate(cfg.seeds):
         run_seed = params.base.seed + seed
         seed_everything(run_seed)
-        train_set, val_set, class_names = load_train_val(cfg, data_dir, run_seed)
+        train_set, val_set, class_names = load_train_val(cfg, data_dir, run_seed, f"variants.{name}.train_images")
         model = create_model(
             cfg.model,
             len(class_names),
