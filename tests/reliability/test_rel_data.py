@@ -551,15 +551,17 @@ def test_every_class_gets_a_test_image(tmp_path):
 
 @case(
     "Data",
-    "a class folder with a single image (test_fraction 0.25)",
-    "error: data.root: class 'c' has 1 image(s); a seeded split needs at least 2, one for each of train, test "
-    "(data.val_fraction 0.0, data.test_fraction 0.25); add images, or move the folder out of data.root",
+    "class folders with a single image each (c, d) with test_fraction 0.25",
+    "error: data.root: 2 class(es) have fewer distinct images than the 2 splits to fill (train, test; "
+    "data.val_fraction 0.0, data.test_fraction 0.25): 'c' (1), 'd' (1); add images, or move these folders out of "
+    "data.root",
     "the stage stops before decoding anything (exit 2), instead of a class with no test image",
 )
 def test_class_too_small_to_split(tmp_path):
-    root = class_tree(tmp_path / "photos", classes=("a", "b", "c"))
-    for i in (1, 2, 3):
-        (root / "c" / f"{i}.jpg").unlink()
+    root = class_tree(tmp_path / "photos", classes=("a", "b", "c", "d"))
+    for c in "cd":
+        for i in (1, 2, 3):
+            (root / c / f"{i}.jpg").unlink()
     write_params(tmp_path / "project", folder_params(root))
     out = run_stage_here(tmp_path / "project", "prepare")
     assert out.error == expect(test_class_too_small_to_split)
