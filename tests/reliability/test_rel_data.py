@@ -649,3 +649,20 @@ def test_relative_root_that_does_not_resolve(tmp_path):
     write_params(project, folder_params(Path("../photos")))
     out = run_stage_here(project, "fingerprint")
     assert out.error == expect(test_relative_root_that_does_not_resolve, cwd=project)
+
+
+@case(
+    "Data",
+    "a file and a class folder whose names are not UTF-8 (Latin-1 'café', e.g. from an old zip)",
+    "",
+    "prepared like any other: ids and class names write the stray byte as \\xe9 ('caf\\xe9/0.jpg'), the file is "
+    "read from its real name (before: a UnicodeEncodeError traceback from the index writer)",
+)
+def test_non_utf8_names(tmp_path):
+    root = class_tree(tmp_path / "photos")
+    latin1 = os.path.join(os.fsencode(root), b"caf\xe9")
+    os.rename(os.fsencode(root / "b"), latin1)
+    os.rename(os.path.join(os.fsencode(root / "a"), b"0.jpg"), os.path.join(os.fsencode(root / "a"), b"\xe9t\xe9.jpg"))
+    images = prepared_ok_at(tmp_path, root)
+    assert run_stage_here(tmp_path / "project", "fingerprint").code == 0
+    assert "a/\\xe9t\\xe9.jpg" in images and images["caf\\xe9/0.jpg"][0]["class_name"] == "caf\\xe9"

@@ -9,6 +9,7 @@ a non-zero fraction; a class too small for that stops the stage with its name.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,12 @@ class ClassFolders:
 
 def _is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def as_text(name: str) -> str:
+    """A file or folder name as valid UTF-8 text for ids, class names and the index: bytes that are not UTF-8 (e.g. a
+    Latin-1 name from an old zip, which Python holds as surrogates) are written as \\xNN; other names are unchanged."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def scan_class_folders(root: Path) -> ClassFolders:
@@ -74,7 +81,9 @@ def scan_class_folders(root: Path) -> ClassFolders:
     for link, target in walker.broken:
         if _is_image(link) and link.parent != root:
             reason = f"broken symlink (its target {target} does not exist)"
-            skipped.append({"id": walker.relative(link), "path": str(link), "reason": reason})
+            skipped.append(
+                {"id": as_text(walker.relative(link)), "path": as_text(str(link)), "reason": as_text(reason)}
+            )
         else:
             log.warning("data.root: ignored broken symlink %s -> %s", walker.relative(link), target)
     _check_level(root, classes, loose)
@@ -183,7 +192,7 @@ def read_class_folders(root: Path, name: str, seed: int, val_fraction: float, te
         split_of.update(split_class(unit_of_file, rng, val_fraction, test_fraction))
     records = [
         Record(
-            id=f"{class_name}/{path.relative_to(root / class_name).as_posix()}",
+            id=as_text(f"{class_name}/{path.relative_to(root / class_name).as_posix()}"),
             split=split_of[copies.get(path, path)],
             label=label,
             path=path,
@@ -192,7 +201,7 @@ def read_class_folders(root: Path, name: str, seed: int, val_fraction: float, te
         for path in files
     ]
     _report_copies(root, copies, class_of)
-    return RawDataset(name, list(scan.classes), records, skipped=scan.skipped)
+    return RawDataset(name, [as_text(c) for c in scan.classes], records, skipped=scan.skipped)
 
 
 def _report_copies(root: Path, copies: dict[Path, Path], class_of: dict[Path, str]) -> None:

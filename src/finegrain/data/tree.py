@@ -143,10 +143,10 @@ def fingerprint_tree(root: Path) -> dict:
             st = path.stat()
         except OSError:
             continue
-        digest.update(f"{walker.relative(path)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        digest.update(f"{walker.relative(path)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode(errors="surrogateescape"))
         count += 1
     for link, target in walker.broken:
-        digest.update(f"{walker.relative(link)}\0-> {target}\n".encode())
+        digest.update(f"{walker.relative(link)}\0-> {target}\n".encode(errors="surrogateescape"))
     return {"files": count, "sha256": digest.hexdigest()}
 
 
