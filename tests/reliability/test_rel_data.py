@@ -666,3 +666,20 @@ def test_non_utf8_names(tmp_path):
     images = prepared_ok_at(tmp_path, root)
     assert run_stage_here(tmp_path / "project", "fingerprint").code == 0
     assert "a/\\xe9t\\xe9.jpg" in images and images["caf\\xe9/0.jpg"][0]["class_name"] == "caf\\xe9"
+
+
+@case(
+    "Data",
+    "data.test_fraction 0 on a folder dataset (no test split)",
+    "error: dataset 'imagefolder': split 'test' would be empty (counts: {{'train': 8, 'val': 0, 'test': 0}}); folder "
+    "datasets take it from data.test_fraction > 0",
+    "the stage stops before decoding anything (exit 2), not after",
+)
+def test_no_test_split(tmp_path):
+    root = class_tree(tmp_path / "photos")
+    params = folder_params(root)
+    params["data"]["test_fraction"] = 0.0
+    write_params(tmp_path / "project", params)
+    out = run_stage_here(tmp_path / "project", "prepare")
+    assert out.error == expect(test_no_test_split)
+    assert not (tmp_path / "project" / "data").exists()

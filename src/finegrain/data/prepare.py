@@ -49,6 +49,12 @@ def prepare_dataset(
     """
     if not raw.records:
         raise DataError(f"dataset {raw.name!r}: no images found")
+    for split, count in raw.split_counts().items():
+        if split in ("train", "test") and count == 0:  # before decoding anything (val may be empty)
+            raise DataError(
+                f"dataset {raw.name!r}: split {split!r} would be empty (counts: {raw.split_counts()}); folder "
+                f"datasets take it from data.{split}_fraction > 0"
+            )
     workers = workers or os.cpu_count() or 1
     jobs = [(r, size_px) for r in raw.records]
     skipped: list[dict] = list(raw.skipped)
