@@ -298,3 +298,22 @@ def test_few_shot_subset_smaller_than_classes(tmp_path):
     )
     out = run_stage_here(project, "train", "cnn")
     assert (out.code, out.warnings) == (0, ["variants.cnn.train_images: 6 >= the 6 training images: all are used"])
+
+
+@case(
+    "Runs",
+    "evaluate run by hand after editing a variant's params without retraining (lr 0.01 -> 0.02)",
+    "error: data/models/cnn: trained with other params (variants.cnn.lr: 0.01, now 0.02); run `dvc repro "
+    "evaluate@cnn` to retrain it first",
+    "evaluate stops (exit 2) instead of publishing the old model's metrics under the new params (dvc repro itself "
+    "retrains first: the params are train's deps)",
+)
+def test_evaluate_after_params_edit_without_training(tmp_path):
+    project = prepared_project(tmp_path)
+    assert run_stage_here(project, "train", "cnn").code == 0
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["variants"]["cnn"]["lr"] = 0.02
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    out = run_stage_here(project, "evaluate", "cnn")
+    assert out.error == expect(test_evaluate_after_params_edit_without_training)
+    assert not (project / "metrics" / "cnn.json").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from pathlib import Path
@@ -188,6 +189,25 @@ def _save_seed(out: Path, cfg: TrainCfg, history: History, best_state: dict, mod
     import pandas as pd
 
     pd.DataFrame(history.rows).to_csv(out / "history.csv", index=False)
+
+
+def trained_summary(name: str, cfg: TrainCfg) -> dict:
+    """data/models/<name>/summary.json, after checking the models there were trained with `cfg` (a stage run by
+    hand after a params edit would otherwise evaluate the old models under the new params)."""
+    out_dir = paths.model_dir(name)
+    if not (out_dir / "summary.json").is_file():
+        raise DataError(f"{out_dir}: variant {name!r} is not trained yet; run `dvc repro evaluate@{name}`")
+    trained = yaml.safe_load((out_dir / "config.yaml").read_text()) if (out_dir / "config.yaml").is_file() else {}
+    trained.pop("variant", None)
+    current = yaml.safe_load(yaml.safe_dump(cfg.model_dump()))
+    changed = sorted(k for k in current.keys() | trained.keys() if current.get(k) != trained.get(k))
+    if changed:
+        key = changed[0]
+        raise DataError(
+            f"{out_dir}: trained with other params (variants.{name}.{key}: {trained.get(key)!r}, now "
+            f"{current.get(key)!r}); run `dvc repro evaluate@{name}` to retrain it first"
+        )
+    return json.loads((out_dir / "summary.json").read_text())
 
 
 def load_trained(variant_dir: Path, seed: int, which: str = "best") -> torch.nn.Module:
