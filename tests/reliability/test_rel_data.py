@@ -683,3 +683,24 @@ def test_no_test_split(tmp_path):
     out = run_stage_here(tmp_path / "project", "prepare")
     assert out.error == expect(test_no_test_split)
     assert not (tmp_path / "project" / "data").exists()
+
+
+@case(
+    "Data",
+    "a class whose every training image is unreadable (text files named .jpg; 1 test image in 4)",
+    "error: dataset 'imagefolder': class 'c' has no readable train image (skipped: {first}: not an image (no known "
+    "image format)); fix or remove its files (1 class(es) in all)",
+    "the stage stops (exit 2) and writes nothing, instead of a class the model never sees but is scored on",
+)
+def test_class_without_readable_train_images(tmp_path):
+    from finegrain.data.folders import read_class_folders
+
+    root = class_tree(tmp_path / "photos", classes=("a", "b", "c"))
+    raw = read_class_folders(root, "imagefolder", 0, 0.0, 0.25)
+    train_c = [r for r in raw.records if r.split == "train" and r.id.startswith("c/")]
+    for record in train_c:
+        record.path.write_bytes(b"not an image")
+    write_params(tmp_path / "project", folder_params(root, max_bad_fraction=0.5))
+    out = run_stage_here(tmp_path / "project", "prepare")
+    assert out.error == expect(test_class_without_readable_train_images, first=train_c[0].id)
+    assert not (tmp_path / "project" / "data" / "prepared").exists()
