@@ -704,3 +704,17 @@ def test_class_without_readable_train_images(tmp_path):
     out = run_stage_here(tmp_path / "project", "prepare")
     assert out.error == expect(test_class_without_readable_train_images, first=train_c[0].id)
     assert not (tmp_path / "project" / "data" / "prepared").exists()
+
+
+@case(
+    "Data",
+    "data.root written with ~ (~/photos) for an imagefolder dataset",
+    "",
+    "expanded to the home directory, as for every other dataset and the fingerprint (before: 'data.root: ~/photos "
+    "is not a directory')",
+)
+def test_root_with_tilde(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    class_tree(tmp_path / "photos")
+    images = prepared_ok_at(tmp_path, Path("~/photos"))
+    assert len(images) == 8
