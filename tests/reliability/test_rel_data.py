@@ -718,3 +718,21 @@ def test_root_with_tilde(tmp_path, monkeypatch):
     class_tree(tmp_path / "photos")
     images = prepared_ok_at(tmp_path, Path("~/photos"))
     assert len(images) == 8
+
+
+@case(
+    "Data",
+    "images nested one level deeper inside each class (a/batch_a/0.jpg, b/batch_b/0.jpg)",
+    "",
+    "read as classes a and b (images anywhere under a class folder belong to it); only when every top folder holds "
+    "just sub-folders whose names repeat across them (train/a, test/a) or are split names is the root called one "
+    "level too high",
+)
+def test_nested_images_inside_classes(tmp_path):
+    flat = class_tree(tmp_path / "flat")
+    root = tmp_path / "photos"
+    for c in "ab":
+        (root / c).mkdir(parents=True)
+        (flat / c).rename(root / c / f"batch_{c}")
+    images = prepared_ok_at(tmp_path, root)
+    assert sorted({row["class_name"] for row, _ in images.values()}) == ["a", "b"] and len(images) == 8
