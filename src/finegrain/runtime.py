@@ -85,3 +85,9 @@ def check_runtime(params: Params, source: str = "params.yaml") -> None:
         reason = _unavailable(device)
         if reason:
             raise ConfigError(f"{where}: {device!r} is not available on this machine ({reason}); use auto or cpu")
+    fp16 = [name for name in params.variants if params.variant(name).precision == "fp16"]
+    if fp16 and (device := resolve_device(params.base.device)).type != "cuda":
+        raise ConfigError(
+            f"{source}: variants.{fp16[0]}.precision: fp16 needs a CUDA device (training runs on {device}); use "
+            "bf16 or fp32"
+        )

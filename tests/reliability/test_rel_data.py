@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -550,15 +551,17 @@ def test_every_class_gets_a_test_image(tmp_path):
 
 @case(
     "Data",
-    "a class folder with a single image (test_fraction 0.25)",
-    "error: data.root: class 'c' has 1 image(s); a seeded split needs at least 2, one for each of train, test "
-    "(data.val_fraction 0.0, data.test_fraction 0.25); add images, or move the folder out of data.root",
+    "class folders with a single image each (c, d) with test_fraction 0.25",
+    "error: data.root: 2 class(es) have fewer distinct images than the 2 splits to fill (train, test; "
+    "data.val_fraction 0.0, data.test_fraction 0.25): 'c' (1), 'd' (1); add images, or move these folders out of "
+    "data.root",
     "the stage stops before decoding anything (exit 2), instead of a class with no test image",
 )
 def test_class_too_small_to_split(tmp_path):
-    root = class_tree(tmp_path / "photos", classes=("a", "b", "c"))
-    for i in (1, 2, 3):
-        (root / "c" / f"{i}.jpg").unlink()
+    root = class_tree(tmp_path / "photos", classes=("a", "b", "c", "d"))
+    for c in "cd":
+        for i in (1, 2, 3):
+            (root / c / f"{i}.jpg").unlink()
     write_params(tmp_path / "project", folder_params(root))
     out = run_stage_here(tmp_path / "project", "prepare")
     assert out.error == expect(test_class_too_small_to_split)
@@ -567,47 +570,40 @@ def test_class_too_small_to_split(tmp_path):
 @pytest.fixture(scope="module")
 def tree_edits(tmp_path_factory) -> dict:
     """A real git+DVC project on a local imagefolder tree: `dvc repro prepare`, then again with the tree unchanged,
-    after adding an image, after removing one. Records which stages ran and how many images were prepared."""
+    then after one image was added and another removed. Records which stages ran and which images were prepared."""
     from conftest import dvc, make_project
 
     base = tmp_path_factory.mktemp("tree_edits")
     root = class_tree(base / "photos")
-    project = make_project(
-        base / "project",
-        deep_merge(folder_params(root), {"prepare": {"size_px": 16, "workers": 1}, "crop": {"mode": "none"}}),
-    )
+    overrides = deep_merge(folder_params(root), {"prepare": {"size_px": 16, "workers": 1}, "crop": {"mode": "none"}})
+    project = make_project(base / "project", overrides)
 
     def repro() -> dict:
         out = dvc(project, "repro", "prepare").stdout
-        index = project / "data" / "prepared" / "index.parquet"
-        return {
-            "out": out,
-            "ran": set(re.findall(r"Running stage '([^']+)'", out)),
-            "images": len(pd.read_parquet(index)),
-        }
+        index = pd.read_parquet(project / "data" / "prepared" / "index.parquet")
+        return {"out": out, "ran": set(re.findall(r"Running stage '([^']+)'", out)), "ids": sorted(index["id"])}
 
     steps = {"first": repro(), "unchanged": repro()}
     (root / "a" / "new.jpg").write_bytes(image_bytes(noise(77), "JPEG"))
-    steps["added"] = repro()
     (root / "b" / "0.jpg").unlink()
-    steps["removed"] = repro()
+    steps["edited"] = repro()
     return steps
 
 
 @pytest.mark.slow
 @case(
     "Data",
-    "dvc repro after images were added to (then removed from) a local data.root",
+    "dvc repro after an image was added to a local data.root and another removed",
     "Running stage 'prepare':",
     "DVC sees the change: the always-changed fingerprint stage rewrites data/fingerprint.json, prepare re-runs and "
-    "holds 9, then 8 images (before: 'Data and pipelines are up to date', training on the old images)",
+    "holds a/new.jpg, not b/0.jpg (before: 'Data and pipelines are up to date', training on the old images)",
 )
 def test_edited_local_tree_reruns_prepare(tree_edits):
     assert tree_edits["first"]["ran"] == {"download", "fingerprint", "prepare"}
-    for step, images in (("added", 9), ("removed", 8)):
-        assert tree_edits[step]["ran"] == {"fingerprint", "prepare"}, tree_edits[step]["out"]
-        assert expect(test_edited_local_tree_reruns_prepare) in tree_edits[step]["out"].splitlines()
-        assert tree_edits[step]["images"] == images
+    edited = tree_edits["edited"]
+    assert edited["ran"] == {"fingerprint", "prepare"}, edited["out"]
+    assert expect(test_edited_local_tree_reruns_prepare) in edited["out"].splitlines()
+    assert "a/new.jpg" in edited["ids"] and "b/0.jpg" not in edited["ids"] and len(edited["ids"]) == 8
 
 
 @pytest.mark.slow
@@ -621,4 +617,122 @@ def test_edited_local_tree_reruns_prepare(tree_edits):
 def test_unchanged_local_tree_reruns_nothing(tree_edits):
     assert tree_edits["unchanged"]["ran"] == {"fingerprint"}, tree_edits["unchanged"]["out"]
     assert expect(test_unchanged_local_tree_reruns_nothing) in tree_edits["unchanged"]["out"].splitlines()
-    assert tree_edits["unchanged"]["images"] == 8
+    assert tree_edits["unchanged"]["ids"] == tree_edits["first"]["ids"]
+
+
+@case(
+    "Data",
+    "data.root moved or deleted after a run, then dvc repro (the fingerprint stage runs first)",
+    "error: data.root: {root} is not a directory",
+    "the pipeline stops at its first stage (exit 2); every output of the last run is kept",
+)
+def test_local_root_gone_after_a_run(tmp_path):
+    out, project = prepare_folder(tmp_path, {})
+    assert run_stage_here(project, "fingerprint").code == 0
+    root = tmp_path / "photos"
+    root.rename(tmp_path / "moved")
+    out = run_stage_here(project, "fingerprint")
+    assert out.error == expect(test_local_root_gone_after_a_run, root=root)
+    assert len(stored(project)) == 8
+
+
+@case(
+    "Data",
+    "a relative data.root (../photos) that does not resolve from where the stage runs (e.g. a queued experiment, "
+    "run in a temporary copy of the project)",
+    "error: data.root: ../photos is not a directory (relative to {cwd}: a queued experiment runs in a copy of the "
+    "project elsewhere, so give an absolute path)",
+    "the pipeline stops at its first stage (exit 2) with the directory the path was resolved from",
+)
+def test_relative_root_that_does_not_resolve(tmp_path):
+    project = tmp_path / "elsewhere" / "copy"
+    write_params(project, folder_params(Path("../photos")))
+    out = run_stage_here(project, "fingerprint")
+    assert out.error == expect(test_relative_root_that_does_not_resolve, cwd=project)
+
+
+@case(
+    "Data",
+    "a file and a class folder whose names are not UTF-8 (Latin-1 'café', e.g. from an old zip)",
+    "",
+    "prepared like any other: ids and class names write the stray byte as \\xe9 ('caf\\xe9/0.jpg'), the file is "
+    "read from its real name (before: a UnicodeEncodeError traceback from the index writer)",
+)
+def test_non_utf8_names(tmp_path):
+    root = class_tree(tmp_path / "photos")
+    latin1 = os.path.join(os.fsencode(root), b"caf\xe9")
+    os.rename(os.fsencode(root / "b"), latin1)
+    os.rename(os.path.join(os.fsencode(root / "a"), b"0.jpg"), os.path.join(os.fsencode(root / "a"), b"\xe9t\xe9.jpg"))
+    images = prepared_ok_at(tmp_path, root)
+    assert run_stage_here(tmp_path / "project", "fingerprint").code == 0
+    assert "a/\\xe9t\\xe9.jpg" in images and images["caf\\xe9/0.jpg"][0]["class_name"] == "caf\\xe9"
+
+
+@case(
+    "Data",
+    "data.test_fraction 0 on a folder dataset (no test split)",
+    "error: dataset 'imagefolder': split 'test' would be empty (counts: {{'train': 8, 'val': 0, 'test': 0}}); folder "
+    "datasets take it from data.test_fraction > 0",
+    "the stage stops before decoding anything (exit 2), not after",
+)
+def test_no_test_split(tmp_path):
+    root = class_tree(tmp_path / "photos")
+    params = folder_params(root)
+    params["data"]["test_fraction"] = 0.0
+    write_params(tmp_path / "project", params)
+    out = run_stage_here(tmp_path / "project", "prepare")
+    assert out.error == expect(test_no_test_split)
+    assert not (tmp_path / "project" / "data").exists()
+
+
+@case(
+    "Data",
+    "a class whose every training image is unreadable (text files named .jpg; 1 test image in 4)",
+    "error: dataset 'imagefolder': class 'c' has no readable train image (skipped: {first}: not an image (no known "
+    "image format)); fix or remove its files (1 class(es) in all)",
+    "the stage stops (exit 2) and writes nothing, instead of a class the model never sees but is scored on",
+)
+def test_class_without_readable_train_images(tmp_path):
+    from finegrain.data.folders import read_class_folders
+
+    root = class_tree(tmp_path / "photos", classes=("a", "b", "c"))
+    raw = read_class_folders(root, "imagefolder", 0, 0.0, 0.25)
+    train_c = [r for r in raw.records if r.split == "train" and r.id.startswith("c/")]
+    for record in train_c:
+        record.path.write_bytes(b"not an image")
+    write_params(tmp_path / "project", folder_params(root, max_bad_fraction=0.5))
+    out = run_stage_here(tmp_path / "project", "prepare")
+    assert out.error == expect(test_class_without_readable_train_images, first=train_c[0].id)
+    assert not (tmp_path / "project" / "data" / "prepared").exists()
+
+
+@case(
+    "Data",
+    "data.root written with ~ (~/photos) for an imagefolder dataset",
+    "",
+    "expanded to the home directory, as for every other dataset and the fingerprint (before: 'data.root: ~/photos "
+    "is not a directory')",
+)
+def test_root_with_tilde(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    class_tree(tmp_path / "photos")
+    images = prepared_ok_at(tmp_path, Path("~/photos"))
+    assert len(images) == 8
+
+
+@case(
+    "Data",
+    "images nested one level deeper inside each class (a/batch_a/0.jpg, b/batch_b/0.jpg)",
+    "",
+    "read as classes a and b (images anywhere under a class folder belong to it); only when every top folder holds "
+    "just sub-folders whose names repeat across them (train/a, test/a) or are split names is the root called one "
+    "level too high",
+)
+def test_nested_images_inside_classes(tmp_path):
+    flat = class_tree(tmp_path / "flat")
+    root = tmp_path / "photos"
+    for c in "ab":
+        (root / c).mkdir(parents=True)
+        (flat / c).rename(root / c / f"batch_{c}")
+    images = prepared_ok_at(tmp_path, root)
+    assert sorted({row["class_name"] for row, _ in images.values()}) == ["a", "b"] and len(images) == 8

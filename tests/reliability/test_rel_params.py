@@ -360,3 +360,17 @@ def test_duplicate_key_in_params(tmp_path):
 def test_crop_needs_boxes(tmp_path):
     overrides = {"data": {"dataset": "imagefolder", "source": "local", "root": str(tmp_path)}, "crop": {"mode": "gt"}}
     assert refused(tmp_path / "p", overrides, "download") == expect(test_crop_needs_boxes)
+
+
+@case(
+    "Params",
+    "fp16 training on a machine without CUDA (variants.cnn.precision: fp16)",
+    "error: params.yaml: variants.cnn.precision: fp16 needs a CUDA device (training runs on cpu); use bf16 or fp32",
+    "the first stage stops (exit 2), not the train stage after download, prepare and crop",
+)
+def test_fp16_without_cuda(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    assert refused(tmp_path, variant(precision="fp16"), "download") == expect(test_fp16_without_cuda)

@@ -14,8 +14,11 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
+import yaml
 from battery import REPO, class_tree, folder_params, leftovers, run_stage_here, write_params
 from cases import case, expect
+from conftest import dvc, run
 
 from finegrain.data.folders import read_class_folders
 from finegrain.train.loop import FAULT_ENV, FAULT_SIGNAL_ENV
@@ -195,3 +198,103 @@ def test_training_without_validation_split(tmp_path):
     out = run_stage_here(project, "train", "cnn")
     assert out.error == expect(test_training_without_validation_split, counts=counts)
     assert not (project / "data" / "models").exists()
+
+
+@case(
+    "Runs",
+    "training interrupted after epoch 1, then the code edited (any source file of the package), then dvc repro",
+    "data/ckpt/cnn: ignoring 1 resume state(s) of other params, data or code; training starts from epoch 1",
+    "the resume state of the old code is not loaded (the run would be neither the old code's nor the new's): the "
+    "resume key hashes the config, the input data and the package's source; the cached features of frozen "
+    "backbones and the generate/pretrain resume states use the same key",
+)
+def test_code_edit_does_not_resume_old_state(tmp_path, monkeypatch, caplog):
+    import finegrain.train.checkpoint as checkpoint
+
+    project = prepared_project(tmp_path)
+    env = {**os.environ, FAULT_ENV: "1", FAULT_SIGNAL_ENV: "INT"}
+    result = subprocess.run([sys.executable, str(REPO / "stages" / "train.py"), "cnn"], cwd=project, env=env)
+    assert result.returncode == 130 and len(list((project / "data" / "ckpt" / "cnn").glob("*/seed0.pt"))) == 1
+    monkeypatch.setattr(checkpoint, "code_digest", lambda: "edited")
+    with caplog.at_level("INFO", logger="finegrain"):
+        out = run_stage_here(project, "train", "cnn")
+    assert (out.code, out.warnings) == (0, [expect(test_code_edit_does_not_resume_old_state)])
+    assert not [r for r in caplog.records if r.getMessage().startswith("resuming from")]
+
+
+def _status_after_edit(project: Path, source: str) -> set[str]:
+    """The stages `dvc status` calls changed after appending a comment to `source` (then restored)."""
+    path = project / source
+    original = path.read_text()
+    path.write_text(original + "\n# edited\n")
+    try:
+        status = json.loads(dvc(project, "status", "--json").stdout or "{}")
+    finally:
+        path.write_text(original)
+    return {name for name, changes in status.items() if changes != ["always changed"]}
+
+
+@case(
+    "Runs",
+    "an edit to a source file a stage imports (a loss, the download code), then dvc status / dvc repro",
+    "",
+    "DVC re-runs exactly the stages that run the edited code: each stage's dvc.yaml deps are its import closure "
+    "(tests/pipeline/test_dvc_deps.py), so a loss edit re-runs the variants' train and evaluate stages and a "
+    "download-code edit only `download`",
+    shown="dvc status lists the stages that run the edited file as changed; the others stay up to date",
+)
+@pytest.mark.slow
+def test_code_edit_reruns_exactly_the_stages_that_run_it(tiny_project, tmp_path):
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(tiny_project), str(clone)], tmp_path)
+    dvc(clone, "config", "--local", "cache.dir", str(tiny_project / ".dvc" / "cache"))
+    dvc(clone, "checkout")
+    variants = yaml.safe_load((clone / "params.yaml").read_text())["variants"]
+    every_variant = {f"{stage}@{v}" for v in variants for stage in ("train", "evaluate")}
+    assert _status_after_edit(clone, "src/finegrain/losses/triplet.py") == every_variant
+    assert _status_after_edit(clone, "src/finegrain/data/download.py") == {"download"}
+    shard_format = _status_after_edit(clone, "src/finegrain/data/shards.py")  # every stage that reads or writes shards
+    assert {"prepare", "crop", "generate", "augment", "pretrain"} | every_variant == shard_format
+    assert _status_after_edit(clone, "src/finegrain/report/html.py") == {"report"}
+
+
+@case(
+    "Runs",
+    "a few-shot subset smaller than the number of classes (train_images: 2 with 3 classes)",
+    "error: params.yaml: variants.cnn.train_images: 2 images cannot cover the 3 classes of the training split; use "
+    "at least 3 (one per class)",
+    "training stops before building the model (exit 2), instead of a model that never sees one class; a subset at "
+    "least as large as the split warns 'variants.cnn.train_images: 6 >= the 6 training images: all are used'",
+)
+def test_few_shot_subset_smaller_than_classes(tmp_path):
+    project = prepared_project(tmp_path, {"train_images": 2})
+    out = run_stage_here(project, "train", "cnn")
+    assert out.error == expect(test_few_shot_subset_smaller_than_classes)
+    write_params(
+        project,
+        {
+            **yaml.safe_load((project / "params.yaml").read_text()),
+            "variants": {"cnn": {"data": "prepared", "init": "none", "train_images": 6}},
+        },
+    )
+    out = run_stage_here(project, "train", "cnn")
+    assert (out.code, out.warnings) == (0, ["variants.cnn.train_images: 6 >= the 6 training images: all are used"])
+
+
+@case(
+    "Runs",
+    "evaluate run by hand after editing a variant's params without retraining (lr 0.01 -> 0.02)",
+    "error: data/models/cnn: trained with other params (variants.cnn.lr: 0.01, now 0.02); run `dvc repro "
+    "evaluate@cnn` to retrain it first",
+    "evaluate stops (exit 2) instead of publishing the old model's metrics under the new params (dvc repro itself "
+    "retrains first: the params are train's deps)",
+)
+def test_evaluate_after_params_edit_without_training(tmp_path):
+    project = prepared_project(tmp_path)
+    assert run_stage_here(project, "train", "cnn").code == 0
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["variants"]["cnn"]["lr"] = 0.02
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    out = run_stage_here(project, "evaluate", "cnn")
+    assert out.error == expect(test_evaluate_after_params_edit_without_training)
+    assert not (project / "metrics" / "cnn.json").exists()

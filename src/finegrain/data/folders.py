@@ -9,6 +9,8 @@ a non-zero fraction; a class too small for that stops the stage with its name.
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +37,12 @@ class ClassFolders:
 
 def _is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def as_text(name: str) -> str:
+    """A file or folder name as valid UTF-8 text for ids, class names and the index: bytes that are not UTF-8 (e.g. a
+    Latin-1 name from an old zip, which Python holds as surrogates) are written as \\xNN; other names are unchanged."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def scan_class_folders(root: Path) -> ClassFolders:
@@ -73,7 +81,9 @@ def scan_class_folders(root: Path) -> ClassFolders:
     for link, target in walker.broken:
         if _is_image(link) and link.parent != root:
             reason = f"broken symlink (its target {target} does not exist)"
-            skipped.append({"id": walker.relative(link), "path": str(link), "reason": reason})
+            skipped.append(
+                {"id": as_text(walker.relative(link)), "path": as_text(str(link)), "reason": as_text(reason)}
+            )
         else:
             log.warning("data.root: ignored broken symlink %s -> %s", walker.relative(link), target)
     _check_level(root, classes, loose)
@@ -128,63 +138,70 @@ def stratified_split(n: int, rng: np.random.Generator, val_fraction: float, test
 
 
 def split_class(
-    n: int, rng: np.random.Generator, val_fraction: float, test_fraction: float, class_name: str, what: str = "image(s)"
-) -> list[str]:
-    """Split names for the n items of class `class_name`: a seeded shuffle, then test, val, train portions.
+    unit_of_file: list[Hashable | None], rng: np.random.Generator, val_fraction: float, test_fraction: float
+) -> dict[Hashable, str]:
+    """Split name per unit (distinct image) of one class: a seeded shuffle, then test, val, train portions.
 
-    Every split with a non-zero fraction gets at least one item and train keeps at least one; a class with too few
-    items for that is a DataError naming it. (Equal to `stratified_split` whenever rounding leaves every split one.)
+    `unit_of_file[i]` is the unit of the class's i-th file (None: it follows another class's split). The shuffle is
+    drawn over the files, so without copies this is exactly the per-file split of earlier versions (and a class's
+    copies never shift another class's split). Every split with a non-zero fraction gets at least one unit and train
+    keeps one (the caller checks the class has `len(needed(...))` units).
     """
-    wanted = ["train"] + [s for s, f in (("val", val_fraction), ("test", test_fraction)) if f > 0]
-    if n < len(wanted):
-        raise DataError(
-            f"data.root: class {class_name!r} has {n} {what}; a seeded split needs at least {len(wanted)}, one for "
-            f"each of {', '.join(wanted)} (data.val_fraction {val_fraction}, data.test_fraction {test_fraction}); "
-            "add images, or move the folder out of data.root"
-        )
-    order = rng.permutation(n)
+    order = rng.permutation(len(unit_of_file))
+    ranked = list(dict.fromkeys(unit_of_file[i] for i in order if unit_of_file[i] is not None))
+    n = len(ranked)
     n_test = max(int(round(n * test_fraction)), 1) if test_fraction > 0 else 0
     n_val = max(int(round(n * val_fraction)), 1) if val_fraction > 0 else 0
-    while n - n_test - n_val < 1:  # rounding up took every item: give back from the larger held-out split
+    while n - n_test - n_val < 1:  # rounding up took every unit: give back from the larger held-out split
         if n_test >= n_val and n_test > 1:
             n_test -= 1
         else:
             n_val -= 1
-    names = ["train"] * n
-    for rank, idx in enumerate(order):
-        names[idx] = "test" if rank < n_test else "val" if rank < n_test + n_val else "train"
-    return names
+    return {u: "test" if r < n_test else "val" if r < n_test + n_val else "train" for r, u in enumerate(ranked)}
+
+
+def needed(val_fraction: float, test_fraction: float) -> list[str]:
+    """The splits every class must have an image in: train, and val / test when their fraction is not 0."""
+    return ["train"] + [s for s, f in (("val", val_fraction), ("test", test_fraction)) if f > 0]
 
 
 def read_class_folders(root: Path, name: str, seed: int, val_fraction: float, test_fraction: float) -> RawDataset:
-    """Records for <root>/<class>/<image>, split per class with a seeded shuffle; copies stay with their original."""
+    """Records for <root>/<class>/<image>, split per class with a seeded shuffle; copies stay with their original.
+
+    A class with fewer distinct images than splits to fill is a DataError naming every such class.
+    """
     scan = scan_class_folders(root)
     copies = identical_files([p for files in scan.classes.values() for p in files])
     class_of = {p: c for c, files in scan.classes.items() for p in files}
+    units = {  # class -> the original (unit) of each of its files; None: a copy of another class's image
+        c: [copies.get(p, p) if class_of[copies.get(p, p)] == c else None for p in files]
+        for c, files in scan.classes.items()
+    }
+    splits = needed(val_fraction, test_fraction)
+    small = [(c, n) for c, u in units.items() if (n := len(set(u) - {None})) < len(splits)]
+    if small:
+        listed = ", ".join(f"{c!r} ({n})" for c, n in small[:5]) + (", ..." if len(small) > 5 else "")
+        raise DataError(
+            f"data.root: {len(small)} class(es) have fewer distinct images than the {len(splits)} splits to fill "
+            f"({', '.join(splits)}; data.val_fraction {val_fraction}, data.test_fraction {test_fraction}): {listed}; "
+            "add images, or move these folders out of data.root"
+        )
     rng = np.random.default_rng(seed)
     split_of: dict[Path, str] = {}
-    records = []
-    for label, (class_name, files) in enumerate(scan.classes.items()):
-        units: dict[Path, list[Path]] = {}  # original -> this class's files with its bytes
-        for path in files:
-            original = copies.get(path, path)
-            if original not in split_of:  # copies of another class's image follow its split
-                units.setdefault(original, []).append(path)
-        what = "distinct image(s)" if any(p in copies for p in files) else "image(s)"
-        splits = split_class(len(units), rng, val_fraction, test_fraction, class_name, what)
-        for (original, _), split in zip(units.items(), splits, strict=True):
-            split_of[original] = split
-        for path in files:
-            records.append(
-                Record(
-                    id=f"{class_name}/{path.relative_to(root / class_name).as_posix()}",
-                    split=split_of[copies.get(path, path)],
-                    label=label,
-                    path=path,
-                )
-            )
+    for unit_of_file in units.values():
+        split_of.update(split_class(unit_of_file, rng, val_fraction, test_fraction))
+    records = [
+        Record(
+            id=as_text(f"{class_name}/{path.relative_to(root / class_name).as_posix()}"),
+            split=split_of[copies.get(path, path)],
+            label=label,
+            path=path,
+        )
+        for label, (class_name, files) in enumerate(scan.classes.items())
+        for path in files
+    ]
     _report_copies(root, copies, class_of)
-    return RawDataset(name, list(scan.classes), records, skipped=scan.skipped)
+    return RawDataset(name, [as_text(c) for c in scan.classes], records, skipped=scan.skipped)
 
 
 def _report_copies(root: Path, copies: dict[Path, Path], class_of: dict[Path, str]) -> None:

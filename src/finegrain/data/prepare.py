@@ -50,6 +50,12 @@ def prepare_dataset(
     """
     if not raw.records:
         raise DataError(f"dataset {raw.name!r}: no images found")
+    for split, count in raw.split_counts().items():
+        if split in ("train", "test") and count == 0:  # before decoding anything (val may be empty)
+            raise DataError(
+                f"dataset {raw.name!r}: split {split!r} would be empty (counts: {raw.split_counts()}); folder "
+                f"datasets take it from data.{split}_fraction > 0"
+            )
     workers = workers or os.cpu_count() or 1
     jobs = [(r, size_px) for r in raw.records]
     skipped: list[dict] = list(raw.skipped)
@@ -79,7 +85,7 @@ def prepare_dataset(
                 raise DataError(f"dataset {raw.name!r}: split {split!r} has no images after decoding")
         meta = {"dataset": raw.name, "class_names": raw.class_names, "size_px": size_px}
         write_dataset(tmp, rows, meta)
-        _warn_missing_classes(raw, writers)
+        _check_classes(raw, writers, skipped)
         report = {
             "images": total - len(skipped),
             "skipped": len(skipped),
@@ -114,12 +120,21 @@ def _collect(results, by_id, raw, writers, skipped, total) -> None:
         )
 
 
-def _warn_missing_classes(raw: RawDataset, writers: dict[str, ShardWriter]) -> None:
-    """Warn about a class left without images in a non-empty split (skipped files, or an official split)."""
+def _check_classes(raw: RawDataset, writers: dict[str, ShardWriter], skipped: list[dict]) -> None:
+    """A class left without images in a non-empty split (its files there were all skipped, or an official split has
+    none): in train it is an error (no model can learn it), in val/test a warning (its per-class scores are NaN)."""
     for split, writer in writers.items():
         present = {row["label"] for row in writer.rows}
-        missing = [name for label, name in enumerate(raw.class_names) if label not in present]
-        if writer.rows and missing:
-            log.warning(
-                "dataset %r: %d class(es) have no %s images, e.g. %r", raw.name, len(missing), split, missing[0]
+        missing = [label for label in range(len(raw.class_names)) if label not in present]
+        if not (writer.rows and missing):
+            continue
+        name = raw.class_names[missing[0]]
+        if split == "train":
+            split_of = {r.id: (r.split, r.label) for r in raw.records}
+            lost = [s for s in skipped if split_of.get(s["id"]) == ("train", missing[0])]
+            example = f" (skipped: {lost[0]['id']}: {lost[0]['reason']})" if lost else ""
+            raise DataError(
+                f"dataset {raw.name!r}: class {name!r} has no readable train image{example}; fix or remove its "
+                f"files ({len(missing)} class(es) in all)"
             )
+        log.warning("dataset %r: %d class(es) have no %s images, e.g. %r", raw.name, len(missing), split, name)

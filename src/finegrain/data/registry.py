@@ -90,7 +90,8 @@ def _read_synthetic(cfg: DataCfg) -> RawDataset:
 def _read_folder(cfg: DataCfg) -> RawDataset:
     from finegrain.data.folders import read_class_folders
 
-    return read_class_folders(Path(cfg.root), cfg.dataset, cfg.split_seed, cfg.val_fraction, cfg.test_fraction)
+    root = Path(cfg.root).expanduser()  # ~/photos, as the fingerprint and official layouts read it
+    return read_class_folders(root, cfg.dataset, cfg.split_seed, cfg.val_fraction, cfg.test_fraction)
 
 
 DATASETS: dict[str, DatasetSpec] = {

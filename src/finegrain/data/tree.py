@@ -79,18 +79,38 @@ class TreeWalker:
         return path.relative_to(self.root).as_posix()
 
 
-def _digest(path: Path) -> bytes:
-    digest = hashlib.blake2b(digest_size=20)
+HEAD_BYTES = 1 << 16
+"""Files of one size are first told apart by their first 64 KiB; only those still alike are read in full."""
+
+
+def _digest(path: Path, limit: int | None = None) -> bytes:
+    digest, left = hashlib.blake2b(digest_size=20), limit
     with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
+        while block := fh.read(min(1 << 20, left) if left is not None else 1 << 20):
             digest.update(block)
+            if left is not None:
+                left -= len(block)
+                if left <= 0:
+                    break
     return digest.digest()
+
+
+def _same_bytes(paths: list[Path], limit: int | None) -> list[list[Path]]:
+    """`paths` grouped by the digest of their first `limit` bytes (all when None); groups of one are dropped."""
+    groups: dict[bytes, list[Path]] = defaultdict(list)
+    for path in paths:
+        try:
+            groups[_digest(path, limit)].append(path)
+        except OSError:
+            continue
+    return [group for group in groups.values() if len(group) > 1]
 
 
 def identical_files(paths: list[Path]) -> dict[Path, Path]:
     """copy -> original for every file whose bytes equal an earlier one's in `paths` (the first one is the original).
 
-    Only files that share their size with another are read (and hashed); empty and unreadable files are left out.
+    Only files that share their size with another are read (first their head, then in full if still alike); empty
+    and unreadable files are left out.
     """
     by_size: dict[int, list[Path]] = defaultdict(list)
     for path in paths:
@@ -101,17 +121,12 @@ def identical_files(paths: list[Path]) -> dict[Path, Path]:
         if size:
             by_size[size].append(path)
     copies: dict[Path, Path] = {}
-    for same_size in by_size.values():
+    for size, same_size in by_size.items():
         if len(same_size) < 2:
             continue
-        first: dict[bytes, Path] = {}
-        for path in same_size:
-            try:
-                original = first.setdefault(_digest(path), path)
-            except OSError:
-                continue
-            if original is not path:
-                copies[path] = original
+        for same_head in _same_bytes(same_size, HEAD_BYTES):
+            for same in [same_head] if size <= HEAD_BYTES else _same_bytes(same_head, None):
+                copies.update({copy: same[0] for copy in same[1:]})
     return copies
 
 
@@ -128,10 +143,10 @@ def fingerprint_tree(root: Path) -> dict:
             st = path.stat()
         except OSError:
             continue
-        digest.update(f"{walker.relative(path)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        digest.update(f"{walker.relative(path)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode(errors="surrogateescape"))
         count += 1
     for link, target in walker.broken:
-        digest.update(f"{walker.relative(link)}\0-> {target}\n".encode())
+        digest.update(f"{walker.relative(link)}\0-> {target}\n".encode(errors="surrogateescape"))
     return {"files": count, "sha256": digest.hexdigest()}
 
 
@@ -142,5 +157,11 @@ def fingerprint_source(source: str, root: str | None) -> dict:
         return {"source": source}
     path = Path(root or "").expanduser()
     if not root or not path.is_dir():
-        raise DataError(f"data.root: {path} is not a directory (expected <root>/<class>/<image> folders)")
+        hint = (
+            ""
+            if path.is_absolute()
+            else f" (relative to {Path.cwd()}: a queued experiment runs in a copy of the project elsewhere, so give "
+            "an absolute path)"
+        )
+        raise DataError(f"data.root: {path} is not a directory{hint}")
     return {"source": "local", "root": str(path.resolve()), **fingerprint_tree(path)}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -16,7 +15,6 @@ from finegrain.atomic import atomic_dir, write_json
 from finegrain.augment.recipes import create_transforms
 from finegrain.config import ExplainCfg, Params
 from finegrain.data.shards import open_split, stratified_subset
-from finegrain.errors import DataError
 from finegrain.evaluate.metrics import (
     classification_metrics,
     curve_roughness,
@@ -31,7 +29,7 @@ from finegrain.generate.output import save_grid
 from finegrain.models.factory import count_parameters
 from finegrain.runtime import configure_threads, resolve_device
 from finegrain.train.loop import Transformed
-from finegrain.train.run import load_trained
+from finegrain.train.run import load_trained, trained_summary
 
 log = logging.getLogger(__name__)
 
@@ -62,16 +60,12 @@ def evaluate_variant(params: Params, name: str) -> dict:
     """Write metrics/variants/<name>.json, data/perf/variants/<name>.json and data/eval/<name>/ (confusion,
     per-class, robustness curves, heatmaps)."""
     cfg = params.variant(name)
-    if not (paths.model_dir(name) / "summary.json").is_file():
-        raise DataError(
-            f"{paths.model_dir(name)}: variant {name!r} is not trained yet; run `dvc repro evaluate@{name}`"
-        )
+    summary = trained_summary(name, cfg)
     configure_threads(params.base.threads)
     device = resolve_device(params.base.device)
     test = open_split(paths.data_input(cfg.data), "test")
     test_t = Transformed(test, create_transforms(cfg.augment, cfg.image_size_px, train=False))
     class_names = test.class_names
-    summary = json.loads((paths.model_dir(name) / "summary.json").read_text())
     rcfg, ecfg = params.evaluate.robust, params.evaluate.explain
     robust_pos = subset_positions(test.labels, rcfg.images if rcfg.attacks else 0, rcfg.seed)
     robust_set = stack_items(test_t, robust_pos)

@@ -117,7 +117,7 @@ def apply_preset(
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(header + yaml.safe_dump(params, sort_keys=False, width=120))
     try:
-        validated = load_params(tmp)
+        validated = load_params(tmp, machine=False)  # a preset may be composed here to run on a GPU elsewhere
     except ConfigError as err:
         tmp.unlink()
         raise ConfigError(f"preset {name} --scale {scale}: {str(err).replace(str(tmp), str(out))}") from None

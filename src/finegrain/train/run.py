@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from pathlib import Path
@@ -27,10 +28,19 @@ from finegrain.train.loop import Diverged, History, Transformed, fit
 log = logging.getLogger(__name__)
 
 
-def load_train_val(cfg: TrainCfg, data_dir: Path, seed: int):
-    """(train, val) datasets with the variant's transforms; train optionally a few-shot subset."""
+def load_train_val(cfg: TrainCfg, data_dir: Path, seed: int, key: str = "train_images"):
+    """(train, val) datasets with the variant's transforms; train optionally a few-shot subset (`key` names
+    train_images in messages: fewer than one per class is an error, more than the split has a warning)."""
     train = open_split(data_dir, "train")
     if cfg.train_images is not None:
+        classes = len(set(train.labels.tolist()))
+        if cfg.train_images < classes:
+            raise ConfigError(
+                f"params.yaml: {key}: {cfg.train_images} images cannot cover the {classes} classes of the training "
+                f"split; use at least {classes} (one per class)"
+            )
+        if cfg.train_images >= len(train):
+            log.warning("%s: %d >= the %d training images: all are used", key, cfg.train_images, len(train))
         train = train.subset(stratified_subset(train.labels, cfg.train_images, seed))
     val = open_split(data_dir, "val")
     return (
@@ -66,6 +76,13 @@ def _train_seeds(params: Params, name: str, cfg: TrainCfg, dist: distributed.Dis
     inputs = [data_dir / "index.parquet", data_dir / "meta.json", weights_dir / "weights.pt"]
     ckpt_dir = paths.CKPT / name / run_key({"variant": cfg.model_dump(), "base_seed": params.base.seed}, inputs)
     out_dir, live_dir = paths.model_dir(name), paths.LIVE / name
+    stale = [d.name for d in (paths.CKPT / name).glob("*") if d != ckpt_dir]
+    if stale and dist.main:
+        log.warning(
+            "%s: ignoring %d resume state(s) of other params, data or code; training starts from epoch 1",
+            paths.CKPT / name,
+            len(stale),
+        )
     if dist.main:
         for d in (out_dir, live_dir):
             shutil.rmtree(d, ignore_errors=True)
@@ -75,7 +92,7 @@ def _train_seeds(params: Params, name: str, cfg: TrainCfg, dist: distributed.Dis
     for i, seed in enumerate(cfg.seeds):
         run_seed = params.base.seed + seed
         seed_everything(run_seed)
-        train_set, val_set, class_names = load_train_val(cfg, data_dir, run_seed)
+        train_set, val_set, class_names = load_train_val(cfg, data_dir, run_seed, f"variants.{name}.train_images")
         model = create_model(
             cfg.model,
             len(class_names),
@@ -175,6 +192,25 @@ def _save_seed(out: Path, cfg: TrainCfg, history: History, best_state: dict, mod
     import pandas as pd
 
     pd.DataFrame(history.rows).to_csv(out / "history.csv", index=False)
+
+
+def trained_summary(name: str, cfg: TrainCfg) -> dict:
+    """data/models/<name>/summary.json, after checking the models there were trained with `cfg` (a stage run by
+    hand after a params edit would otherwise evaluate the old models under the new params)."""
+    out_dir = paths.model_dir(name)
+    if not (out_dir / "summary.json").is_file():
+        raise DataError(f"{out_dir}: variant {name!r} is not trained yet; run `dvc repro evaluate@{name}`")
+    trained = yaml.safe_load((out_dir / "config.yaml").read_text()) if (out_dir / "config.yaml").is_file() else {}
+    trained.pop("variant", None)
+    current = yaml.safe_load(yaml.safe_dump(cfg.model_dump()))
+    changed = sorted(k for k in current.keys() | trained.keys() if current.get(k) != trained.get(k))
+    if changed:
+        key = changed[0]
+        raise DataError(
+            f"{out_dir}: trained with other params (variants.{name}.{key}: {trained.get(key)!r}, now "
+            f"{current.get(key)!r}); run `dvc repro evaluate@{name}` to retrain it first"
+        )
+    return json.loads((out_dir / "summary.json").read_text())
 
 
 def load_trained(variant_dir: Path, seed: int, which: str = "best") -> torch.nn.Module:

@@ -5,6 +5,7 @@ The official three-way split is used as is (valid -> val); the classes are train
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,10 +32,11 @@ SPLIT_DIRS = {"train": "train", "valid": "val", "test": "test"}
 
 
 def read_layout(root: Path) -> RawDataset:
-    from finegrain.data.folders import list_class_folders
+    from finegrain.data.folders import scan_class_folders
 
     root = find_layout(root, tuple(SPLIT_DIRS), NAME)
-    per_split = {folder: list_class_folders(root / folder) for folder in SPLIT_DIRS}
+    scans = {folder: scan_class_folders(root / folder) for folder in SPLIT_DIRS}
+    per_split = {folder: scan.classes for folder, scan in scans.items()}
     class_names = list(per_split["train"])
     class_id = {name: i for i, name in enumerate(class_names)}
     rows = []
@@ -44,7 +46,8 @@ def read_layout(root: Path) -> RawDataset:
                 raise DataError(f"{NAME}: {root / folder / class_name}: a class that train/ does not have")
             for path in files:
                 rows.append((path.relative_to(root).as_posix(), split, class_id[class_name], path, None))
-    return build_dataset(NAME, dict(enumerate(class_names)), rows)
+    skipped = [{**item, "id": f"{folder}/{item['id']}"} for folder, scan in scans.items() for item in scan.skipped]
+    return replace(build_dataset(NAME, dict(enumerate(class_names)), rows), skipped=skipped)
 
 
 def read(cfg: DataCfg) -> RawDataset:
