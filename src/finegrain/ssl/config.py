@@ -31,6 +31,9 @@ class PretrainCfg(_Strict):
     min_scale: float = Field(0.08, gt=0.0, le=1.0, description="random resized crop: smallest area share")
     cj_strength: float = Field(0.5, ge=0.0, description="colour jitter strength (0.5 for small images, 1 for ImageNet)")
     blur: float = Field(0.5, ge=0.0, le=1.0, description="Gaussian blur probability")
+    grayscale: float = Field(
+        0.2, ge=0.0, le=1.0, description="random grayscale probability (SimCLR: 0.2; 1 = colour-free views)"
+    )
     augment_impl: Literal["batched", "lightly"] = Field("batched", description="see ssl.augment")
     knn_k: int = Field(20, gt=0)
     knn_t: float = Field(0.1, gt=0.0)
