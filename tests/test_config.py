@@ -33,7 +33,7 @@ def error_of(tmp_path: Path, mutate) -> str:
 
 def test_default_params_are_valid():
     params = load_params(REPO / "params.yaml")
-    assert len(params.variants) <= 4
+    assert len(params.variants) <= 6  # each costs ~35-60 s of the ~10-minute default `dvc repro` on 2 cores
     for name in params.variants:
         cfg = params.variant(name)
         assert cfg.data and cfg.init

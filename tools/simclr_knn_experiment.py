@@ -67,6 +67,8 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=0.06, help="SGD lr at batch 256 (scaled linearly)")
     ap.add_argument("--temperature", type=float, default=0.5)
     ap.add_argument("--cj-strength", type=float, default=0.5)
+    ap.add_argument("--min-scale", type=float, default=0.08, help="random resized crop: smallest area share")
+    ap.add_argument("--grayscale", type=float, default=0.2, help="random grayscale probability")
     ap.add_argument("--limit-per-class", type=int, default=None)
     ap.add_argument("--knn-every", type=int, default=5)
     ap.add_argument("--threads", type=int, default=0)
@@ -97,7 +99,11 @@ def main() -> None:
     total, warmup = args.epochs * per_epoch, per_epoch
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, total, warmup))
     aug = BatchSimCLRAugment(
-        args.size, cj_strength=args.cj_strength, sigmas=(0.1 * args.size / 224, 2 * args.size / 224)
+        args.size,
+        min_scale=args.min_scale,
+        cj_strength=args.cj_strength,
+        gray_prob=args.grayscale,
+        sigmas=(0.1 * args.size / 224, 2 * args.size / 224),
     )
     loss_fn, g, t0 = nt_xent(args.temperature), torch.Generator().manual_seed(0), time.time()
     for epoch in range(args.epochs):

@@ -80,3 +80,18 @@ def test_config_rejects_a_simclr_variant_of_another_model():
         params.variant("a")
     ok = Params(variants={"b": {"data": "augmented", "init": "simclr"}})
     assert ok.variant("b").init == "simclr"
+
+
+@pytest.mark.parametrize("impl", ["batched", "lightly"])
+def test_pretrain_grayscale_reaches_both_view_implementations(impl):
+    from finegrain.ssl.run import _ViewPairs
+
+    images = torch.randint(0, 256, (4, 3, 24, 24), dtype=torch.uint8)
+    for grayscale, colour_free in ((1.0, True), (0.0, False)):
+        cfg = PretrainCfg(image_size_px=16, grayscale=grayscale, augment_impl=impl, cj_strength=0.0)
+        for view in _ViewPairs(cfg)(images, torch.Generator().manual_seed(0)):
+            assert view.shape == (4, 3, 16, 16)
+            same = all(torch.allclose(view[:, c], view[:, 0], atol=1e-6) for c in (1, 2))
+            assert same == colour_free, (grayscale, impl)
+    with pytest.raises(ValueError, match="grayscale"):
+        PretrainCfg(grayscale=1.5)

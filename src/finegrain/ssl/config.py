@@ -17,20 +17,23 @@ class PretrainCfg(_Strict):
     input: str = Field("cropped", description="data input whose training split (labels unused) is pretrained on")
     model: str = "small_cnn"
     model_args: dict[str, Any] = Field(default_factory=dict)
-    epochs: int = Field(5, gt=0)
-    batch_size: int = Field(64, ge=2, description="2 x batch_size views per step; negatives = 2 x batch_size - 2")
+    epochs: int = Field(15, gt=0)
+    batch_size: int = Field(32, ge=2, description="2 x batch_size views per step; negatives = 2 x batch_size - 2")
     image_size_px: int = Field(32, ge=16)
     optimizer: Literal["sgd", "lars"] = "sgd"
-    lr: float = Field(0.06, gt=0.0, description="peak lr (linear warm-up, then cosine to 0)")
+    lr: float = Field(0.02, gt=0.0, description="peak lr (linear warm-up, then cosine to 0)")
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
     weight_decay: float = Field(5e-4, ge=0.0)
     warmup_epochs: int = Field(1, ge=0)
     temperature: float = Field(0.5, gt=0.0, description="NT-Xent temperature")
     hidden_dim: int = Field(512, gt=0, description="projection head")
     out_dim: int = Field(128, gt=0)
-    min_scale: float = Field(0.08, gt=0.0, le=1.0, description="random resized crop: smallest area share")
+    min_scale: float = Field(0.3, gt=0.0, le=1.0, description="random resized crop: smallest area share")
     cj_strength: float = Field(0.5, ge=0.0, description="colour jitter strength (0.5 for small images, 1 for ImageNet)")
     blur: float = Field(0.5, ge=0.0, le=1.0, description="Gaussian blur probability")
+    grayscale: float = Field(
+        1.0, ge=0.0, le=1.0, description="random grayscale probability (SimCLR: 0.2; 1 = colour-free views)"
+    )
     augment_impl: Literal["batched", "lightly"] = Field("batched", description="see ssl.augment")
     knn_k: int = Field(20, gt=0)
     knn_t: float = Field(0.1, gt=0.0)

@@ -70,9 +70,10 @@ class _ViewPairs:
             min_scale=cfg.min_scale,
             cj_strength=cfg.cj_strength,
             blur_prob=cfg.blur,
+            gray_prob=cfg.grayscale,
             sigmas=(0.1 * scale, 2.0 * scale),
         )
-        self.lightly = simclr_transform(cfg.image_size_px, cfg.min_scale, cfg.cj_strength, cfg.blur)
+        self.lightly = simclr_transform(cfg.image_size_px, cfg.min_scale, cfg.cj_strength, cfg.blur, cfg.grayscale)
 
     def __call__(self, images: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         if self.cfg.augment_impl == "batched":

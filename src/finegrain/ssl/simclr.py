@@ -41,8 +41,10 @@ class SimCLR(nn.Module):
         return self.projection(self.backbone(x).flatten(1))
 
 
-def simclr_transform(size: int, min_scale: float = 0.08, cj_strength: float = 0.5, blur: float = 0.5):
-    """lightly's SimCLRTransform (random resized crop, flip, colour jitter p 0.8, grayscale p 0.2, Gaussian blur)
+def simclr_transform(
+    size: int, min_scale: float = 0.08, cj_strength: float = 0.5, blur: float = 0.5, grayscale: float = 0.2
+):
+    """lightly's SimCLRTransform (random resized crop, flip, colour jitter p 0.8, grayscale p `grayscale`, blur)
     for uint8 CHW tensors -> two float [0, 1] views (no normalisation: finegrain models normalise inside).
 
     The blur sigma range (0.1, 2.0) of SimCLR's 224 px images is scaled to `size`.
@@ -55,6 +57,7 @@ def simclr_transform(size: int, min_scale: float = 0.08, cj_strength: float = 0.
         cj_strength=cj_strength,
         min_scale=min_scale,
         gaussian_blur=blur,
+        random_gray_scale=grayscale,
         sigmas=(0.1 * scale, 2.0 * scale),
         normalize=None,
     )
