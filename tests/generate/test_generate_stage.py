@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from finegrain.data.shards import open_split
 
@@ -13,16 +14,34 @@ pytestmark = pytest.mark.slow
 
 
 def test_generate_stage_outputs_and_metrics(tiny_project):
+    from diffusers import DDIMScheduler, UNet2DModel
+
+    from finegrain.generate.ddpm import sample
+
     metrics = json.loads((tiny_project / "metrics" / "generate.json").read_text())
+    ref = metrics["reference"]
+    assert 0.0 <= ref["classifier_val_acc"] <= 1.0 and ref["judge_ok"] == (ref["classifier_val_acc"] >= 0.6)
+    assert ref["images"] == 12 and ref["kid_subset_size"] == 6 and ref["judge_size_px"] == 16  # the DDPM's 16 px
+    assert set(ref["real_val_vs_train"]) == {"fid", "kid", "kid_std"}
     for method in ("dcgan", "ddpm"):
         m = metrics[method]
         assert 0.0 <= m["recognisability"]["mean"] <= 1.0 and len(m["recognisability"]["per_class"]) == 6
-        assert m["fid"] >= 0 and m["images"] == 24
+        assert m["check"] == {
+            "judge_ok": ref["judge_ok"],
+            "recognisable": m["recognisability"]["mean"] >= 0.5 * ref["classifier_val_acc"],
+            "needed": round(0.5 * ref["classifier_val_acc"], 6),
+        }
+        assert m["fid"] >= 0 and m["kid_std"] >= 0 and m["images"] == 24
         gen = open_split(tiny_project / "data" / "generated" / method, "train")
         assert len(gen) == 24 and gen.index["generated"].all() and gen.size_px == 32  # upsampled to the crops' size
-        assert (tiny_project / "data" / "generated" / method / "generator.pt").is_file()
         assert (tiny_project / "data" / "plots" / "generate" / "grids" / f"{method}.png").stat().st_size > 500
-    assert 0.0 <= metrics["reference"]["classifier_val_acc"] <= 1.0
+    assert (tiny_project / "data" / "generated" / "dcgan" / "generator.pt").is_file()
+    ddpm = tiny_project / "data" / "generated" / "ddpm"
+    info = json.loads((ddpm / "generator.json").read_text())
+    unet, scheduler = UNet2DModel.from_pretrained(ddpm / "unet"), DDIMScheduler.from_pretrained(ddpm / "scheduler")
+    assert info["null_class"] == 6 and unet.config.num_class_embeds == 7 and len(info["class_names"]) == 6
+    images = sample(unet, scheduler, torch.tensor([0, 5]), info["null_class"], steps=2)
+    assert images.shape == (2, 3, 16, 16)
     tsv = tiny_project / "data" / "plots" / "generate" / "live" / "plots" / "metrics" / "dcgan" / "loss_d.tsv"
     assert len(tsv.read_text().strip().splitlines()) == 2  # header + 1 epoch
 
