@@ -27,15 +27,15 @@ class DCGANCfg(_Strict):
 
 
 class DDPMCfg(_Strict):
-    size_px: int = Field(32, ge=8, description="must be divisible by 2 ** (len(channels) - 1)")
-    epochs: int = Field(3, gt=0)
+    size_px: int = Field(16, ge=8, description="must be divisible by 2 ** (len(channels) - 1)")
+    epochs: int = Field(48, gt=0)
     batch_size: int = Field(32, gt=0)
     lr: float = Field(2e-3, gt=0.0, description="AdamW peak (warm-up, then cosine)")
-    channels: list[int] = Field(default_factory=lambda: [16, 32, 64], min_length=1)
+    channels: list[int] = Field(default_factory=lambda: [32, 64], min_length=1)
     attention: bool = Field(False, description="self-attention at the lowest resolution")
     train_timesteps: int = Field(1000, gt=1)
     sample_steps: int = Field(8, gt=0, description="DDIM steps")
-    guidance: float = Field(2.0, ge=0.0, description="classifier-free guidance scale; 1 = conditional only")
+    guidance: float = Field(4.0, ge=0.0, description="classifier-free guidance scale; 1 = conditional only")
     cond_drop: float = Field(0.1, ge=0.0, lt=1.0, description="training: share of labels replaced by 'no class'")
     snr_gamma: float = Field(5.0, ge=0.0, description="Min-SNR-gamma loss weighting; 0 = plain MSE")
     ema_power: float = Field(0.75, gt=0.0, description="EMA of the UNet: decay 1 - (1 + step) ** -power, max 0.9999")
@@ -53,7 +53,7 @@ class GenAugmentCfg(_Strict):
 
 
 class GenQualityCfg(_Strict):
-    classifier_epochs: int = Field(10, gt=0, description="small_cnn trained on the real training split")
+    classifier_epochs: int = Field(30, gt=0, description="small_cnn trained on the real training split")
     classifier_lr: float = Field(3e-3, gt=0.0, description="AdamW peak (warm-up, then cosine)")
     size_px: int | None = Field(
         None, ge=16, description="the judge's size (real and generated compared at it); None = smallest generator size"
