@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
 import torch
+from conftest import run
 
 from finegrain.data.shards import open_split
 
@@ -82,3 +84,10 @@ def test_variant_trains_on_augmented_data_from_the_simclr_backbone_with_fgsm(tin
         0.0 <= quality["test"]["top1"] <= 1.0
         and quality["robust"]["fgsm"]["eps_0"] >= quality["robust"]["fgsm"]["eps_8_255"]
     )
+
+
+def test_generate_rerun_gives_the_same_quality_metrics(tiny_project):
+    """Same seed on CPU -> byte-identical metrics/generate.json (judge, generators, EMA, FID and KID subsets)."""
+    first = (tiny_project / "metrics" / "generate.json").read_bytes()
+    run([sys.executable, "stages/generate.py"], tiny_project, env={"FINEGRAIN_THREADS": "1"})
+    assert (tiny_project / "metrics" / "generate.json").read_bytes() == first
