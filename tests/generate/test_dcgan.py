@@ -89,3 +89,22 @@ def test_diff_augment_and_mode_seeking_term():
     same = torch.ones(4, 3, 8, 8)
     varied = torch.cat([torch.zeros(2, 3, 8, 8), torch.ones(2, 3, 8, 8)])
     assert mode_seeking_loss(same, z) > 1000 * mode_seeking_loss(varied, z)  # identical outputs are penalised
+
+
+def test_sampling_and_saved_weights_use_the_ema_generator():
+    torch.manual_seed(0)
+    model = DCGAN(2, 32, nz=8, ngf=8, ndf=8, lr=1e-2)
+    for _ in range(4):
+        model.train_step(torch.rand(6, 3, 32, 32) * 2 - 1, torch.tensor([0, 1, 0, 1, 0, 1]))
+    labels = torch.tensor([0, 1])
+
+    def rng():
+        return torch.Generator().manual_seed(1)
+
+    ema = model.ema_generator()
+    assert torch.equal(model.sample(labels, rng()), sample(ema, labels, rng()))
+    assert not torch.equal(model.sample(labels, rng()), sample(model.g, labels, rng()))
+    saved = Generator(2, 32, nz=8, ngf=8)
+    saved.load_state_dict(model.generator_state())
+    assert torch.equal(sample(saved, labels, rng()), model.sample(labels, rng()))
+    assert torch.equal(saved.net[1].running_mean, model.g.net[1].running_mean)  # BatchNorm statistics of the trained G

@@ -53,6 +53,48 @@ def test_wrapper_trains_samples_and_saves_its_config():
         assert set(model.train_step(torch.rand(4, 3, 16, 16) * 2 - 1, torch.tensor([0, 1, 0, 1]))) == {"loss"}
     assert lrs[0] < max(lrs) and model.opt.param_groups[0]["lr"] < max(lrs)  # warm-up, then decay
     assert model.sample(torch.tensor([1, 0])).shape == (2, 3, 16, 16)
-    state = model.generator_state()
-    assert state["unet_config"]["num_class_embeds"] == 3 and "unet" in state
     assert warmup_cosine(0, 10, 2) == 0.5 and warmup_cosine(10, 10, 2) == 0.0
+
+
+def _trained(steps=6):
+    torch.manual_seed(0)
+    model = DDPM(2, size=16, channels=(8, 16), lr=1e-2, total_steps=steps, train_timesteps=50, sample_steps=2)
+    for _ in range(steps):
+        model.train_step(torch.rand(4, 3, 16, 16) * 2 - 1, torch.tensor([0, 1, 0, 1]))
+    return model
+
+
+def test_sampling_uses_the_ema_weights():
+    model = _trained()
+    labels, seed = torch.tensor([0, 1]), torch.Generator
+    ema, raw = model.ema_unet(), model.unet
+    assert not all(torch.equal(a, b) for a, b in zip(ema.parameters(), raw.parameters(), strict=True))
+    assert model.ema.cur_decay_value > 0  # the warm-up decay after 6 steps: the EMA lags the trained weights
+    args = (model.scheduler, labels, 2, 2, model.guidance)
+    from_ema = sample(ema, *args, generator=seed().manual_seed(1))
+    assert torch.equal(model.sample(labels, seed().manual_seed(1)), from_ema)
+    assert not torch.equal(sample(raw, *args, generator=seed().manual_seed(1)), from_ema)
+    assert raw.training and all(p.requires_grad for p in raw.parameters())  # training can go on
+
+
+def test_saved_generator_loads_with_diffusers_from_pretrained_and_samples_the_same(tmp_path):
+    from diffusers import DDIMScheduler, UNet2DModel
+
+    model = _trained()
+    model.save_pretrained(tmp_path)
+    unet = UNet2DModel.from_pretrained(tmp_path / "unet")
+    scheduler = DDIMScheduler.from_pretrained(tmp_path / "scheduler")
+    assert unet.config.num_class_embeds == 3 and scheduler.config.num_train_timesteps == 50
+    labels = torch.tensor([1, 0])
+    rng = torch.Generator().manual_seed
+    loaded = sample(unet, scheduler, labels, 2, steps=2, guidance=model.guidance, generator=rng(4))
+    assert torch.equal(loaded, model.sample(labels, rng(4)))
+
+
+def test_resume_state_includes_the_ema():
+    model = _trained()
+    other = DDPM(2, size=16, channels=(8, 16), lr=1e-2, total_steps=6, train_timesteps=50, sample_steps=2)
+    other.load_state_dict(model.state_dict())
+    labels = torch.tensor([0, 1])
+    rng = torch.Generator().manual_seed
+    assert torch.equal(other.sample(labels, rng(2)), model.sample(labels, rng(2)))

@@ -1,4 +1,4 @@
-"""Generated shards, the `augmented` data input (never touching val/test), FID, resumable training, params."""
+"""Generated shards, the `augmented` data input (never touching val/test), resumable training, params."""
 
 from __future__ import annotations
 
@@ -7,13 +7,11 @@ import pandas as pd
 import pytest
 import torch
 from pydantic import ValidationError
-from scipy import linalg
 
 from finegrain.data.shards import ShardWriter, box_columns, open_split, write_dataset
 from finegrain.generate.config import GenerateCfg
 from finegrain.generate.loop import fit_generator
 from finegrain.generate.output import save_grid, write_augmented, write_generated
-from finegrain.generate.quality import frechet_distance
 from finegrain.generate.run import _subset_per_class
 
 torch.set_num_threads(1)
@@ -81,17 +79,6 @@ def test_augmented_refuses_mismatched_generated_images(tmp_path):
         write_augmented(real, tmp_path / "gen", tmp_path / "aug", ratio=0.5)
 
 
-def test_frechet_distance_matches_the_matrix_square_root_formula():
-    rng = np.random.default_rng(0)
-    a, b = rng.normal(size=(40, 6)), rng.normal(0.5, 2.0, size=(30, 6)) @ rng.normal(size=(6, 6))
-    ca, cb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    expected = ((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(ca + cb - 2 * linalg.sqrtm(ca @ cb).real)
-    assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-6)
-    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
-    wide = rng.normal(size=(10, 50))  # fewer images than dimensions
-    assert frechet_distance(wide, wide + 1.0) == pytest.approx(50.0, rel=1e-6)
-
-
 def test_subset_per_class_is_round_robin():
     labels = torch.tensor([0, 0, 0, 0, 1, 1, 2])
     picked = _subset_per_class(labels, 5)
@@ -146,3 +133,11 @@ def test_generate_params_are_validated():
         GenerateCfg(input="augmented")
     with pytest.raises(ValidationError, match="divisible"):
         GenerateCfg(ddpm={"size_px": 34, "channels": [8, 16, 32]})
+
+
+def test_the_judge_compares_at_the_smallest_generator_size_by_default():
+    assert GenerateCfg(dcgan={"size_px": 32}, ddpm={"size_px": 16}).judge_size_px == 16
+    assert GenerateCfg(methods=["dcgan"], augment={"method": "dcgan"}, dcgan={"size_px": 64}).judge_size_px == 64
+    assert GenerateCfg(quality={"size_px": 24}, dcgan={"size_px": 32}, ddpm={"size_px": 32}).judge_size_px == 24
+    with pytest.raises(ValidationError, match="quality.size_px"):
+        GenerateCfg(quality={"size_px": 32}, ddpm={"size_px": 16})

@@ -3,27 +3,45 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
+import torch
+from conftest import run
 
-from finegrain import paths
-from finegrain.data.shards import open_split
+from finegrain import checks, paths
+from finegrain.data.shards import open_split, read_meta
 
 pytestmark = pytest.mark.slow
 
 
 def test_generate_stage_outputs_and_metrics(tiny_project):
+    from diffusers import DDIMScheduler, UNet2DModel
+
+    from finegrain.generate.ddpm import sample
+
     metrics = json.loads((tiny_project / "metrics" / "generate.json").read_text())
+    ref = metrics["reference"]
+    assert 0.0 <= ref["classifier_val_acc"] <= 1.0 and ref["judge_ok"] == (ref["classifier_val_acc"] >= 0.6)
+    assert ref["images"] == 12 and ref["kid_subset_size"] == 6 and ref["judge_size_px"] == 16  # the DDPM's 16 px
+    assert set(ref["real_val_vs_train"]) == {"fid", "kid", "kid_std"}
     for method in ("dcgan", "ddpm"):
         m = metrics[method]
         assert 0.0 <= m["recognisability"]["mean"] <= 1.0 and len(m["recognisability"]["per_class"]) == 6
-        assert m["fid"] >= 0 and m["images"] == 24
+        assert m["check"] == checks.generator(method, m["recognisability"]["mean"], ref["classifier_val_acc"]).to_dict()
+        assert read_meta(tiny_project / "data" / "generated" / method)["checks"] == {method: m["check"]}
+        assert m["fid"] >= 0 and m["kid_std"] >= 0 and m["images"] == 24
         gen = open_split(tiny_project / "data" / "generated" / method, "train")
         assert len(gen) == 24 and gen.index["generated"].all() and gen.size_px == 32  # upsampled to the crops' size
-        assert (tiny_project / "data" / "generated" / method / "generator.pt").is_file()
         assert (tiny_project / "data" / "plots" / "generate" / "grids" / f"{method}.png").stat().st_size > 500
-    assert 0.0 <= metrics["reference"]["classifier_val_acc"] <= 1.0
+    assert (tiny_project / "data" / "generated" / "dcgan" / "generator.pt").is_file()
+    ddpm = tiny_project / "data" / "generated" / "ddpm"
+    info = json.loads((ddpm / "generator.json").read_text())
+    unet, scheduler = UNet2DModel.from_pretrained(ddpm / "unet"), DDIMScheduler.from_pretrained(ddpm / "scheduler")
+    assert info["null_class"] == 6 and unet.config.num_class_embeds == 7 and len(info["class_names"]) == 6
+    images = sample(unet, scheduler, torch.tensor([0, 5]), info["null_class"], steps=2)
+    assert images.shape == (2, 3, 16, 16)
     tsv = tiny_project / "data" / "plots" / "generate" / "live" / "plots" / "metrics" / "dcgan" / "loss_d.tsv"
     assert len(tsv.read_text().strip().splitlines()) == 2  # header + 1 epoch
 
@@ -64,3 +82,10 @@ def test_variant_trains_on_augmented_data_from_the_simclr_backbone_with_fgsm(tin
         0.0 <= quality["test"]["top1"] <= 1.0
         and quality["robust"]["fgsm"]["eps_0"] >= quality["robust"]["fgsm"]["eps_8_255"]
     )
+
+
+def test_generate_rerun_gives_the_same_quality_metrics(tiny_project):
+    """Same seed on CPU -> byte-identical metrics/generate.json (judge, generators, EMA, FID and KID subsets)."""
+    first = (tiny_project / "metrics" / "generate.json").read_bytes()
+    run([sys.executable, "stages/generate.py"], tiny_project, env={"FINEGRAIN_THREADS": "1"})
+    assert (tiny_project / "metrics" / "generate.json").read_bytes() == first

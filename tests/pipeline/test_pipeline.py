@@ -53,8 +53,8 @@ def test_report_first_screen_says_what_each_variant_shows_and_whether_it_worked(
     rows = [line for line in summary.splitlines() if line.startswith("| ") and "---" not in line][1:]
     assert [r.split(" | ")[0].strip("| ") for r in rows] == variants(tiny_project)
     ssl = next(r for r in rows if r.startswith("| ssl_aug_adv "))
-    assert "SimCLR init" in ssl and "DCGAN images" in ssl and "FGSM training" in ssl
-    for technique in ("simclr", "detector", "dcgan"):  # the checks train copied from its data and init
+    assert "SimCLR init" in ssl and "DDPM images" in ssl and "FGSM training" in ssl
+    for technique in ("simclr", "detector", "ddpm"):  # the checks train copied from its data and init
         assert technique in ssl
     page = (tiny_project / "data" / "reports" / "index.html").read_text()
     assert page.index("What this run shows") < page.index('id="variants"')

@@ -14,7 +14,7 @@ class _Strict(BaseModel):
 
 
 class DCGANCfg(_Strict):
-    size_px: Literal[32, 64] = 32
+    size_px: Literal[16, 32, 64] = 32
     epochs: int = Field(6, gt=0)
     batch_size: int = Field(32, ge=2)
     lr: float = Field(5e-4, gt=0.0, description="Adam, both networks")
@@ -23,19 +23,22 @@ class DCGANCfg(_Strict):
     ngf: int = Field(32, gt=0)
     ndf: int = Field(16, gt=0)
     mode_seeking: float = Field(1.0, ge=0.0, description="MSGAN diversity term weight; 0 = off")
+    ema_power: float = Field(0.75, gt=0.0, description="EMA of G: decay 1 - (1 + step) ** -power, max 0.999")
 
 
 class DDPMCfg(_Strict):
-    size_px: int = Field(32, ge=8, description="must be divisible by 2 ** (len(channels) - 1)")
-    epochs: int = Field(2, gt=0)
+    size_px: int = Field(16, ge=8, description="must be divisible by 2 ** (len(channels) - 1)")
+    epochs: int = Field(48, gt=0)
     batch_size: int = Field(32, gt=0)
     lr: float = Field(2e-3, gt=0.0, description="AdamW peak (warm-up, then cosine)")
-    channels: list[int] = Field(default_factory=lambda: [16, 32, 64], min_length=1)
+    channels: list[int] = Field(default_factory=lambda: [32, 64], min_length=1)
     attention: bool = Field(False, description="self-attention at the lowest resolution")
     train_timesteps: int = Field(1000, gt=1)
     sample_steps: int = Field(8, gt=0, description="DDIM steps")
-    guidance: float = Field(2.0, ge=0.0, description="classifier-free guidance scale; 1 = conditional only")
+    guidance: float = Field(4.0, ge=0.0, description="classifier-free guidance scale; 1 = conditional only")
     cond_drop: float = Field(0.1, ge=0.0, lt=1.0, description="training: share of labels replaced by 'no class'")
+    snr_gamma: float = Field(5.0, ge=0.0, description="Min-SNR-gamma loss weighting; 0 = plain MSE")
+    ema_power: float = Field(0.75, gt=0.0, description="EMA of the UNet: decay 1 - (1 + step) ** -power, max 0.9999")
 
     @model_validator(mode="after")
     def _divisible(self) -> DDPMCfg:
@@ -45,15 +48,19 @@ class DDPMCfg(_Strict):
 
 
 class GenAugmentCfg(_Strict):
-    method: Literal["dcgan", "ddpm"] = "dcgan"
+    method: Literal["dcgan", "ddpm"] = "ddpm"
     ratio: float = Field(0.25, ge=0.0, description="generated images added per real training image, per class")
 
 
 class GenQualityCfg(_Strict):
-    classifier_epochs: int = Field(3, gt=0, description="small_cnn trained on the real training split")
-    size_px: int = Field(32, ge=16, description="recognisability: real and generated images are compared at this size")
+    classifier_epochs: int = Field(30, gt=0, description="small_cnn trained on the real training split")
+    classifier_lr: float = Field(3e-3, gt=0.0, description="AdamW peak (warm-up, then cosine)")
+    size_px: int | None = Field(
+        None, ge=16, description="the judge's size (real and generated compared at it); None = smallest generator size"
+    )
     fid_size_px: int = Field(64, ge=32, description="EfficientNet-Lite0 input size for FID features")
-    fid_images: int = Field(300, ge=2, description="images per compared set (generated, real val, real train)")
+    fid_images: int = Field(300, ge=4, description="images per compared set (generated, real val, real train)")
+    kid_subsets: int = Field(100, gt=0, description="KID: random subsets of half the images; mean and std over them")
 
 
 class GenerateCfg(_Strict):
@@ -82,6 +89,23 @@ class GenerateCfg(_Strict):
         if len(set(v)) != len(v):
             raise ValueError(f"each method once (got {v})")
         return v
+
+    @property
+    def judge_size_px(self) -> int:
+        """The recognisability judge's image size: quality.size_px, or the smallest size of the listed generators."""
+        if self.quality.size_px is not None:
+            return self.quality.size_px
+        return min(getattr(self, m).size_px for m in self.methods)
+
+    @model_validator(mode="after")
+    def _judge_size(self) -> GenerateCfg:
+        sizes = {m: getattr(self, m).size_px for m in self.methods}
+        if self.quality.size_px is not None and self.quality.size_px > min(sizes.values()):
+            raise ValueError(
+                f"quality.size_px: the judge must not compare at more pixels than a generator makes "
+                f"(got {self.quality.size_px}, generator sizes {sizes}); null = the smallest"
+            )
+        return self
 
     @model_validator(mode="after")
     def _augment_method(self) -> GenerateCfg:

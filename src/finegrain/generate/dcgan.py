@@ -6,13 +6,14 @@ inner product of a class embedding with its pooled features to its real/fake log
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-SIZES = (32, 64)
+SIZES = (16, 32, 64)
 
 
 def _n_stages(size: int) -> int:
@@ -174,14 +175,17 @@ def sample(g: Generator, labels: torch.Tensor, generator: torch.Generator | None
     """Images in [-1, 1] for `labels` (eval mode: BatchNorm uses its running statistics)."""
     was_training = g.training
     g.eval()
-    z = torch.randn(len(labels), g.nz, generator=generator).to(labels.device)
-    out = g(z, labels)
+    device = next(g.parameters()).device
+    z = torch.randn(len(labels), g.nz, generator=generator).to(device)
+    out = g(z, labels.to(device))
     g.train(was_training)
     return out
 
 
 class DCGAN:
-    """Generator, discriminator and their Adam optimisers (DCGAN's lr 2e-4, beta1 0.5 by default)."""
+    """Generator, discriminator, their Adam optimisers (DCGAN's lr 2e-4, beta1 0.5 by default) and an exponential
+    moving average of the generator (diffusers' `EMAModel` with warm-up; BatchNorm statistics follow the trained
+    generator), which is what samples and what is saved."""
 
     def __init__(
         self,
@@ -193,27 +197,41 @@ class DCGAN:
         lr: float = 2e-4,
         beta1: float = 0.5,
         mode_seeking: float = 1.0,
+        ema_power: float = 0.75,
+        ema_max_decay: float = 0.999,
+        device: torch.device | str = "cpu",
     ) -> None:
+        from diffusers.training_utils import EMAModel
+
         self.mode_seeking = mode_seeking
-        self.g = Generator(num_classes, size, nz, ngf)
-        self.d = Discriminator(num_classes, size, ndf)
+        self.g = Generator(num_classes, size, nz, ngf).to(device)
+        self.d = Discriminator(num_classes, size, ndf).to(device)
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr, betas=(beta1, 0.999))
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr, betas=(beta1, 0.999))
+        self.ema = EMAModel(self.g.parameters(), decay=ema_max_decay, use_ema_warmup=True, power=ema_power)
+        self._ema_g = copy.deepcopy(self.g).requires_grad_(False)
 
     def train_step(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
         loss_d, loss_g = train_step(self.g, self.d, self.opt_g, self.opt_d, images, labels, self.mode_seeking)
+        self.ema.step(self.g.parameters())
         return {"loss_d": loss_d, "loss_g": loss_g}
 
+    def ema_generator(self) -> Generator:
+        """A Generator with the EMA weights and the trained generator's BatchNorm running statistics."""
+        self._ema_g.load_state_dict(self.g.state_dict())
+        self.ema.copy_to(self._ema_g.parameters())
+        return self._ema_g
+
     def state_dict(self) -> dict:
-        return {k: getattr(self, k).state_dict() for k in ("g", "d", "opt_g", "opt_d")}
+        return {k: getattr(self, k).state_dict() for k in ("g", "d", "opt_g", "opt_d", "ema")}
 
     def load_state_dict(self, state: dict) -> None:
         for key, value in state.items():
             getattr(self, key).load_state_dict(value)
 
     def sample(self, labels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        return sample(self.g, labels, generator)
+        return sample(self.ema_generator(), labels, generator)
 
     def generator_state(self) -> dict:
-        """What a user needs to sample again: the generator's weights."""
-        return self.g.state_dict()
+        """What a user needs to sample again: the (EMA) generator's weights."""
+        return self.ema_generator().state_dict()

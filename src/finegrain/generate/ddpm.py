@@ -1,5 +1,6 @@
 """A class-conditional DDPM from diffusers: a small `UNet2DModel` with a class embedding, trained to predict noise
-(`DDPMScheduler`), sampled with `DDIMScheduler` in few steps with classifier-free guidance.
+(`DDPMScheduler`), sampled with `DDIMScheduler` in few steps with classifier-free guidance from an exponential moving
+average of the weights (diffusers' `EMAModel` with its warm-up, as in diffusers' training examples).
 
 Class index `num_classes` is the "no class" token: labels are dropped to it with probability `cond_drop` during
 training, so sampling can mix conditional and unconditional predictions (guidance > 1 sharpens class identity).
@@ -8,7 +9,9 @@ Images are in [-1, 1].
 
 from __future__ import annotations
 
+import copy
 import math
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -52,15 +55,32 @@ def build_scheduler(train_timesteps: int = 1000):
 
 
 def noise_prediction_loss(
-    unet, scheduler, images: torch.Tensor, labels: torch.Tensor, num_classes: int, cond_drop: float = 0.1
+    unet,
+    scheduler,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    num_classes: int,
+    cond_drop: float = 0.1,
+    snr_gamma: float = 0.0,
 ) -> torch.Tensor:
-    """MSE between the UNet's noise prediction and the noise added at a random timestep (labels dropped at random)."""
+    """MSE between the UNet's noise prediction and the noise added at a random timestep (labels dropped at random).
+
+    snr_gamma > 0: Min-SNR-gamma weighting (Hang et al. 2023, as in diffusers' training examples): each timestep's
+    loss weighted by min(SNR, gamma) / SNR, so the many nearly noise-free steps stop dominating; it converges faster.
+    """
     noise = torch.randn_like(images)
     t = torch.randint(0, scheduler.config.num_train_timesteps, (len(images),), device=images.device)
     noisy = scheduler.add_noise(images, noise, t)
     drop = torch.rand(len(labels), device=labels.device) < cond_drop
     labels = torch.where(drop, torch.full_like(labels, num_classes), labels)
-    return F.mse_loss(unet(noisy, t, class_labels=labels).sample, noise)
+    pred = unet(noisy, t, class_labels=labels).sample
+    if snr_gamma <= 0:
+        return F.mse_loss(pred, noise)
+    from diffusers.training_utils import compute_snr
+
+    snr = compute_snr(scheduler, t)
+    weight = snr.clamp(max=snr_gamma) / snr
+    return (weight * F.mse_loss(pred, noise, reduction="none").mean(dim=(1, 2, 3))).mean()
 
 
 @torch.no_grad()
@@ -79,7 +99,9 @@ def sample(
     ddim = DDIMScheduler.from_config(scheduler.config)
     ddim.set_timesteps(steps)
     size = unet.config.sample_size
-    x = torch.randn(len(labels), 3, size, size, generator=generator).to(labels.device)
+    device = next(unet.parameters()).device
+    x = torch.randn(len(labels), 3, size, size, generator=generator).to(device)
+    labels = labels.to(device)
     was_training = unet.training
     unet.eval()
     uncond = torch.full_like(labels, num_classes)
@@ -90,13 +112,14 @@ def sample(
             both = unet(torch.cat([x, x]), t, class_labels=torch.cat([labels, uncond])).sample
             eps_c, eps_u = both.chunk(2)
             eps = eps_u + guidance * (eps_c - eps_u)
-        x = ddim.step(eps, t, x, generator=generator).prev_sample
+        x = ddim.step(eps, t, x).prev_sample  # eta 0: deterministic
     unet.train(was_training)
     return x.clamp(-1, 1)
 
 
 class DDPM:
-    """UNet, noise scheduler, AdamW with linear warm-up then cosine decay over `total_steps`, DDIM sampling."""
+    """UNet, noise scheduler, AdamW with linear warm-up then cosine decay over `total_steps`, an EMA of the UNet's
+    weights (what samples and what is saved), DDIM sampling."""
 
     def __init__(
         self,
@@ -110,42 +133,65 @@ class DDPM:
         sample_steps: int = 25,
         guidance: float = 2.0,
         cond_drop: float = 0.1,
+        snr_gamma: float = 0.0,
+        ema_power: float = 0.75,
+        ema_max_decay: float = 0.9999,
+        device: torch.device | str = "cpu",
     ) -> None:
+        from diffusers.training_utils import EMAModel
+
         self.num_classes, self.sample_steps, self.guidance = num_classes, sample_steps, guidance
-        self.cond_drop = cond_drop
-        self.unet = build_unet(num_classes, size, channels, attention)
+        self.cond_drop, self.snr_gamma = cond_drop, snr_gamma
+        self.unet = build_unet(num_classes, size, channels, attention).to(device)
         self.scheduler = build_scheduler(train_timesteps)
         self.opt = torch.optim.AdamW(self.unet.parameters(), lr, weight_decay=0.0)
         warmup = max(1, total_steps // 20)
         self.lr_sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: warmup_cosine(s, total_steps, warmup))
+        # decay 1 - (1 + step) ** -power, capped at ema_max_decay: a short run still averages over its last stretch
+        self.ema = EMAModel(
+            self.unet.parameters(), decay=ema_max_decay, use_ema_warmup=True, inv_gamma=1.0, power=ema_power
+        )
+        self._ema_unet = copy.deepcopy(self.unet).requires_grad_(False).eval()
 
     def train_step(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
         self.unet.train()
-        loss = noise_prediction_loss(self.unet, self.scheduler, images, labels, self.num_classes, self.cond_drop)
+        loss = noise_prediction_loss(
+            self.unet, self.scheduler, images, labels, self.num_classes, self.cond_drop, self.snr_gamma
+        )
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.unet.parameters(), 1.0)
         self.opt.step()
         self.lr_sched.step()
+        self.ema.step(self.unet.parameters())
         return {"loss": loss.item()}
 
+    def ema_unet(self):
+        """A UNet2DModel holding the EMA weights (what `sample` and `save_pretrained` use)."""
+        self.ema.copy_to(self._ema_unet.parameters())
+        return self._ema_unet
+
     def state_dict(self) -> dict:
-        return {"unet": self.unet.state_dict(), "opt": self.opt.state_dict(), "lr_sched": self.lr_sched.state_dict()}
+        return {
+            "unet": self.unet.state_dict(),
+            "ema": self.ema.state_dict(),
+            "opt": self.opt.state_dict(),
+            "lr_sched": self.lr_sched.state_dict(),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.unet.load_state_dict(state["unet"])
+        self.ema.load_state_dict(state["ema"])
         self.opt.load_state_dict(state["opt"])
         self.lr_sched.load_state_dict(state["lr_sched"])
 
     def sample(self, labels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return sample(
-            self.unet, self.scheduler, labels, self.num_classes, self.sample_steps, self.guidance, generator=generator
+            self.ema_unet(), self.scheduler, labels, self.num_classes, self.sample_steps, self.guidance, generator
         )
 
-    def generator_state(self) -> dict:
-        """The UNet's weights plus its and the scheduler's configs (enough to rebuild and sample)."""
-        return {
-            "unet": self.unet.state_dict(),
-            "unet_config": dict(self.unet.config),
-            "scheduler_config": dict(self.scheduler.config),
-        }
+    def save_pretrained(self, out: Path) -> None:
+        """diffusers folders: `out/unet` (the EMA weights; `UNet2DModel.from_pretrained`) and `out/scheduler`
+        (the training noise schedule; `DDIMScheduler.from_pretrained` samples with it)."""
+        self.ema_unet().save_pretrained(out / "unet")
+        self.scheduler.save_pretrained(out / "scheduler")

@@ -44,8 +44,11 @@ def fit_generator(
     on_epoch: Callable[[dict], None] | None = None,
     checkpoint_every: int = 5,
     desc: str = "generator",
+    device: torch.device | str = "cpu",
 ) -> list[dict]:
     """Train on (images in [-1, 1], labels) with random horizontal flips; returns one row of mean losses per epoch.
+
+    The data stays where it is; each batch moves to `device` (where the model is).
 
     Every `checkpoint_every` epochs the model, optimiser and RNG state go to `state_path`; a later call with the
     same path resumes after the last saved epoch (and replays its rows into `on_epoch`).
@@ -71,7 +74,8 @@ def fit_generator(
             idx = order[i * batch_size : (i + 1) * batch_size]
             batch = images[idx]
             flip = torch.rand(len(idx), 1, 1, 1) < 0.5
-            losses = model.train_step(torch.where(flip, batch.flip(3), batch), labels[idx])
+            batch = torch.where(flip, batch.flip(3), batch).to(device)
+            losses = model.train_step(batch, labels[idx].to(device))
             for key, value in losses.items():
                 sums[key] = sums.get(key, 0.0) + value
             bar.update(1)

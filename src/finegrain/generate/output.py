@@ -44,9 +44,16 @@ def generated_rows(method: str, labels: np.ndarray, class_names: list[str], nati
 
 
 def write_generated(
-    out: Path, method: str, images: torch.Tensor, labels: torch.Tensor, class_names: list[str], size_px: int
+    out: Path,
+    method: str,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    class_names: list[str],
+    size_px: int,
+    checks: dict[str, dict] | None = None,
 ) -> None:
-    """A shard dataset in `out` with a single `train` split of the generated images upsampled to size_px."""
+    """A shard dataset in `out` with a single `train` split of the generated images upsampled to size_px;
+    `checks` (finegrain.checks: does the generator work) go to its meta.json."""
     out.mkdir(parents=True, exist_ok=True)
     writer = ShardWriter(out, "train", size_px, 4096)
     pixels = upsample_uint8(images, size_px)
@@ -57,6 +64,7 @@ def write_generated(
         "class_names": class_names,
         "size_px": size_px,
         "generated": {"method": method, "native_px": images.shape[-1]},
+        "checks": checks or {},
     }
     write_dataset(out, writer.rows, meta)
 

@@ -14,22 +14,21 @@ from pathlib import Path
 
 import torch
 
-from finegrain import paths
-from finegrain.atomic import atomic_dir
+from finegrain import checks, paths
+from finegrain.atomic import atomic_dir, write_json
 from finegrain.config import Params
 from finegrain.data.shards import ShardSplit, open_split
 from finegrain.generate.config import GenerateCfg
 from finegrain.generate.loop import fit_generator, steps_per_epoch
 from finegrain.generate.output import save_grid, to_uint8, write_generated
 from finegrain.generate.quality import (
-    features,
-    frechet_distance,
+    DistributionDistances,
     lite0_extractor,
     recognisability,
     resize_uint8,
     train_reference_classifier,
 )
-from finegrain.runtime import configure_threads, seed_everything
+from finegrain.runtime import configure_threads, resolve_device, seed_everything
 from finegrain.train.checkpoint import run_key
 
 log = logging.getLogger(__name__)
@@ -38,13 +37,15 @@ GRIDS = paths.PLOTS / "generate" / "grids"
 LIVE_DIR = paths.PLOTS / "generate" / "live"
 
 
-def build_method(method: str, cfg: GenerateCfg, num_classes: int, n_train: int):
+def build_method(method: str, cfg: GenerateCfg, num_classes: int, n_train: int, device: torch.device | str = "cpu"):
     """A fresh DCGAN or DDPM with its params (the DDPM's lr schedule spans all its training steps)."""
     if method == "dcgan":
         from finegrain.generate.dcgan import DCGAN
 
         c = cfg.dcgan
-        return DCGAN(num_classes, c.size_px, c.nz, c.ngf, c.ndf, c.lr, c.beta1, c.mode_seeking)
+        return DCGAN(
+            num_classes, c.size_px, c.nz, c.ngf, c.ndf, c.lr, c.beta1, c.mode_seeking, c.ema_power, device=device
+        )
     from finegrain.generate.ddpm import DDPM
 
     c = cfg.ddpm
@@ -59,6 +60,9 @@ def build_method(method: str, cfg: GenerateCfg, num_classes: int, n_train: int):
         c.sample_steps,
         c.guidance,
         c.cond_drop,
+        c.snr_gamma,
+        c.ema_power,
+        device=device,
     )
 
 
@@ -68,10 +72,10 @@ def _stack(split: ShardSplit) -> tuple[torch.Tensor, torch.Tensor]:
 
 @torch.no_grad()
 def sample_per_class(model, num_classes: int, per_class: int, seed: int, batch: int = 64):
-    """(uint8 images at the generator's size, labels): `per_class` images of every class, class-major order."""
+    """(uint8 images at the generator's size on the CPU, labels): `per_class` images of every class, class-major."""
     labels = torch.arange(num_classes).repeat_interleave(per_class)
     g = torch.Generator().manual_seed(seed)
-    images = torch.cat([to_uint8(model.sample(labels[i : i + batch], g)) for i in range(0, len(labels), batch)])
+    images = torch.cat([to_uint8(model.sample(labels[i : i + batch], g)).cpu() for i in range(0, len(labels), batch)])
     return images, labels
 
 
@@ -89,6 +93,7 @@ def run_generate(params: Params) -> dict:
     """Train every method of params.generate and write its images, grids and generators. Returns the metrics."""
     cfg = params.generate
     configure_threads(params.base.threads)
+    device = resolve_device(params.base.device)
     seed = params.base.seed
     t_start = time.perf_counter()
     src = paths.data_input(cfg.input)
@@ -99,25 +104,33 @@ def run_generate(params: Params) -> dict:
     num_classes = len(class_names)
 
     seed_everything(seed)
-    q = cfg.quality
+    q, judge_px = cfg.quality, cfg.judge_size_px
     t0 = time.perf_counter()
-    judge = train_reference_classifier(real_x, real_y, num_classes, q.size_px, q.classifier_epochs, seed)
-    extractor = lite0_extractor(paths.WEIGHTS / "lite0")
-    fid_n = min(q.fid_images, len(val_x), cfg.per_class * num_classes)
-    ref_feats = features(extractor, real_x[_subset_per_class(real_y, q.fid_images)], q.fid_size_px)
+    judge = train_reference_classifier(
+        real_x, real_y, num_classes, judge_px, q.classifier_epochs, seed, q.classifier_lr, device
+    )
+    judge_val_acc = recognisability(judge, val_x, val_y, class_names, judge_px)["mean"]
+    # every compared set (real train reference, real val floor, each method's images) has the same n images
+    n = min(q.fid_images, len(real_x), len(val_x), cfg.per_class * num_classes)
+    extractor = lite0_extractor(paths.WEIGHTS / "lite0", q.fid_size_px, device)
+    distances = DistributionDistances(extractor, real_x[_subset_per_class(real_y, n)], q.kid_subsets)
     reference = {
-        "classifier_val_acc": recognisability(judge, val_x, val_y, class_names, q.size_px)["mean"],
-        "fid_val_vs_train": round(
-            frechet_distance(features(extractor, val_x[_subset_per_class(val_y, fid_n)], q.fid_size_px), ref_feats), 3
-        ),
-        "fid_images": fid_n,
+        "classifier_val_acc": judge_val_acc,
+        "judge_ok": judge_val_acc >= checks.JUDGE_MIN_ACC,
+        "judge_size_px": judge_px,
+        "images": n,
+        "kid_subset_size": distances.subset_size,
+        "real_val_vs_train": distances(val_x[_subset_per_class(val_y, n)], seed),
         "time_s": round(time.perf_counter() - t0, 2),
     }
+    floor = reference["real_val_vs_train"]
     log.info(
-        "reference: classifier val acc %.3f, FID real val vs train %.1f (%d images)",
-        reference["classifier_val_acc"],
-        reference["fid_val_vs_train"],
-        fid_n,
+        "reference: judge real val acc %.3f; real val vs train (%d images): FID %.1f, KID %.4f +- %.4f",
+        judge_val_acc,
+        n,
+        floor["fid"],
+        floor["kid"],
+        floor["kid_std"],
     )
 
     from dvclive import Live
@@ -129,7 +142,7 @@ def run_generate(params: Params) -> dict:
             t0 = time.perf_counter()
             mcfg = getattr(cfg, method)
             seed_everything(seed)
-            model = build_method(method, cfg, num_classes, len(real_x))
+            model = build_method(method, cfg, num_classes, len(real_x), device)
             x = resize_uint8(real_x, mcfg.size_px) * 2 - 1
             key = run_key({"method": method, "cfg": mcfg.model_dump(), "seed": seed}, [src / "index.parquet"])
             state_path = paths.CKPT / "generate" / f"{method}-{key}.pt"
@@ -141,40 +154,65 @@ def run_generate(params: Params) -> dict:
                         live.log_metric(f"{method}/{name}", value)
 
             history = fit_generator(
-                model, x, real_y, mcfg.epochs, mcfg.batch_size, seed, state_path, on_epoch, cfg.checkpoint_every, method
+                model,
+                x,
+                real_y,
+                mcfg.epochs,
+                mcfg.batch_size,
+                seed,
+                state_path,
+                on_epoch,
+                cfg.checkpoint_every,
+                method,
+                device,
             )
             train_time = time.perf_counter() - t0
             t1 = time.perf_counter()
             images, labels = sample_per_class(model, num_classes, cfg.per_class, seed + 1)
             sample_time = time.perf_counter() - t1
-            write_generated(out_root / method, method, images, labels, class_names, size_px)
-            _save_generator(out_root / method / "generator.pt", method, model, mcfg.model_dump(), class_names)
+            t1 = time.perf_counter()
+            recognised = recognisability(judge, images, labels, class_names, judge_px)
+            found = checks.generator(method, recognised["mean"], judge_val_acc)  # what augmented variants carry
+            write_generated(out_root / method, method, images, labels, class_names, size_px, {method: found.to_dict()})
+            _save_generator(out_root / method, method, model, mcfg.model_dump(), class_names)
             save_grid(grids / f"{method}.png", images, labels, num_classes)
-            subset = _subset_per_class(labels, fid_n)
-            fid = frechet_distance(features(extractor, images[subset], q.fid_size_px), ref_feats)
             metrics[method] = {
-                "recognisability": recognisability(judge, images, labels, class_names, q.size_px),
-                "fid": round(fid, 3),
+                "recognisability": recognised,
+                "check": found.to_dict(),
+                **distances(images[_subset_per_class(labels, n)], seed),
                 "images": len(images),
                 "final": {k: round(v, 5) for k, v in history[-1].items() if k.startswith("loss")},
                 "train_time_s": round(train_time, 2),
                 "sample_time_s": round(sample_time, 2),
+                "quality_time_s": round(time.perf_counter() - t1, 2),
                 "time_s": round(time.perf_counter() - t0, 2),
             }
             state_path.unlink(missing_ok=True)
+            m = metrics[method]
             log.info(
-                "%s: recognisability %.3f, FID %.1f, %.1f s",
+                "%s: %s; FID %.1f, KID %.4f +- %.4f, %.1f s",
                 method,
-                metrics[method]["recognisability"]["mean"],
-                fid,
-                metrics[method]["time_s"],
+                m["check"]["figure"],
+                m["fid"],
+                m["kid"],
+                m["kid_std"],
+                m["time_s"],
             )
     live.end()
     metrics["time_s"] = round(time.perf_counter() - t_start, 2)
+    metrics["device"] = str(next(judge.parameters()).device)  # where the models ran (the run record)
     return metrics
 
 
-def _save_generator(path: Path, method: str, model, cfg: dict, class_names: list[str]) -> None:
+def _save_generator(out: Path, method: str, model, cfg: dict, class_names: list[str]) -> None:
+    """DCGAN: out/generator.pt (the EMA generator's weights, config, class names). DDPM: diffusers folders
+    out/unet (`UNet2DModel.from_pretrained`) and out/scheduler, plus out/generator.json (class names, the
+    "no class" label and the sampling settings)."""
+    if method == "ddpm":
+        model.save_pretrained(out)
+        info = {"method": method, "class_names": class_names, "null_class": len(class_names), "config": cfg}
+        write_json(out / "generator.json", info)
+        return
     buffer = io.BytesIO()
     torch.save({"method": method, "config": cfg, "class_names": class_names, "state": model.generator_state()}, buffer)
-    path.write_bytes(buffer.getvalue())
+    (out / "generator.pt").write_bytes(buffer.getvalue())
