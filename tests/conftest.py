@@ -61,6 +61,9 @@ TINY_OVERRIDES = {
             "epochs": 1,
         },
     },
+    "report": {
+        "claims": [{"text": "Detector crops beat full frames", "a": "cnn_crop", "b": "cnn", "expect": "greater"}]
+    },
 }
 
 

@@ -119,6 +119,7 @@ def project(tmp_path_factory) -> Path:
             "evaluate": _cheap_evaluate(),
             "generate": {"input": "prepared", "methods": ["dcgan"], "augment": {"method": "dcgan"}},
             "variants": {"cnn": {"data": "prepared", "init": "none", "lr": 0.003}},
+            "report": {"claims": []},
         },
     )
     return make_project(tmp_path_factory.mktemp("runs") / "project", overrides)

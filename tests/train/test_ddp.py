@@ -47,7 +47,7 @@ def test_ddp_shares_are_the_single_process_batches():
 @pytest.mark.slow
 def test_train_stage_with_nproc_2_runs_torchrun_and_matches_one_process(tmp_path):
     variants = {"one": DDP_VARIANT, "two": {**DDP_VARIANT, "nproc": 2}}
-    project = make_project(tmp_path / "p", deep_merge(TINY_OVERRIDES, {"variants": variants}))
+    project = make_project(tmp_path / "p", deep_merge(TINY_OVERRIDES, {"variants": variants, "report": {"claims": []}}))
     env = {"PYTHONPATH": str(project / "src"), "FINEGRAIN_THREADS": "1", "OMP_NUM_THREADS": "1"}
     run([sys.executable, "stages/prepare.py"], project, env=env)
     run([sys.executable, "stages/train.py", "one"], project, env=env)
@@ -77,7 +77,7 @@ def test_train_stage_with_nproc_2_runs_torchrun_and_matches_one_process(tmp_path
 @pytest.mark.slow
 def test_stage_fails_in_one_line_when_torchrun_processes_fail(tmp_path):
     variants = {"two": {**DDP_VARIANT, "nproc": 2, "sync_batchnorm": True}}
-    project = make_project(tmp_path / "p", deep_merge(TINY_OVERRIDES, {"variants": variants}))
+    project = make_project(tmp_path / "p", deep_merge(TINY_OVERRIDES, {"variants": variants, "report": {"claims": []}}))
     env = {"PYTHONPATH": str(project / "src"), "FINEGRAIN_THREADS": "1", "OMP_NUM_THREADS": "1"}
     run([sys.executable, "stages/prepare.py"], project, env=env)
     failed = run([sys.executable, "stages/train.py", "two"], project, check=False, env=env)
