@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 METHODS = ("dcgan", "ddpm")
+DIFFAUGMENT = ("color", "translation", "cutout")
+"""The DCGAN's DiffAugment operations (finegrain.generate.dcgan.diff_augment)."""
 
 
 class _Strict(BaseModel):
@@ -14,16 +16,29 @@ class _Strict(BaseModel):
 
 
 class DCGANCfg(_Strict):
-    size_px: Literal[16, 32, 64] = 32
-    epochs: int = Field(6, gt=0)
+    size_px: Literal[16, 32, 64] = 16
+    epochs: int = Field(100, gt=0)
     batch_size: int = Field(32, ge=2)
-    lr: float = Field(5e-4, gt=0.0, description="Adam, both networks")
+    lr: float = Field(2e-4, gt=0.0, description="Adam, generator")
+    lr_d: float = Field(2e-3, gt=0.0, description="Adam, discriminator (two time-scale update rule)")
     beta1: float = Field(0.5, ge=0.0, lt=1.0)
     nz: int = Field(64, gt=0)
-    ngf: int = Field(32, gt=0)
+    ngf: int = Field(16, gt=0)
     ndf: int = Field(16, gt=0)
-    mode_seeking: float = Field(1.0, ge=0.0, description="MSGAN diversity term weight; 0 = off")
+    aux_weight: float = Field(3.0, ge=0.0, description="AC-GAN auxiliary classifier term weight; 0 = off")
+    mode_seeking: float = Field(0.3, ge=0.0, description="MSGAN diversity term weight; 0 = off")
+    diffaugment: str = Field(
+        "translation", description="DiffAugment policy: comma-separated color, translation, cutout"
+    )
     ema_power: float = Field(0.75, gt=0.0, description="EMA of G: decay 1 - (1 + step) ** -power, max 0.999")
+
+    @field_validator("diffaugment")
+    @classmethod
+    def _policy(cls, v: str) -> str:
+        unknown = sorted(set(filter(None, v.split(","))) - set(DIFFAUGMENT))
+        if unknown:
+            raise ValueError(f"unknown {unknown}; expected a comma-separated subset of {', '.join(DIFFAUGMENT)} or ''")
+        return v
 
 
 class DDPMCfg(_Strict):

@@ -42,10 +42,8 @@ def build_method(method: str, cfg: GenerateCfg, num_classes: int, n_train: int, 
     if method == "dcgan":
         from finegrain.generate.dcgan import DCGAN
 
-        c = cfg.dcgan
-        return DCGAN(
-            num_classes, c.size_px, c.nz, c.ngf, c.ndf, c.lr, c.beta1, c.mode_seeking, c.ema_power, device=device
-        )
+        c = cfg.dcgan  # every field but the loop's is a DCGAN keyword of the same name
+        return DCGAN(num_classes, c.size_px, **c.model_dump(exclude={"size_px", "epochs", "batch_size"}), device=device)
     from finegrain.generate.ddpm import DDPM
 
     c = cfg.ddpm
