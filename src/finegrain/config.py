@@ -115,7 +115,7 @@ class DetectorCfg(_Strict):
     train: bool = True
     labels: Literal["object", "per_class"] = "object"
     image_px: int = Field(0, ge=0, description="detector input size (long side); 0 = the stored size")
-    iters: int = Field(300, gt=0)
+    iters: int = Field(200, gt=0)
     max_time_s: float = Field(0.0, ge=0.0, description="training wall-clock cap; 0 = none (deterministic)")
     batch_size: int = Field(16, gt=0)
     lr: float = Field(1e-3, gt=0.0)

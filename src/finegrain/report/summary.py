@@ -63,7 +63,7 @@ def summary_rows(params: Params, table: list[dict], variant_checks: dict[str, di
 def verdict_rows(verdicts: list[Verdict]) -> list[dict]:
     return [
         {
-            "claim": v.claim.text,
+            "claim": v.claim.text + (f" ({v.claim.note})" if v.claim.note else ""),
             "verdict": v.verdict + (f" ({v.reason})" if v.reason else ""),
             "difference": v.difference,
         }
