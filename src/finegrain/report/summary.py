@@ -54,10 +54,18 @@ def summary_rows(params: Params, table: list[dict], variant_checks: dict[str, di
                 "variant": name,
                 "demonstrates": demonstrates(params.variant(name), params),
                 "test top-1 %": f"{top1} (n={record['seeds']})",
-                "works": "✗ " + "; ".join(broken) if broken else "✓ " + ", ".join(found),
+                "works": _works(found, broken),
             }
         )
     return rows
+
+
+def _works(found: dict[str, dict], broken: list[str]) -> str:
+    """'✓ learning, detector' or '✗ learning: <figure>; ✓ simclr': every check named, the failing ones with figures."""
+    passed = [name for name, c in found.items() if c["works"]]
+    if not broken:
+        return "✓ " + ", ".join(passed)
+    return "✗ " + "; ".join(broken) + (f"; ✓ {', '.join(passed)}" if passed else "")
 
 
 def verdict_rows(verdicts: list[Verdict]) -> list[dict]:
