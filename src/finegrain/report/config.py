@@ -38,7 +38,15 @@ class ClaimCfg(BaseModel):
     series: list[str] = Field(default_factory=list, description="variants in x order (series claims)")
     x: list[float] = Field(default_factory=list, description="the series' x values, e.g. training-set sizes")
     scales: list[str] = Field(default_factory=list, description="preset scales where it is testable; [] = all")
-    note: str = ""
+    note: str = Field("", description="shown with the claim everywhere; says so when the claim is not the report's own")
+    compare: Literal["difference", "ratio"] = Field(
+        "difference", description="judge a - b, or a / b on the log scale (e.g. 'about double' a time)"
+    )
+    report: dict[str, float] = Field(
+        default_factory=dict,
+        description="the values the report prints: {a, b} (pairwise) or one per series variant, in the metric's units",
+    )
+    report_source: str = Field("", description="where the report prints them, e.g. 'table 2' or 'read off figure 3'")
 
     @model_validator(mode="before")
     @classmethod
@@ -58,7 +66,15 @@ class ClaimCfg(BaseModel):
                 raise ValueError("series: rising_diminishing needs >= 3 points")
             if any(x1 >= x2 for x1, x2 in zip(self.x, self.x[1:], strict=False)):
                 raise ValueError(f"x: must increase (got {self.x})")
+            if self.compare == "ratio":
+                raise ValueError("compare: 'ratio' is for pairwise claims")
+            if self.report and set(self.report) != set(self.series):
+                raise ValueError(f"report: needs one value per series variant {self.series}, got {sorted(self.report)}")
         else:
+            if self.report and set(self.report) != {"a", "b"}:
+                raise ValueError(f"report: needs the report's values of a and b, got {sorted(self.report)}")
+            if self.compare == "ratio" and any(v <= 0 for v in self.report.values()):
+                raise ValueError("report: 'ratio' claims need positive values")
             if not self.a or not self.b or self.series:
                 raise ValueError(f"b: {self.expect!r} claims need variants a and b (and no series)")
             if self.expect == "equal" and self.margin <= 0:
