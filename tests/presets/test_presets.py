@@ -12,12 +12,12 @@ import yaml
 from conftest import REPO, run
 
 from finegrain import paths
-from finegrain.config import Params, load_params
 from finegrain.data.prepare import prepare_dataset
 from finegrain.data.registry import get_dataset
 from finegrain.errors import ConfigError
 from finegrain.evaluate.run import evaluate_variant
 from finegrain.init_weights import export_init_weights
+from finegrain.params import Params, load_params
 from finegrain.presets.apply import apply_preset, compose, load_preset
 from finegrain.report.build import build_report
 from finegrain.report.config import ClaimCfg

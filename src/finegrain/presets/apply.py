@@ -22,8 +22,8 @@ from pathlib import Path
 
 import yaml
 
-from finegrain.config import Params, default_params, load_params
 from finegrain.errors import ConfigError
+from finegrain.params import Params, default_params, load_params
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from finegrain import checks, paths
-from finegrain.config import Params
+from finegrain.params import Params
 
 
 def regressions(params: Params, diff: dict) -> list[str]:
@@ -77,6 +77,6 @@ def run_gate(params: Params, rev: str = "HEAD") -> int:
 
 
 if __name__ == "__main__":
-    from finegrain.config import load_params
+    from finegrain.params import load_params
 
     sys.exit(run_gate(load_params()))
