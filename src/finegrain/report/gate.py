@@ -75,4 +75,3 @@ def run_gate(params: Params, rev: str = "HEAD") -> int:
             + ")"
         )
     return 1 if problems else 0
-
