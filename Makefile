@@ -38,7 +38,7 @@ lint:
 	$(PYTHON) -m ruff check src stages tests
 
 gate:  ## dvc metrics diff against the committed metrics; fails on a drop beyond params.yaml gate.tolerance
-	$(PYTHON) -m finegrain.report.gate
+	$(PYTHON) -m finegrain gate
 
 clean-ckpt:  ## drop resume state of interrupted runs
 	rm -rf data/ckpt

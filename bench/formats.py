@@ -15,10 +15,10 @@ import time
 
 import torch
 
-from finegrain.config import TrainCfg
 from finegrain.losses.factory import create_loss
 from finegrain.models.factory import create_model
 from finegrain.runtime import resolve_device
+from finegrain.train.config import TrainCfg
 from finegrain.train.loop import Compute, epoch_totals
 
 

@@ -21,13 +21,13 @@ import torch
 
 from finegrain import paths
 from finegrain.augment.recipes import create_transforms
-from finegrain.config import TrainCfg
 from finegrain.data.folders import read_class_folders
 from finegrain.data.prepare import prepare_dataset
-from finegrain.data.registry import RawDataset
+from finegrain.data.records import RawDataset
 from finegrain.data.shards import open_split
 from finegrain.models.factory import create_model
 from finegrain.runtime import seed_everything
+from finegrain.train.config import TrainCfg
 from finegrain.train.features import cached_features
 from finegrain.train.loop import Transformed, fit
 

@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from finegrain import paths
-from finegrain.config import Params
 from finegrain.data.folders import read_class_folders
 from finegrain.data.prepare import prepare_dataset
-from finegrain.data.registry import RawDataset
+from finegrain.data.records import RawDataset
 from finegrain.init_weights import export_init_weights
+from finegrain.params import Params
 from finegrain.runtime import configure_threads
 from finegrain.techniques import TECHNIQUES
 from finegrain.train.run import train_variant

@@ -26,7 +26,7 @@ from torchvision import datasets, transforms
 from finegrain.augment.recipes import create_transforms
 from finegrain.data.folders import read_class_folders
 from finegrain.data.prepare import prepare_dataset
-from finegrain.data.registry import RawDataset
+from finegrain.data.records import RawDataset
 from finegrain.data.shards import open_split
 from finegrain.evaluate.metrics import predict
 from finegrain.models.factory import create_model

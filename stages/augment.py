@@ -5,8 +5,8 @@ import logging
 from finegrain import paths
 from finegrain.atomic import atomic_dir, write_json
 from finegrain.cli import run_stage
-from finegrain.config import load_params
 from finegrain.generate.output import write_augmented
+from finegrain.params import load_params
 
 log = logging.getLogger("finegrain.augment")
 

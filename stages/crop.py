@@ -3,8 +3,8 @@ crop.mode (none | gt | mmdet); the mmdet detector goes to data/detector, its met
 
 from finegrain import paths
 from finegrain.cli import run_stage
-from finegrain.config import load_params
 from finegrain.crop.run import run_crop
+from finegrain.params import load_params
 from finegrain.runtime import configure_threads
 from finegrain.stage_metrics import write_stage_metrics
 

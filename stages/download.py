@@ -2,8 +2,8 @@
 
 from finegrain import paths
 from finegrain.cli import run_stage
-from finegrain.config import load_params
 from finegrain.data.source import fetch_source
+from finegrain.params import load_params
 
 
 def main(argv: list[str]) -> None:

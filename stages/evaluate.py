@@ -1,9 +1,9 @@
 """Stage `evaluate@<variant>`: metrics/variants/<v>.json (quality), data/perf/variants/<v>.json, data/eval/<v>."""
 
 from finegrain.cli import run_stage
-from finegrain.config import load_params
 from finegrain.errors import ConfigError
 from finegrain.evaluate.run import evaluate_variant
+from finegrain.params import load_params
 
 
 def main(argv: list[str]) -> None:

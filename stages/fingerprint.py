@@ -25,7 +25,7 @@ def data_source(path: Path = Path("params.yaml")) -> tuple[str, str | None]:
             return source, root
     except (OSError, yaml.YAMLError, AttributeError):
         pass
-    from finegrain.config import load_params
+    from finegrain.params import load_params
 
     data = load_params(path).data  # raises the one-line error for what could not be read above
     return data.source, data.root

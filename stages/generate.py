@@ -1,8 +1,8 @@
 """Stage `generate`: DCGAN / DDPM images per class (data/generated), sample grids, metrics/generate(.perf).json."""
 
 from finegrain.cli import run_stage
-from finegrain.config import load_params
 from finegrain.generate.run import run_generate
+from finegrain.params import load_params
 from finegrain.stage_metrics import write_stage_metrics
 
 

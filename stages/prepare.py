@@ -3,9 +3,9 @@
 from finegrain import paths
 from finegrain.atomic import write_json
 from finegrain.cli import run_stage
-from finegrain.config import load_params
 from finegrain.data.prepare import prepare_dataset
 from finegrain.data.registry import get_dataset
+from finegrain.params import load_params
 
 
 def main(argv: list[str]) -> None:

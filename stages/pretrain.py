@@ -1,7 +1,7 @@
 """Stage `pretrain`: SimCLR backbone -> data/weights/simclr (init: simclr), kNN curve, metrics/pretrain(.perf).json."""
 
 from finegrain.cli import run_stage
-from finegrain.config import load_params
+from finegrain.params import load_params
 from finegrain.ssl.run import pretrain
 from finegrain.stage_metrics import write_stage_metrics
 

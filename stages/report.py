@@ -1,7 +1,7 @@
 """Stage `report`: the variants table, plots and the self-contained index.html (data/reports)."""
 
 from finegrain.cli import run_stage
-from finegrain.config import load_params
+from finegrain.params import load_params
 from finegrain.report.build import build_report
 
 

@@ -4,8 +4,8 @@ With the variant's `nproc` > 1 the stage re-runs itself under torchrun (one node
 """
 
 from finegrain.cli import run_stage
-from finegrain.config import load_params
 from finegrain.errors import ConfigError
+from finegrain.params import load_params
 from finegrain.train import distributed
 from finegrain.train.run import train_variant
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from finegrain import checks, paths
-from finegrain.config import Params
+from finegrain.params import Params
 from finegrain.report.gate import unmet_checks
 
 

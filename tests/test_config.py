@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from finegrain.config import load_params
 from finegrain.errors import ConfigError
+from finegrain.params import load_params
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT = yaml.safe_load((REPO / "params.yaml").read_text())

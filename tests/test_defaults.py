@@ -9,8 +9,11 @@ from typing import Any
 import yaml
 from conftest import REPO
 
-from finegrain.config import DATA_INPUTS, INITS, RUN_CONTENT, Params, TrainCfg, default_params
+from finegrain.data.catalog import DATA_INPUTS
+from finegrain.models.names import INITS
+from finegrain.params import RUN_CONTENT, Params, default_params
 from finegrain.presets.apply import compose
+from finegrain.train.config import TrainCfg
 
 RAW = yaml.safe_load((REPO / "params.yaml").read_text())
 RUN_KEYS = {"gate": "per_variant"}

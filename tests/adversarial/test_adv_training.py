@@ -7,9 +7,11 @@ import torch
 from torch.utils.data import TensorDataset
 
 from finegrain.adversarial import attacks
-from finegrain.config import Params, RobustCfg, TrainCfg
 from finegrain.errors import ConfigError
+from finegrain.evaluate.config import RobustCfg
 from finegrain.models.factory import create_model
+from finegrain.params import Params
+from finegrain.train.config import TrainCfg
 from finegrain.train.loop import fit
 
 

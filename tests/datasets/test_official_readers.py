@@ -14,8 +14,8 @@ import pytest
 from dataset_fixtures import EXPECT, build, extract_layout, md5, serve, sha256
 
 from finegrain import paths
-from finegrain.config import DataCfg
 from finegrain.data import download, remote
+from finegrain.data.config import DataCfg
 from finegrain.data.official import oxford_pets
 from finegrain.data.prepare import prepare_dataset
 from finegrain.data.registry import DATASETS, get_dataset

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from finegrain.config import DataCfg, SyntheticCfg
+from finegrain.data.config import DataCfg, SyntheticCfg
 from finegrain.data.prepare import prepare_dataset
 from finegrain.data.registry import get_dataset
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from detect_fixtures import synthetic_prepared
 
-from finegrain.config import DetectorCfg
+from finegrain.crop.config import DetectorCfg
 from finegrain.data.shards import open_split
 from finegrain.detect.checkpoint import CONFIG_FILE, WEIGHTS_FILE, load_detector
 from finegrain.detect.infer import class_ids, top_boxes
@@ -44,7 +44,7 @@ def test_save_reload_same_predictions(tmp_path):
 
 def test_given_config_and_checkpoint_crop_with_target_classes(tmp_path):
     """Option (a): an existing detector (config + checkpoint, as a COCO one would be) keeps only the named classes."""
-    from finegrain.config import CropCfg
+    from finegrain.crop.config import CropCfg
     from finegrain.crop.run import run_crop
     from finegrain.errors import ConfigError
 

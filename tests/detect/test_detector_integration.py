@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from detect_fixtures import synthetic_prepared
 
-from finegrain.config import CropCfg
+from finegrain.crop.config import CropCfg
 from finegrain.crop.run import run_crop
 from finegrain.data.shards import open_split
 from finegrain.detect.checkpoint import CONFIG_FILE, WEIGHTS_FILE

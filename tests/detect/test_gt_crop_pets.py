@@ -12,7 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "datasets"))
 from dataset_fixtures import build, extract_layout  # noqa: E402
 
-from finegrain.config import CropCfg  # noqa: E402
+from finegrain.crop.config import CropCfg  # noqa: E402
 from finegrain.crop.crops import crop_image  # noqa: E402
 from finegrain.crop.geometry import square_box  # noqa: E402
 from finegrain.crop.run import run_crop  # noqa: E402

@@ -111,7 +111,7 @@ def test_new_augment_ratio_reruns_augment_not_the_generators(tiny_project, tmp_p
 
 
 def test_gate_flags_a_drop_beyond_tolerance():
-    from finegrain.config import Params
+    from finegrain.params import Params
 
     params = Params(variants={"a": {"data": "prepared", "init": "none"}, "b": {"data": "prepared", "init": "none"}})
     diff = {
@@ -123,7 +123,7 @@ def test_gate_flags_a_drop_beyond_tolerance():
 
 
 def test_gate_uses_a_variants_own_tolerance():
-    from finegrain.config import Params
+    from finegrain.params import Params
 
     variants = {"a": {"data": "prepared", "init": "none"}, "b": {"data": "prepared", "init": "none"}}
     params = Params(variants=variants, gate={"tolerance": 0.02, "per_variant": {"a": 0.15}})

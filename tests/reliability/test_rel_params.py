@@ -128,7 +128,7 @@ def test_unknown_recipe(tmp_path):
 def test_unknown_crop_mode(tmp_path):
     from typing import get_args
 
-    from finegrain.config import CropCfg
+    from finegrain.crop.config import CropCfg
 
     modes = [repr(m) for m in get_args(CropCfg.model_fields["mode"].annotation)]
     error = refused(tmp_path, {"crop": {"mode": "yolo"}}, "download")
@@ -143,7 +143,7 @@ def test_unknown_crop_mode(tmp_path):
     "nothing runs (exit 2); dvc.yaml never sees data/upscaled",
 )
 def test_variant_names_missing_data_input(tmp_path):
-    from finegrain.config import DATA_INPUTS
+    from finegrain.data.catalog import DATA_INPUTS
 
     error = refused(tmp_path, variant(data="upscaled"))
     assert error == expect(test_variant_names_missing_data_input, inputs=", ".join(DATA_INPUTS))
@@ -156,7 +156,7 @@ def test_variant_names_missing_data_input(tmp_path):
     "nothing runs (exit 2)",
 )
 def test_unknown_init(tmp_path):
-    from finegrain.config import INITS
+    from finegrain.models.names import INITS
 
     assert refused(tmp_path, variant(init="imagenet")) == expect(test_unknown_init, inits=", ".join(INITS))
 

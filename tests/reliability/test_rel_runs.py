@@ -40,7 +40,7 @@ QUEUED_LR = ("0.01", "0.001")
 def _cheap_evaluate() -> dict:
     """Turn evaluate's optional extras (robustness, explanations) off where the config has them: they are tested
     elsewhere and would only slow these runs down."""
-    from finegrain.config import EvaluateCfg
+    from finegrain.evaluate.config import EvaluateCfg
 
     fields = EvaluateCfg.model_fields
     cheap = {"robust": {"images": 0}, "explain": {"images": 0, "faithfulness_images": 0}}
@@ -355,8 +355,8 @@ def _without_times(history: str) -> list[str]:
 @pytest.fixture(scope="module")
 def straight_runs(project, queued) -> list[dict]:
     """Step 7: train + evaluate twice in a row without interruption (in this process, one thread)."""
-    from finegrain.config import load_params
     from finegrain.evaluate.run import evaluate_variant
+    from finegrain.params import load_params
     from finegrain.train.run import train_variant
 
     runs, cwd = [], os.getcwd()

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from finegrain.config import Params, load_params
 from finegrain.errors import ConfigError
 from finegrain.evaluate.metrics import curve_roughness, majority_share
+from finegrain.params import Params, load_params
 from finegrain.report.claims import (
     CONTRADICTED,
     INCONCLUSIVE,

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from finegrain import paths
-from finegrain.config import Params
+from finegrain.params import Params
 from finegrain.report.build import build_report
 
 VARIANTS = {"cnn": {"data": "prepared", "init": "none"}, "cnn_fgsm": {"data": "prepared", "init": "none"}}

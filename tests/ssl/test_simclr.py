@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from finegrain.config import Params
 from finegrain.errors import ConfigError, FinegrainError
 from finegrain.models.factory import create_model
+from finegrain.params import Params
 from finegrain.ssl.augment import BatchSimCLRAugment, _hsv_to_rgb, _rgb_to_hsv
 from finegrain.ssl.config import PretrainCfg
 from finegrain.ssl.run import _save_backbone

@@ -7,11 +7,11 @@ import json
 import pytest
 
 from finegrain import paths
-from finegrain.config import Params, load_params
 from finegrain.data.prepare import prepare_dataset
 from finegrain.data.registry import get_dataset
 from finegrain.evaluate.run import evaluate_variant
 from finegrain.init_weights import export_init_weights
+from finegrain.params import Params, load_params
 from finegrain.techniques import TECHNIQUES as OPTIONS
 from finegrain.train.run import train_variant
 

@@ -11,10 +11,10 @@ import torch
 from conftest import TINY_OVERRIDES, deep_merge, make_project, run
 from torch.utils.data import TensorDataset
 
-from finegrain.config import TrainCfg
 from finegrain.errors import ConfigError
 from finegrain.models.factory import create_model
 from finegrain.runtime import seed_everything
+from finegrain.train.config import TrainCfg
 from finegrain.train.distributed import SINGLE, Dist, sync_batchnorm
 from finegrain.train.loop import _train_loader
 
@@ -93,10 +93,10 @@ def test_sync_batchnorm_needs_cuda():
 
 
 def test_global_batch_must_divide_among_processes():
-    from finegrain.config import _resolve_variant
+    from finegrain.train.config import resolve_variant
 
     with pytest.raises(ConfigError, match=r"batch_size: the global batch must be divisible by nproc \(3\) \(got 16\)"):
-        _resolve_variant("v", {}, {**DDP_VARIANT, "nproc": 3})
+        resolve_variant("v", {}, {**DDP_VARIANT, "nproc": 3})
 
 
 def test_small_cnn_norm_option():

@@ -8,11 +8,11 @@ from torch.utils.data import TensorDataset
 
 from finegrain import paths
 from finegrain.augment.recipes import create_transforms
-from finegrain.config import TrainCfg
 from finegrain.errors import ConfigError
 from finegrain.models.factory import create_model
 from finegrain.runtime import seed_everything
 from finegrain.train import features as feats
+from finegrain.train.config import TrainCfg
 from finegrain.train.loop import Transformed, fit
 
 SIZE = 32
@@ -141,11 +141,11 @@ def test_auto_keeps_the_backbone_when_not_equivalent():
     ],
 )
 def test_cache_on_rejects_what_it_cannot_reproduce(override, message):
-    from finegrain.config import _resolve_variant
+    from finegrain.train.config import resolve_variant
 
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         variant = {"data": "prepared", "init": "none", "mode": "frozen", "features": {"cache": "on"}, **override}
-        _resolve_variant("v", {}, variant)
+        resolve_variant("v", {}, variant)
 
 
 def test_resume_state_on_cached_features_holds_only_the_head_and_resumes_exactly(tmp_path, monkeypatch):

@@ -9,7 +9,7 @@ import pandas as pd
 
 from finegrain import checks
 from finegrain.atomic import atomic_dir, write_json
-from finegrain.config import CropCfg
+from finegrain.crop.config import CropCfg
 from finegrain.crop.crops import crop_dataset
 from finegrain.crop.select import full_frame_boxes
 from finegrain.data.shards import read_meta

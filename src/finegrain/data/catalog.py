@@ -1,10 +1,14 @@
-"""Dataset names and the sources each supports: all that params validation needs to know of the datasets.
+"""Dataset names, the sources each supports and the data inputs the stages make: all that params validation needs
+to know of the data.
 
 The readers and download lists live in finegrain.data.registry (which builds its specs from this table); keeping the
 names apart means a stage that only validates params does not depend on how any dataset is read or fetched.
 """
 
 from __future__ import annotations
+
+DATA_INPUTS = ("prepared", "cropped", "cropped_square", "augmented")
+"""Data inputs a variant can train on (each is a directory data/<input> some stage produces)."""
 
 SPLITS = ("train", "val", "test")
 """Every dataset's splits, in this order."""

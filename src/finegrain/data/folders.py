@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from finegrain.data.registry import RawDataset, Record
+from finegrain.data.records import RawDataset, Record
 from finegrain.data.tree import TreeWalker, identical_files
 from finegrain.errors import DataError
 

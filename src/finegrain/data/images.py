@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from finegrain.data.registry import Box
+from finegrain.data.records import Box
 
 MAX_IMAGE_PIXELS = 64_000_000
 """Decompression-bomb guard: larger images are refused, before any pixel is decoded."""

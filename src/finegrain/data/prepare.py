@@ -14,7 +14,7 @@ from tqdm import tqdm
 from finegrain.atomic import atomic_dir, write_json
 from finegrain.data.catalog import SPLITS
 from finegrain.data.images import BadImage, open_rgb, square_resize
-from finegrain.data.registry import RawDataset, Record
+from finegrain.data.records import RawDataset, Record
 from finegrain.data.shards import ShardWriter, box_columns, write_dataset
 from finegrain.errors import DataError
 

@@ -1,53 +1,25 @@
 """The dataset registry: one entry per dataset, each with the sources it supports and a reader.
 
-A reader turns a data config into a `RawDataset`: class names plus one `Record` per image with its split,
-label and box (or None). Readers accept an already-extracted layout on disk (`local`: data.root); entries with
-`files` can also be downloaded from their official URLs or a mirror (`official`/`mirror`: the download stage verifies
-and extracts them into data/raw/<dataset>/, see finegrain.data.source).
+A reader turns a data config into a `RawDataset` (finegrain.data.records): class names plus one `Record` per image
+with its split, label and box (or None). Readers accept an already-extracted layout on disk (`local`: data.root);
+entries with `files` can also be downloaded from their official URLs or a mirror (`official`/`mirror`: the download
+stage verifies and extracts them into data/raw/<dataset>/, see finegrain.data.source).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from finegrain.data.catalog import DATASET_SOURCES, SPLITS, WITH_BOXES
+from finegrain.data.catalog import DATASET_SOURCES, WITH_BOXES
 from finegrain.data.official import cinic10, cub200, flower_photos, flowers102, oxford_pets, stanford_dogs
+from finegrain.data.records import RawDataset, Record
 from finegrain.data.remote import RemoteFile
 
 if TYPE_CHECKING:
-    from finegrain.config import DataCfg
-
-Box = tuple[float, float, float, float]
-"""x0, y0, x1, y1 in pixels of the original image."""
-
-
-@dataclass(frozen=True)
-class Record:
-    """One image: a file on disk or an in-memory array (embedded datasets)."""
-
-    id: str
-    split: str
-    label: int
-    path: Path | None = None
-    array: np.ndarray | None = field(default=None, repr=False, compare=False)
-    box: Box | None = None
-
-
-@dataclass(frozen=True)
-class RawDataset:
-    name: str
-    class_names: list[str]
-    records: list[Record]
-    skipped: list[dict] = field(default_factory=list)
-    """{"id", "path", "reason"} of image files the reader already knows are unusable (e.g. broken symlinks)."""
-
-    def split_counts(self) -> dict[str, int]:
-        return {s: sum(r.split == s for r in self.records) for s in SPLITS}
+    from finegrain.data.config import DataCfg
 
 
 @dataclass(frozen=True)

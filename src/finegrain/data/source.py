@@ -15,8 +15,8 @@ import shutil
 from pathlib import Path
 
 from finegrain.atomic import atomic_dir, write_json
-from finegrain.config import DataCfg
 from finegrain.data.archives import is_archive, safe_extract
+from finegrain.data.config import DataCfg
 from finegrain.data.download import download_file, resolve_files
 from finegrain.data.registry import DATASETS
 from finegrain.errors import ConfigError

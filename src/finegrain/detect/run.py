@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from finegrain.atomic import atomic_dir, write_json
-from finegrain.config import CropCfg, DetectorCfg
+from finegrain.crop.config import CropCfg, DetectorCfg
 from finegrain.crop.select import prefer_gt, select_boxes
 from finegrain.data.catalog import SPLITS
 from finegrain.data.shards import ShardSplit, open_split, read_meta

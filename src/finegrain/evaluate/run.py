@@ -13,7 +13,6 @@ import torch
 from finegrain import paths
 from finegrain.atomic import atomic_dir, write_json
 from finegrain.augment.recipes import create_transforms
-from finegrain.config import ExplainCfg, Params
 from finegrain.data.shards import open_split, stratified_subset
 from finegrain.evaluate.metrics import (
     classification_metrics,
@@ -25,8 +24,10 @@ from finegrain.evaluate.metrics import (
     predict,
 )
 from finegrain.evaluate.robustness import robustness_curve, summarise
+from finegrain.explain.config import ExplainCfg
 from finegrain.generate.output import save_grid
 from finegrain.models.factory import count_parameters
+from finegrain.params import Params
 from finegrain.runtime import configure_threads, resolve_device
 from finegrain.train.loop import Transformed
 from finegrain.train.run import load_trained, trained_summary

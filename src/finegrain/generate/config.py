@@ -1,21 +1,20 @@
-"""params.yaml group `generate` (validated; imported by finegrain.config)."""
+"""params.yaml group `generate`: the generators, how many images they make, how they are judged and added."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from finegrain.data.catalog import DATA_INPUTS
+from finegrain.schema import Strict
 
 METHODS = ("dcgan", "ddpm")
 DIFFAUGMENT = ("color", "translation", "cutout")
 """The DCGAN's DiffAugment operations (finegrain.generate.dcgan.diff_augment)."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DCGANCfg(_Strict):
+class DCGANCfg(Strict):
     size_px: Literal[16, 32, 64] = 16
     epochs: int = Field(100, gt=0)
     batch_size: int = Field(32, ge=2)
@@ -41,7 +40,7 @@ class DCGANCfg(_Strict):
         return v
 
 
-class DDPMCfg(_Strict):
+class DDPMCfg(Strict):
     size_px: int = Field(16, ge=8, description="must be divisible by 2 ** (len(channels) - 1)")
     epochs: int = Field(48, gt=0)
     batch_size: int = Field(32, gt=0)
@@ -62,12 +61,12 @@ class DDPMCfg(_Strict):
         return self
 
 
-class GenAugmentCfg(_Strict):
+class GenAugmentCfg(Strict):
     method: Literal["dcgan", "ddpm"] = "ddpm"
     ratio: float = Field(0.25, ge=0.0, description="generated images added per real training image, per class")
 
 
-class GenQualityCfg(_Strict):
+class GenQualityCfg(Strict):
     classifier_epochs: int = Field(30, gt=0, description="small_cnn trained on the real training split")
     classifier_lr: float = Field(3e-3, gt=0.0, description="AdamW peak (warm-up, then cosine)")
     size_px: int | None = Field(
@@ -78,7 +77,7 @@ class GenQualityCfg(_Strict):
     kid_subsets: int = Field(100, gt=0, description="KID: random subsets of half the images; mean and std over them")
 
 
-class GenerateCfg(_Strict):
+class GenerateCfg(Strict):
     input: str = Field("cropped", description="data input whose training split the generators learn")
     methods: list[Literal["dcgan", "ddpm"]] = Field(default_factory=lambda: list(METHODS), min_length=1)
     per_class: int = Field(25, gt=0, description="generated images per class and method")
@@ -91,8 +90,6 @@ class GenerateCfg(_Strict):
     @field_validator("input")
     @classmethod
     def _input(cls, v: str) -> str:
-        from finegrain.config import DATA_INPUTS
-
         allowed = [d for d in DATA_INPUTS if d != "augmented"]
         if v not in allowed:
             raise ValueError(f"expected one of {', '.join(allowed)} (got {v!r})")

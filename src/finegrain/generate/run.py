@@ -16,7 +16,6 @@ import torch
 
 from finegrain import checks, paths
 from finegrain.atomic import atomic_dir, write_json
-from finegrain.config import Params
 from finegrain.data.shards import ShardSplit, open_split
 from finegrain.generate.config import GenerateCfg
 from finegrain.generate.loop import fit_generator, steps_per_epoch
@@ -28,6 +27,7 @@ from finegrain.generate.quality import (
     resize_uint8,
     train_reference_classifier,
 )
+from finegrain.params import Params
 from finegrain.runtime import configure_threads, resolve_device, seed_everything
 from finegrain.train.checkpoint import run_key
 

@@ -1,4 +1,4 @@
-"""Model and modification names: all that params validation needs to know of the models.
+"""Model, modification and initial-weights names: all that params validation needs to know of the models.
 
 Kept apart from the builders (finegrain.models.factory, .mods) so that validating params does not make every stage
 depend on how a model is built.
@@ -11,6 +11,12 @@ OWN_MODELS = ("small_cnn", "small_resnet")
 
 MOD_NAMES = ("bottleneck", "se", "deform", "eca", "dense_head", "embedding_head")
 """Architecture modifications (finegrain.models.mods), in their order of application."""
+
+INITS = ("none", "hub", "lite0", "simclr")
+"""Initial weights a variant can start from (each is a directory data/weights/<init>)."""
+
+LITE0_MODELS = ("tf_efficientnet_lite0", "efficientnet_lite0")
+"""Models the offline `lite0` ImageNet weights fit: tf_ (TF 'SAME' padding) reproduces the original logits exactly."""
 
 
 def torchvision_names() -> set[str]:
@@ -27,3 +33,10 @@ def is_known_model(name: str) -> bool:
     import timm
 
     return timm.is_model(name)
+
+
+def known_model(v: str) -> str:
+    """Validator: a model name create_model can build (finegrain's own, torchvision or timm)."""
+    if not is_known_model(v):
+        raise ValueError(f"unknown model {v!r}; expected small_cnn or a torchvision/timm model name")
+    return v

@@ -10,8 +10,8 @@ import pandas as pd
 
 from finegrain import paths
 from finegrain.atomic import atomic_dir
-from finegrain.config import Params
 from finegrain.errors import DataError
+from finegrain.params import Params
 from finegrain.report.claims_report import claims_frame, claims_json, claims_markdown, judge_claims, variant_checks
 from finegrain.report.figures import confusion_png, robustness_png
 from finegrain.report.html import Section, render

@@ -9,7 +9,7 @@ import pandas as pd
 
 from finegrain import paths
 from finegrain.checks import failing
-from finegrain.config import Params
+from finegrain.params import Params
 from finegrain.report.claims import INCONCLUSIVE, Stat, Verdict, judge
 from finegrain.report.config import ClaimCfg
 

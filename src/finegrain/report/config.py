@@ -1,13 +1,17 @@
-"""The schema of a report claim (params.yaml `report.claims`): what is compared, on which metric, expecting what.
+"""params.yaml groups `report` (the preset it came from, the claims: what is compared, on which metric, expecting
+what) and `gate` (how far a metric may drop).
 
-Judging lives in finegrain.report.claims; this module is all that params validation needs of it.
+Judging lives in finegrain.report.claims and gating in finegrain.report.gate; this module is all that params
+validation needs of them.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from finegrain.schema import Strict
 
 METRICS = (
     "test.top1",
@@ -24,10 +28,8 @@ mean |second difference| of the per-epoch val loss, lower = smoother) and timing
 data/perf/variants/<v>.json)."""
 
 
-class ClaimCfg(BaseModel):
+class ClaimCfg(Strict):
     """One claim: `a` vs `b` (pairwise) or a `series` over `x`, on `metric`, in the `expect`ed direction."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     text: str = Field(min_length=1)
     metric: Literal[METRICS] = "test.top1"  # type: ignore[valid-type]
@@ -83,3 +85,20 @@ class ClaimCfg(BaseModel):
 
     def variants(self) -> list[str]:
         return [*self.a, *self.b, *self.series]
+
+
+class ReportCfg(Strict):
+    """report: the preset (and scale) params.yaml came from, and the claims the report stage judges."""
+
+    preset: str | None = None
+    scale: str | None = Field(None, description="the preset's scale, e.g. full | cpu; claims may be limited to some")
+    claims: list[ClaimCfg] = Field(default_factory=list)
+
+
+class GateCfg(Strict):
+    metric: str = "test.top1"
+    tolerance: float = Field(0.04, ge=0.0, description="largest allowed drop of `metric`, unless per_variant says")
+    per_variant: dict[str, float] = Field(default_factory=dict, description="variant -> its own tolerance")
+
+    def tolerance_of(self, variant: str) -> float:
+        return self.per_variant.get(variant, self.tolerance)

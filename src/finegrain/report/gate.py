@@ -1,5 +1,6 @@
-"""The CI gate: show `dvc metrics diff --md`; fail when a variant's quality metric dropped too much, or when a figure
-of the run does not mean what it says (a variant that learned nothing, a technique that did not work: finegrain.checks).
+"""The CI gate (`finegrain gate`): show `dvc metrics diff --md`; fail when a variant's quality metric dropped too
+much, or when a figure of the run does not mean what it says (a variant that learned nothing, a technique that did
+not work: finegrain.checks).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import sys
 from pathlib import Path
 
 from finegrain import checks, paths
-from finegrain.config import Params
+from finegrain.params import Params
 
 
 def regressions(params: Params, diff: dict) -> list[str]:
@@ -74,9 +75,3 @@ def run_gate(params: Params, rev: str = "HEAD") -> int:
             + ")"
         )
     return 1 if problems else 0
-
-
-if __name__ == "__main__":
-    from finegrain.config import load_params
-
-    sys.exit(run_gate(load_params()))

@@ -9,8 +9,9 @@ from __future__ import annotations
 import html
 
 from finegrain import checks
-from finegrain.config import Params, TrainCfg
+from finegrain.params import Params
 from finegrain.report.claims import Verdict
+from finegrain.train.config import TrainCfg
 
 DATA = {
     "prepared": "full frames",

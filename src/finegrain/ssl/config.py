@@ -1,17 +1,17 @@
-"""params.yaml group `pretrain` (validated; imported by finegrain.config)."""
+"""params.yaml group `pretrain`: SimCLR pretraining of the backbone that `init: simclr` loads."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from finegrain.data.catalog import DATA_INPUTS
+from finegrain.models.names import known_model
+from finegrain.schema import Strict
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PretrainCfg(_Strict):
+class PretrainCfg(Strict):
     """SimCLR on a data input's training split; the backbone goes to data/weights/simclr (`init: simclr`)."""
 
     input: str = Field("cropped", description="data input whose training split (labels unused) is pretrained on")
@@ -41,15 +41,8 @@ class PretrainCfg(_Strict):
     @field_validator("input")
     @classmethod
     def _input(cls, v: str) -> str:
-        from finegrain.config import DATA_INPUTS
-
         if v not in DATA_INPUTS:
             raise ValueError(f"expected one of {', '.join(DATA_INPUTS)} (got {v!r})")
         return v
 
-    @field_validator("model")
-    @classmethod
-    def _model(cls, v: str) -> str:
-        from finegrain.config import known_model  # finegrain.config imports this module
-
-        return known_model(v)
+    _model = field_validator("model")(known_model)

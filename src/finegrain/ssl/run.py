@@ -15,8 +15,8 @@ from tqdm import tqdm
 
 from finegrain import checks, paths
 from finegrain.atomic import atomic_dir, write_json
-from finegrain.config import Params
 from finegrain.data.shards import ShardSplit, open_split
+from finegrain.params import Params
 from finegrain.runtime import configure_threads, resolve_device, seed_everything
 from finegrain.ssl.augment import BatchSimCLRAugment
 from finegrain.ssl.config import PretrainCfg

@@ -22,10 +22,10 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from finegrain import paths
-from finegrain.config import TrainCfg
 from finegrain.errors import ConfigError
 from finegrain.models.factory import Classifier
 from finegrain.train.checkpoint import load_weights_only, run_key, save_state
+from finegrain.train.config import TrainCfg
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from torch.optim.lr_scheduler import (
     StepLR,
 )
 
-from finegrain.config import TrainCfg
+from finegrain.train.config import TrainCfg
 
 
 def create_optimizer(

@@ -15,13 +15,14 @@ from finegrain import paths
 from finegrain.atomic import atomic_write_bytes, write_json
 from finegrain.augment.recipes import create_transforms
 from finegrain.checks import read_checks
-from finegrain.config import Params, TrainCfg
 from finegrain.data.shards import open_split, stratified_subset
 from finegrain.errors import ConfigError, DataError, Interrupted
 from finegrain.models.factory import count_parameters, create_model
+from finegrain.params import Params
 from finegrain.runtime import configure_threads, resolve_device, seed_everything
 from finegrain.train import distributed
 from finegrain.train.checkpoint import load_state, load_weights_only, run_key, save_state
+from finegrain.train.config import TrainCfg
 from finegrain.train.features import cached_features, use_cache
 from finegrain.train.loop import Diverged, History, Transformed, fit
 

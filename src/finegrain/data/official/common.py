@@ -13,8 +13,8 @@ import numpy as np
 from finegrain.errors import DataError
 
 if TYPE_CHECKING:
-    from finegrain.config import DataCfg
-    from finegrain.data.registry import Box, RawDataset
+    from finegrain.data.config import DataCfg
+    from finegrain.data.records import Box, RawDataset
 
 
 def layout_root(cfg: DataCfg) -> Path:
@@ -129,7 +129,7 @@ def read_table(path: Path, columns: int) -> list[list[str]]:
 
 def build_dataset(name: str, class_names_by_id: dict[int, str], rows: list[tuple]) -> RawDataset:
     """RawDataset from (id, split, class id, path, box) rows; labels are 0..K-1 over the class ids that occur."""
-    from finegrain.data.registry import RawDataset, Record
+    from finegrain.data.records import RawDataset, Record
 
     if not rows:
         raise DataError(f"{name}: the official lists name no images")

@@ -12,8 +12,8 @@ from finegrain.data.official.common import layout_root
 from finegrain.data.remote import Checksum, RemoteFile
 
 if TYPE_CHECKING:
-    from finegrain.config import DataCfg
-    from finegrain.data.registry import RawDataset
+    from finegrain.data.config import DataCfg
+    from finegrain.data.records import RawDataset
 
 NAME = "flower_photos"
 FILES = (

@@ -23,8 +23,8 @@ from finegrain.data.remote import Checksum, RemoteFile
 from finegrain.errors import DataError
 
 if TYPE_CHECKING:
-    from finegrain.config import DataCfg
-    from finegrain.data.registry import RawDataset
+    from finegrain.data.config import DataCfg
+    from finegrain.data.records import RawDataset
 
 NAME = "oxford_pets"
 BASE_URL = "https://www.robots.ox.ac.uk/~vgg/data/pets/data/"

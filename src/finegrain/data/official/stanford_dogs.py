@@ -26,8 +26,8 @@ from finegrain.data.remote import Checksum, RemoteFile
 from finegrain.errors import DataError
 
 if TYPE_CHECKING:
-    from finegrain.config import DataCfg
-    from finegrain.data.registry import RawDataset
+    from finegrain.data.config import DataCfg
+    from finegrain.data.records import RawDataset
 
 NAME = "stanford_dogs"
 BASE_URL = "http://vision.stanford.edu/aditya86/ImageNetDogs/"

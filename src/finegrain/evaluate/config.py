@@ -1,0 +1,42 @@
+"""params.yaml group `evaluate`: batch size, the robustness curve and the explanations."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from finegrain.explain.config import ExplainCfg
+from finegrain.schema import Strict, pixel_eps
+
+
+class RobustCfg(Strict):
+    """evaluate.robust: accuracy under pixel-space FGSM/PGD for each ε, on a fixed test subset."""
+
+    images: int = Field(128, ge=0, description="seeded stratified test subset; 0 = off")
+    eps: list[float] = Field(default_factory=lambda: [0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255], min_length=1)
+    attacks: list[Literal["fgsm", "pgd"]] = Field(default_factory=lambda: ["fgsm", "pgd"])
+    pgd_steps: int = Field(5, gt=0)
+    pgd_alpha: float | None = Field(None, gt=0.0, description="null = 2.5 * eps / pgd_steps")
+    seed: int = Field(0, ge=0)
+
+    @field_validator("eps", mode="before")
+    @classmethod
+    def _eps_list(cls, v: Any) -> Any:
+        return [pixel_eps(e) for e in v] if isinstance(v, list) else v
+
+    @field_validator("eps")
+    @classmethod
+    def _eps_range(cls, v: list[float]) -> list[float]:
+        bad = [e for e in v if not 0.0 <= e <= 1.0]
+        if bad:
+            raise ValueError(f"every ε must be in [0, 1] pixel units (got {bad[0]!r})")
+        return v
+
+    _alpha = field_validator("pgd_alpha", mode="before")(pixel_eps)
+
+
+class EvaluateCfg(Strict):
+    batch_size: int = Field(128, gt=0)
+    robust: RobustCfg = RobustCfg()
+    explain: ExplainCfg = ExplainCfg()

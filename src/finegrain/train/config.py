@@ -1,0 +1,176 @@
+"""params.yaml group `train` (the shared defaults) and a variant: the defaults with the variant merged over them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from finegrain.augment.names import RECIPE_NAMES
+from finegrain.data.catalog import DATA_INPUTS
+from finegrain.errors import ConfigError
+from finegrain.models.names import INITS, LITE0_MODELS, MOD_NAMES, known_model
+from finegrain.schema import Strict, one_line, pixel_eps
+
+INTERPOLATED_VARIANT_KEYS = ("data", "init")
+"""Keys dvc.yaml interpolates from each variant (``${item.data}``), so every variant must set them."""
+
+
+class TripletCfg(Strict):
+    weight: float = Field(1.0, ge=0.0)
+    margin: float = Field(1.0, gt=0.0)
+    mining: Literal["random", "semi-hard", "hard"] = "random"
+
+
+class MixCfg(Strict):
+    mode: Literal["none", "cutmix", "mixup", "random"] = "none"
+    cutmix_alpha: float = Field(1.0, gt=0.0)
+    mixup_alpha: float = Field(1.0, gt=0.0)
+
+
+class ElasticNetCfg(Strict):
+    alpha: float = Field(0.5, ge=0.0, le=1.0, description="L1 share: lam * (alpha * L1 + (1 - alpha) * L2)")
+    lam: float = Field(0.0, ge=0.0, description="0 = off")
+
+
+class AdvCfg(Strict):
+    """Adversarial training: each training sample is replaced by its attacked version with probability `prob`."""
+
+    method: Literal["none", "fgsm", "pgd"] = "none"
+    eps: float = Field(4 / 255, gt=0.0, le=1.0, description="L∞ radius in [0, 1] pixel units, e.g. 4/255")
+    prob: float = Field(0.5, gt=0.0, le=1.0)
+    steps: int = Field(5, gt=0, description="pgd iterations")
+    alpha: float | None = Field(None, gt=0.0, description="pgd step; null = 2.5 * eps / steps")
+
+    _eps = field_validator("eps", "alpha", mode="before")(pixel_eps)
+
+
+class FeaturesCfg(Strict):
+    """Cached frozen-backbone features (mode frozen): the backbone runs once per split, the head trains on them."""
+
+    cache: Literal["auto", "on", "off"] = Field(
+        "auto", description="auto = on only when exactly equivalent to running the backbone every epoch"
+    )
+    views: int = Field(1, gt=0, description="augmented views cached per training image (augment other than none)")
+
+
+class TrainCfg(Strict):
+    """One variant's resolved training config (the `train` defaults with the variant merged over them)."""
+
+    data: str
+    init: str
+    model: str = "small_cnn"
+    mode: Literal["full", "frozen", "two_phase"] = "full"
+    epochs: int = Field(10, gt=0)
+    batch_size: int = Field(32, gt=0)
+    optimizer: Literal["sgd", "adamw"] = "adamw"
+    lr: float = Field(1e-3, gt=0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    weight_decay: float = Field(1e-4, ge=0.0)
+    scheduler: Literal["none", "step", "cosine", "plateau"] = "cosine"
+    warmup_epochs: int = Field(0, ge=0)
+    step_size: int = Field(7, gt=0)
+    gamma: float = Field(0.1, gt=0.0, le=1.0)
+    plateau_patience: int = Field(2, ge=0)
+    early_stopping_patience: int = Field(0, ge=0, description="epochs without val improvement; 0 = off")
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    augment: str = "basic"
+    image_size_px: int = Field(64, ge=16)
+    train_images: int | None = Field(None, gt=0, description="few-shot: seeded stratified subset of the train split")
+    seeds: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [0], min_length=1)
+    phase1_epochs: int = Field(1, ge=0, description="two_phase: epochs with the backbone frozen")
+    phase2_lr: float = Field(1e-5, gt=0, description="two_phase: lr after unfreezing")
+    dropout: float | None = Field(None, ge=0.0, lt=1.0)
+    num_workers: int = Field(0, ge=0)
+    model_args: dict[str, Any] = Field(default_factory=dict, description="builder options, e.g. small_resnet blocks")
+    mods: dict[str, Any] = Field(default_factory=dict, description="architecture changes, see models.mods")
+    loss: Literal["ce", "tcel", "triplet"] = "ce"
+    triplet: TripletCfg = TripletCfg()
+    mix: MixCfg = MixCfg()
+    elastic_net: ElasticNetCfg = ElasticNetCfg()
+    adv: AdvCfg = AdvCfg()
+    features: FeaturesCfg = FeaturesCfg()
+    memory_format: Literal["contiguous", "channels_last"] = Field(
+        "contiguous", description="training tensors' layout; measure per device and model (bench/formats.py)"
+    )
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        "fp32", description="training autocast dtype; fp16 (CUDA only) adds a GradScaler; measure per device"
+    )
+    nproc: int = Field(1, gt=0, description="data-parallel processes (torchrun); batch_size is the global batch")
+    sync_batchnorm: bool = Field(False, description="nproc > 1: convert BatchNorm to SyncBatchNorm (CUDA only)")
+
+    @field_validator("data")
+    @classmethod
+    def _data(cls, v: str) -> str:
+        if v not in DATA_INPUTS:
+            raise ValueError(f"no stage produces data input {v!r}; expected one of {', '.join(DATA_INPUTS)}")
+        return v
+
+    @field_validator("init")
+    @classmethod
+    def _init(cls, v: str) -> str:
+        if v not in INITS:
+            raise ValueError(f"unknown init {v!r}; expected one of {', '.join(INITS)}")
+        return v
+
+    _model = field_validator("model")(known_model)
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, v: list[int]) -> list[int]:
+        repeated = next((seed for i, seed in enumerate(v) if seed in v[:i]), None)
+        if repeated is not None:
+            raise ValueError(f"seed {repeated} is listed twice; each seed is one more run of the variant")
+        return v
+
+    @field_validator("augment")
+    @classmethod
+    def _augment(cls, v: str) -> str:
+        if v not in RECIPE_NAMES:
+            raise ValueError(f"unknown augment recipe {v!r}; expected one of {', '.join(RECIPE_NAMES)}")
+        return v
+
+    @field_validator("mods")
+    @classmethod
+    def _mods(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for key in v:
+            if key not in MOD_NAMES:
+                raise ValueError(f"unknown mod {key!r}; expected one of {', '.join(MOD_NAMES)}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainCfg:
+        if self.loss in ("tcel", "triplet") and not self.mods.get("embedding_head"):
+            raise ValueError(f"mods: loss {self.loss!r} needs mods.embedding_head (an embedding for the triplets)")
+        if self.loss in ("tcel", "triplet") and self.mix.mode != "none":
+            raise ValueError("mix: triplet losses need hard labels; set mix.mode: none")
+        if self.init == "lite0" and self.model not in LITE0_MODELS:
+            raise ValueError(f"init: 'lite0' weights fit models {' | '.join(LITE0_MODELS)} only (got {self.model!r})")
+        if self.mode == "two_phase" and self.phase1_epochs >= self.epochs:
+            raise ValueError(
+                f"phase1_epochs: must be < epochs ({self.epochs}) in two_phase mode (got {self.phase1_epochs})"
+            )
+        if self.features.cache == "on":
+            if self.mode != "frozen":
+                raise ValueError(f"features.cache: 'on' needs mode: frozen (got {self.mode!r})")
+            if self.mix.mode != "none" or self.adv.method != "none":
+                raise ValueError("features.cache: 'on' needs mix.mode none and adv.method none (pixel space)")
+            if self.nproc > 1:
+                raise ValueError(f"features.cache: 'on' trains in one process; set nproc: 1 (got {self.nproc})")
+        if self.batch_size % self.nproc:
+            raise ValueError(
+                f"batch_size: the global batch must be divisible by nproc ({self.nproc}) (got {self.batch_size})"
+            )
+        return self
+
+
+def resolve_variant(name: str, defaults: dict[str, Any], overrides: dict[str, Any] | None) -> TrainCfg:
+    """The variant `name`: its `overrides` merged over the `train` `defaults`, validated; one-line errors."""
+    overrides = overrides or {}
+    for key in INTERPOLATED_VARIANT_KEYS:
+        if key not in overrides:
+            raise ConfigError(f"params.yaml: variants.{name}: missing required key {key!r} (dvc.yaml interpolates it)")
+    try:
+        return TrainCfg(**{**defaults, **overrides})
+    except ValidationError as err:
+        raise ConfigError(one_line(err, f"variants.{name}")) from None
