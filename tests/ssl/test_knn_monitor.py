@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from finegrain.evaluate.metrics import knn_accuracy, knn_predict
+from finegrain.evaluate.knn import knn_accuracy, knn_predict
 from finegrain.ssl.simclr import embed
 
 

@@ -17,7 +17,7 @@ from finegrain.data.tensors import resize_uint8
 from finegrain.engine.live import log_metrics, open_live
 from finegrain.engine.loop import Epoch, run_epochs
 from finegrain.engine.schedule import warmup_cosine_scheduler
-from finegrain.evaluate.metrics import knn_accuracy
+from finegrain.evaluate.knn import knn_accuracy
 from finegrain.runtime import configure_threads, resolve_device, seed_everything
 from finegrain.ssl.augment import BatchSimCLRAugment
 from finegrain.ssl.config import PretrainCfg
