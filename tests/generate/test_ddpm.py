@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from finegrain.generate.ddpm import DDPM, build_scheduler, build_unet, noise_prediction_loss, sample, warmup_cosine
+from finegrain.engine.schedule import warmup_cosine
+from finegrain.generate.ddpm import DDPM, build_scheduler, build_unet, noise_prediction_loss, sample
 
 torch.set_num_threads(1)
 

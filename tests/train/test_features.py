@@ -149,7 +149,7 @@ def test_cache_on_rejects_what_it_cannot_reproduce(override, message):
 
 
 def test_resume_state_on_cached_features_holds_only_the_head_and_resumes_exactly(tmp_path, monkeypatch):
-    from finegrain.train import loop
+    from finegrain.engine import loop
 
     cfg = _cfg(epochs=3)
     train_set, val_set = _sets(cfg)
@@ -174,7 +174,11 @@ def test_resume_state_on_cached_features_holds_only_the_head_and_resumes_exactly
     monkeypatch.undo()
     saved = torch.load(tmp_path / "resumed.pt", weights_only=True)
     assert saved["epoch"] == 1
-    assert set(saved["model"]) == set(saved["best_model"]) == {"net.classifier.1.weight", "net.classifier.1.bias"}
+    assert (
+        set(saved["run"]["model"])
+        == set(saved["run"]["best_model"])
+        == {"net.classifier.1.weight", "net.classifier.1.bias"}
+    )
 
     hist, best = run("resumed.pt")
     assert [r["val_loss"] for r in hist.rows] == pytest.approx([r["val_loss"] for r in hist_ref.rows], rel=1e-6)

@@ -20,6 +20,7 @@ import tempfile
 import zlib
 from pathlib import Path
 
+from finegrain.engine.progress import progress
 from finegrain.errors import DataError
 
 ARCHIVE_SUFFIXES = (".tar", ".tgz", ".tar.gz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
@@ -67,7 +68,7 @@ def safe_extract(archive: str | Path, dest: str | Path) -> int:
     count = 0
     try:
         with tarfile.open(archive, "r:*") as tar:
-            for member in tar:
+            for member in progress(tar, f"extract {archive.name}", unit="file"):
                 reason = unsafe_reason(member)
                 if reason:
                     raise DataError(

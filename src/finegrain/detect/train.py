@@ -9,11 +9,14 @@ weights_only (open-mmlab/mmengine#1655). The loop uses the model's own data_prep
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass
 
 import torch
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from finegrain.engine.progress import progress as progress_bar
+from finegrain.engine.schedule import warmup_cosine_at
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +37,6 @@ def progress(it: int, elapsed_s: float, sched: TrainSchedule) -> float:
     return max(it / sched.iters, by_time)
 
 
-def lr_at(it: int, frac: float, sched: TrainSchedule) -> float:
-    """Linear warmup over warmup_iters, then cosine to zero over the budget's progress `frac`."""
-    warm = min(1.0, (it + 1) / sched.warmup_iters) if sched.warmup_iters else 1.0
-    return sched.lr * warm * 0.5 * (1.0 + math.cos(math.pi * min(frac, 1.0)))
-
-
 def train_detector(model: torch.nn.Module, batches, sched: TrainSchedule, log_every: int = 100) -> dict:
     """Train `model` in place on `batches` (an iterator of {'inputs', 'data_samples'}); returns run statistics."""
     params = [p for p in model.parameters() if p.requires_grad]
@@ -51,22 +48,25 @@ def train_detector(model: torch.nn.Module, batches, sched: TrainSchedule, log_ev
     )
     model.train()
     start, it, frac, smoothed = time.perf_counter(), 0, 0.0, None
-    while frac < 1.0:
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(it, frac, sched)
-        data = model.data_preprocessor(next(batches), training=True)
-        loss, log_vars = model.parse_losses(model(**data, mode="loss"))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if sched.grad_clip:
-            torch.nn.utils.clip_grad_norm_(params, sched.grad_clip)
-        optimizer.step()
-        it += 1
-        value = float(loss.detach())
-        smoothed = value if smoothed is None else 0.95 * smoothed + 0.05 * value
-        frac = progress(it, time.perf_counter() - start, sched)
-        if it % log_every == 0:
-            log.info("detector it %d  loss %.3f  %.0f%% of budget", it, smoothed, 100 * min(frac, 1.0))
+    with logging_redirect_tqdm(), progress_bar(desc="detector", total=sched.iters, unit="it") as bar:
+        while frac < 1.0:
+            for group in optimizer.param_groups:  # warm-up by iteration, cosine decay by the budget's progress
+                group["lr"] = warmup_cosine_at(it, sched.warmup_iters, frac, sched.lr)
+            data = model.data_preprocessor(next(batches), training=True)
+            loss, log_vars = model.parse_losses(model(**data, mode="loss"))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if sched.grad_clip:
+                torch.nn.utils.clip_grad_norm_(params, sched.grad_clip)
+            optimizer.step()
+            it += 1
+            value = float(loss.detach())
+            smoothed = value if smoothed is None else 0.95 * smoothed + 0.05 * value
+            frac = progress(it, time.perf_counter() - start, sched)
+            bar.update(1)
+            bar.set_postfix(loss=f"{smoothed:.3f}", refresh=False)
+            if it % log_every == 0:
+                log.info("detector it %d  loss %.3f  %.0f%% of budget", it, smoothed, 100 * min(frac, 1.0))
     elapsed = time.perf_counter() - start
     model.eval()
     return {

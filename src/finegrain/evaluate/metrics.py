@@ -13,6 +13,8 @@ from torchmetrics.functional.classification import (
     multiclass_f1_score,
 )
 
+from finegrain.engine.progress import progress
+
 
 @torch.inference_mode()
 def predict(
@@ -21,7 +23,7 @@ def predict(
     """(logits, labels, images per second of the forward passes)."""
     model.eval().to(device)
     logits, labels, seconds = [], [], 0.0
-    for images, target in DataLoader(dataset, batch_size=batch_size):
+    for images, target in progress(DataLoader(dataset, batch_size=batch_size), "predict", unit="batch"):
         t0 = time.perf_counter()
         out = model(images.to(device))
         if device.type == "cuda":
@@ -76,20 +78,8 @@ def embeddings(
 
     model.eval().to(device)
     out, labels = [], []
-    for images, target in DataLoader(dataset, batch_size=batch_size):
+    for images, target in progress(DataLoader(dataset, batch_size=batch_size), "embed", unit="batch"):
         model(images.to(device))
         out.append(head_embedding(model).float().cpu())
         labels.append(target)
     return torch.cat(out), torch.cat(labels)
-
-
-def knn_accuracy(
-    train_emb: torch.Tensor, train_labels: torch.Tensor, test_emb: torch.Tensor, test_labels: torch.Tensor, k: int = 5
-) -> float:
-    """Accuracy of a cosine-similarity k-nearest-neighbour vote (ties go to the nearest neighbour's class)."""
-    sims = torch.nn.functional.normalize(test_emb, dim=1) @ torch.nn.functional.normalize(train_emb, dim=1).T
-    k = min(k, len(train_labels))
-    top_sims, top_idx = sims.topk(k, dim=1)
-    votes = torch.zeros(len(test_emb), int(train_labels.max()) + 1)
-    votes.scatter_add_(1, train_labels[top_idx], top_sims + 1e-6 * torch.linspace(1, 0, k))
-    return float((votes.argmax(1) == test_labels).float().mean())

@@ -14,11 +14,11 @@ from finegrain import paths
 from finegrain.atomic import atomic_dir, write_json
 from finegrain.augment.recipes import create_transforms
 from finegrain.data.shards import open_split, stratified_subset
+from finegrain.evaluate.knn import knn_accuracy
 from finegrain.evaluate.metrics import (
     classification_metrics,
     curve_roughness,
     embeddings,
-    knn_accuracy,
     majority_share,
     mean_std,
     predict,

@@ -10,18 +10,12 @@ Images are in [-1, 1].
 from __future__ import annotations
 
 import copy
-import math
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-
-def warmup_cosine(step: int, total: int, warmup: int) -> float:
-    """lr factor: linear warm-up over `warmup` steps, then cosine from 1 to 0 at `total` (0 after it)."""
-    if step < warmup:
-        return (step + 1) / warmup
-    return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+from finegrain.engine.schedule import warmup_cosine_scheduler
 
 
 def build_unet(num_classes: int, size: int = 32, channels: tuple[int, ...] = (32, 64, 64), attention: bool = False):
@@ -145,8 +139,7 @@ class DDPM:
         self.unet = build_unet(num_classes, size, channels, attention).to(device)
         self.scheduler = build_scheduler(train_timesteps)
         self.opt = torch.optim.AdamW(self.unet.parameters(), lr, weight_decay=0.0)
-        warmup = max(1, total_steps // 20)
-        self.lr_sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: warmup_cosine(s, total_steps, warmup))
+        self.lr_sched = warmup_cosine_scheduler(self.opt, total_steps, max(1, total_steps // 20))
         # decay 1 - (1 + step) ** -power, capped at ema_max_decay: a short run still averages over its last stretch
         self.ema = EMAModel(
             self.unet.parameters(), decay=ema_max_decay, use_ema_warmup=True, inv_gamma=1.0, power=ema_power

@@ -1,19 +1,14 @@
-"""`fit_generator`: the shared training loop of the generators, with a progress bar and an epoch-level resume state."""
+"""`fit_generator`: the generators' epoch step (shuffled batches with random flips) on the engine's epoch loop."""
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
 import torch
-from tqdm import tqdm
 
-from finegrain.train.checkpoint import load_state, save_state
-
-log = logging.getLogger(__name__)
+from finegrain.engine.loop import Epoch, TorchRNG, run_epochs
 
 
 class GenerativeModel(Protocol):
@@ -53,22 +48,10 @@ def fit_generator(
     Every `checkpoint_every` epochs the model, optimiser and RNG state go to `state_path`; a later call with the
     same path resumes after the last saved epoch (and replays its rows into `on_epoch`).
     """
-    history: list[dict] = []
-    start = 0
-    saved = load_state(state_path)
-    if saved is not None:
-        model.load_state_dict(saved["model"])
-        torch.set_rng_state(saved["rng"])
-        history, start = list(saved["history"]), int(saved["epoch"])
-        log.info("%s: resuming from %s after epoch %d", desc, state_path, start)
-        for row in history:
-            if on_epoch:
-                on_epoch(row)
     n, per_epoch = len(images), steps_per_epoch(len(images), batch_size)
-    bar = tqdm(total=epochs * per_epoch, initial=start * per_epoch, desc=desc, unit="step", mininterval=2.0)
-    for epoch in range(start, epochs):
-        t0 = time.perf_counter()
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+
+    def epoch_step(epoch: Epoch) -> dict:
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(epoch.seed))
         sums: dict[str, float] = {}
         for i in range(per_epoch):
             idx = order[i * batch_size : (i + 1) * batch_size]
@@ -78,15 +61,17 @@ def fit_generator(
             losses = model.train_step(batch, labels[idx].to(device))
             for key, value in losses.items():
                 sums[key] = sums.get(key, 0.0) + value
-            bar.update(1)
-            bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
-        row = {"epoch": epoch + 1, **{k: v / per_epoch for k, v in sums.items()}}
-        row["epoch_time_s"] = time.perf_counter() - t0
-        history.append(row)
-        if on_epoch:
-            on_epoch(row)
-        if (epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs:
-            state = {"model": model.state_dict(), "rng": torch.get_rng_state(), "history": history, "epoch": epoch + 1}
-            save_state(state_path, state)
-    bar.close()
-    return history
+            epoch.advance(losses)
+        return {k: v / per_epoch for k, v in sums.items()}
+
+    return run_epochs(
+        epoch_step,
+        epochs,
+        seed,
+        state={"model": model, "rng": TorchRNG()},
+        state_path=state_path,
+        on_epoch=on_epoch,
+        checkpoint_every=checkpoint_every,
+        desc=desc,
+        steps_per_epoch=per_epoch,
+    )

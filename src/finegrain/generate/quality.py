@@ -14,18 +14,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from finegrain.data.tensors import resize_uint8
+from finegrain.engine.loop import Epoch, run_epochs
+from finegrain.engine.schedule import warmup_cosine_scheduler
 from finegrain.errors import FinegrainError
-from finegrain.generate.ddpm import warmup_cosine
 
 KID_MAX_SUBSET = 1000
-
-
-def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
-    """(N, 3, H, W) uint8 -> (N, 3, size, size) float in [0, 1] (antialiased bilinear)."""
-    x = images.float() / 255.0
-    if x.shape[-1] != size:
-        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return x.clamp(0, 1)
 
 
 def train_reference_classifier(
@@ -47,11 +41,13 @@ def train_reference_classifier(
     opt = torch.optim.AdamW(model.parameters(), lr, weight_decay=1e-4)
     batch, steps = 32, max(1, len(x) // 32)
     total = epochs * steps
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, total, max(1, total // 10)))
+    sched = warmup_cosine_scheduler(opt, total, max(1, total // 10))
     pad = max(1, size // 8)  # random translation by up to 1/8 of the side
     model.train()
-    for _ in range(epochs):
+
+    def epoch_step(epoch: Epoch) -> dict:  # draws from the global RNG seeded above, not the epoch's seed
         order = torch.randperm(len(x)).to(device)
+        loss_sum = 0.0
         for i in range(steps):
             idx = order[i * batch : (i + 1) * batch]
             xb = x[idx]
@@ -63,6 +59,11 @@ def train_reference_classifier(
             loss.backward()
             opt.step()
             sched.step()
+            loss_sum += (value := loss.item())
+            epoch.advance({"loss": value})
+        return {"loss": loss_sum / steps}
+
+    run_epochs(epoch_step, epochs, seed, desc="judge", steps_per_epoch=steps)
     return model.eval()
 
 

@@ -17,6 +17,9 @@ import torch
 from finegrain import checks, paths
 from finegrain.atomic import atomic_dir, write_json
 from finegrain.data.shards import ShardSplit, open_split
+from finegrain.data.tensors import resize_uint8
+from finegrain.engine.live import log_metrics, open_live
+from finegrain.engine.progress import progress
 from finegrain.generate.config import GenerateCfg
 from finegrain.generate.loop import fit_generator, steps_per_epoch
 from finegrain.generate.output import save_grid, to_uint8, write_generated
@@ -24,7 +27,6 @@ from finegrain.generate.quality import (
     DistributionDistances,
     lite0_extractor,
     recognisability,
-    resize_uint8,
     train_reference_classifier,
 )
 from finegrain.params import Params
@@ -73,7 +75,8 @@ def sample_per_class(model, num_classes: int, per_class: int, seed: int, batch: 
     """(uint8 images at the generator's size on the CPU, labels): `per_class` images of every class, class-major."""
     labels = torch.arange(num_classes).repeat_interleave(per_class)
     g = torch.Generator().manual_seed(seed)
-    images = torch.cat([to_uint8(model.sample(labels[i : i + batch], g)).cpu() for i in range(0, len(labels), batch)])
+    starts = progress(range(0, len(labels), batch), "sampling", unit="batch")
+    images = torch.cat([to_uint8(model.sample(labels[i : i + batch], g)).cpu() for i in starts])
     return images, labels
 
 
@@ -131,9 +134,7 @@ def run_generate(params: Params) -> dict:
         floor["kid_std"],
     )
 
-    from dvclive import Live
-
-    live = Live(dir=str(LIVE_DIR), dvcyaml=False, save_dvc_exp=False, report=None, resume=False)
+    live = open_live(LIVE_DIR)
     metrics: dict = {"input": cfg.input, "reference": reference}
     with atomic_dir(paths.GENERATED) as out_root, atomic_dir(GRIDS) as grids:
         for method in cfg.methods:
@@ -146,10 +147,7 @@ def run_generate(params: Params) -> dict:
             state_path = paths.CKPT / "generate" / f"{method}-{key}.pt"
 
             def on_epoch(row: dict, method=method) -> None:
-                live.step = row["epoch"]
-                for name, value in row.items():
-                    if name.startswith("loss"):
-                        live.log_metric(f"{method}/{name}", value)
+                log_metrics(live, row["epoch"], {f"{method}/{k}": v for k, v in row.items() if k.startswith("loss")})
 
             history = fit_generator(
                 model,

@@ -4,26 +4,26 @@ from __future__ import annotations
 
 import io
 import logging
-import math
-import time
 import warnings
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from tqdm import tqdm
 
 from finegrain import checks, paths
 from finegrain.atomic import atomic_dir, write_json
 from finegrain.data.shards import ShardSplit, open_split
+from finegrain.data.tensors import resize_uint8
+from finegrain.engine.live import log_metrics, open_live
+from finegrain.engine.loop import Epoch, run_epochs
+from finegrain.engine.schedule import warmup_cosine_scheduler
+from finegrain.evaluate.knn import knn_accuracy
 from finegrain.params import Params
 from finegrain.runtime import configure_threads, resolve_device, seed_everything
 from finegrain.ssl.augment import BatchSimCLRAugment
 from finegrain.ssl.config import PretrainCfg
-from finegrain.ssl.knn import embed, knn_accuracy
-from finegrain.ssl.simclr import SimCLR, backbone_of, backbone_state, nt_xent, simclr_transform
+from finegrain.ssl.simclr import SimCLR, backbone_of, backbone_state, embed, nt_xent, simclr_transform
 from finegrain.stage_metrics import split_timings
-from finegrain.train.checkpoint import load_state, run_key, save_state
+from finegrain.train.checkpoint import run_key
 
 log = logging.getLogger(__name__)
 
@@ -42,21 +42,6 @@ def create_optimizer(params, cfg: PretrainCfg) -> torch.optim.Optimizer:
 
         return LARS(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-
-
-def warmup_cosine(step: int, total: int, warmup: int) -> float:
-    """lr factor: linear warm-up over `warmup` steps, then cosine from 1 to 0 at `total`."""
-    if step < warmup:
-        return (step + 1) / warmup
-    return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
-
-
-def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
-    """(N, 3, H, W) uint8 -> float [0, 1] at size x size (antialiased bilinear)."""
-    x = images.float() / 255.0
-    if x.shape[-1] != size:
-        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return x.clamp(0, 1)
 
 
 class _ViewPairs:
@@ -102,7 +87,7 @@ def pretrain(params: Params, live_dir: Path = LIVE_DIR, out_dir: Path = paths.WE
     optimizer = create_optimizer(model.parameters(), cfg)
     per_epoch = max(1, len(train_x) // cfg.batch_size)
     total, warmup = cfg.epochs * per_epoch, cfg.warmup_epochs * per_epoch
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, total, warmup))
+    scheduler = warmup_cosine_scheduler(optimizer, total, warmup)
     views = _ViewPairs(cfg)
 
     def knn() -> float:
@@ -112,36 +97,13 @@ def pretrain(params: Params, live_dir: Path = LIVE_DIR, out_dir: Path = paths.WE
             train_y.to(device),
             embed(backbone, query_x.to(device)),
             val_y.to(device),
-            num_classes,
             cfg.knn_k,
             cfg.knn_t,
+            num_classes,
         )
 
-    key = run_key({"pretrain": cfg.model_dump(), "seed": params.base.seed}, [src / "index.parquet"])
-    state_path = paths.CKPT / "pretrain" / f"{key}.pt"
-    saved = load_state(state_path)
-    if saved is not None:
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
-        history, start = list(saved["history"]), int(saved["epoch"])
-        log.info("resuming SimCLR from %s after epoch %d", state_path, start)
-    else:
-        history, start = [{"epoch": 0, "knn_val_acc": knn()}], 0
-    live = _live(live_dir)
-    for row in history:
-        _log(live, row)
-    log.info(
-        "SimCLR %s: %d images, %d steps/epoch, kNN val acc at random init %.3f",
-        cfg.model,
-        len(train_x),
-        per_epoch,
-        history[0]["knn_val_acc"],
-    )
-    bar = tqdm(range(start, cfg.epochs), desc="simclr", unit="epoch", initial=start, total=cfg.epochs)
-    for epoch in bar:
-        t0 = time.perf_counter()
-        g = torch.Generator().manual_seed(params.base.seed * 1_000_003 + epoch)
+    def epoch_step(epoch: Epoch) -> dict:
+        g = torch.Generator().manual_seed(epoch.seed)
         order = torch.randperm(len(train_x), generator=g)
         model.train()
         loss_sum, lr = 0.0, optimizer.param_groups[0]["lr"]
@@ -154,26 +116,30 @@ def pretrain(params: Params, live_dir: Path = LIVE_DIR, out_dir: Path = paths.WE
             optimizer.step()
             scheduler.step()
             loss_sum += loss.item()
-        row = {
-            "epoch": epoch + 1,
-            "loss": loss_sum / per_epoch,
-            "lr": lr,
-            "knn_val_acc": knn(),
-            "epoch_time_s": time.perf_counter() - t0,
-        }
-        history.append(row)
-        _log(live, row)
-        bar.set_postfix(loss=f"{row['loss']:.3f}", knn=f"{row['knn_val_acc']:.3f}")
-        save_state(
-            state_path,
-            {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "history": history,
-                "epoch": epoch + 1,
-            },
-        )
+        return {"loss": loss_sum / per_epoch, "lr": lr, "knn_val_acc": knn()}
+
+    key = run_key({"pretrain": cfg.model_dump(), "seed": params.base.seed}, [src / "index.parquet"])
+    state_path = paths.CKPT / "pretrain" / f"{key}.pt"
+    live = open_live(live_dir)
+    log.info("SimCLR %s: %d images, %d steps/epoch", cfg.model, len(train_x), per_epoch)
+    history = run_epochs(
+        epoch_step,
+        cfg.epochs,
+        params.base.seed,
+        state={"model": model, "optimizer": optimizer, "scheduler": scheduler},
+        state_path=state_path,
+        initial=lambda: [{"epoch": 0, "knn_val_acc": knn()}],
+        on_epoch=lambda row: log_metrics(
+            live, row["epoch"], {k: row[k] for k in ("loss", "lr", "knn_val_acc") if k in row}
+        ),
+        desc="simclr",
+        postfix=("loss", "knn_val_acc"),
+    )
+    log.info(
+        "SimCLR kNN val acc: %.3f at random init, %.3f at the end",
+        history[0]["knn_val_acc"],
+        history[-1]["knn_val_acc"],
+    )
     live.end()
     metrics = {
         "knn_val_acc": history[-1]["knn_val_acc"],
@@ -211,16 +177,3 @@ def _save_backbone(out_dir: Path, cfg: PretrainCfg, backbone, metrics: dict) -> 
             f"SimCLR backbone of {cfg.model} (model_args {dict(cfg.model_args)}), {cfg.epochs} epochs on "
             f"data/{cfg.input} train at {cfg.image_size_px} px; variants load it with init: simclr.\n"
         )
-
-
-def _live(directory: Path):
-    from dvclive import Live
-
-    return Live(dir=str(directory), dvcyaml=False, save_dvc_exp=False, report=None, resume=False)
-
-
-def _log(live, row: dict) -> None:
-    live.step = row["epoch"]
-    for key in ("loss", "lr", "knn_val_acc"):
-        if key in row:
-            live.log_metric(key, row[key])

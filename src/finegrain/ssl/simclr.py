@@ -22,6 +22,16 @@ def backbone_of(model: str, model_args: dict | None = None) -> tuple[Classifier,
     return net, dims[0]
 
 
+@torch.no_grad()
+def embed(backbone: nn.Module, images: torch.Tensor, batch: int = 256) -> torch.Tensor:
+    """(N, D) features of float images (N, 3, H, W), for `knn_accuracy`; the backbone is put in eval mode and back."""
+    was_training = backbone.training
+    backbone.eval()
+    out = torch.cat([backbone(images[i : i + batch]) for i in range(0, len(images), batch)])
+    backbone.train(was_training)
+    return out.flatten(1)
+
+
 def backbone_state(backbone: Classifier) -> dict[str, torch.Tensor]:
     """Weights of the wrapped network without its (identity) head: keys as in a fresh `create_model(...).net`."""
     return {k: v.detach().clone() for k, v in backbone.net.state_dict().items()}

@@ -22,6 +22,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from finegrain import paths
+from finegrain.engine.progress import progress
 from finegrain.errors import ConfigError
 from finegrain.models.factory import Classifier
 from finegrain.train.checkpoint import load_weights_only, run_key, save_state
@@ -134,7 +135,8 @@ def extract(model: Classifier, block: nn.Module, dataset: Dataset, device: torch
     model.eval()
     try:
         with torch.inference_mode():
-            for images, targets in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+            batches = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+            for images, targets in progress(batches, "features", unit="batch"):
                 logits = model(images.to(device))
                 if len(captured) != 1 or captured[0].ndim != 2:
                     raise ConfigError(f"features.cache: the head of {model.name!r} does not take flat features")

@@ -16,11 +16,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from finegrain.engine.loop import Epoch, run_epochs
 from finegrain.errors import ConfigError
 from finegrain.losses.elastic import elastic_net_penalty
 from finegrain.losses.factory import Loss, create_loss
 from finegrain.models.factory import Classifier
-from finegrain.train.checkpoint import load_state, save_state
 from finegrain.train.config import TrainCfg
 from finegrain.train.distributed import SINGLE, Dist, SameOrderSampler, all_sum, data_parallel, sync_batchnorm
 from finegrain.train.features import CachedFeatures
@@ -72,10 +72,6 @@ class History:
     @property
     def train_time_s(self) -> float:
         return float(sum(r["epoch_time_s"] for r in self.rows))
-
-
-def _epoch_seed(seed: int, epoch: int) -> int:
-    return seed * 100_003 + epoch
 
 
 def _train_loader(dataset: Dataset, cfg: TrainCfg, epoch_seed: int, dist: Dist, **kw) -> DataLoader:
@@ -174,6 +170,159 @@ def _only(state: dict[str, torch.Tensor], keys: set[str] | None) -> dict[str, to
     return state if keys is None else {key: value for key, value in state.items() if key in keys}
 
 
+class _SeedRun:
+    """One seed's training in four parts: setup (`__init__`), resume (`load_state_dict`), epoch (`__call__`, the
+    engine's step) and save (`state_dict`, what the engine writes after each epoch)."""
+
+    def __init__(
+        self,
+        model: Classifier,
+        train_set: Dataset,
+        val_set: Dataset,
+        cfg: TrainCfg,
+        device: torch.device,
+        features: CachedFeatures | None,
+        dist: Dist,
+    ) -> None:
+        self.model, self.train_set, self.cfg, self.device, self.features, self.dist = (
+            model, train_set, cfg, device, features, dist
+        )  # fmt: skip
+        self.compute = Compute.of(cfg, device)
+        model.to(device, memory_format=self.compute.memory_format)
+        if cfg.batch_size % dist.world:
+            raise ConfigError(f"batch_size: must divide among {dist.world} processes (got {cfg.batch_size})")
+        if dist.active and cfg.sync_batchnorm:
+            sync_batchnorm(model, device)
+        self.frozen_epochs = cfg.epochs if cfg.mode == "frozen" else cfg.phase1_epochs if cfg.mode == "two_phase" else 0
+        self.loss_fn = _create_loss(cfg)
+        self.penalty = None
+        if cfg.elastic_net.lam > 0:
+            output_layer = [m for m in model.head.modules() if isinstance(m, nn.Linear)][-1]
+            self.penalty = lambda: elastic_net_penalty(output_layer, cfg.elastic_net.alpha, cfg.elastic_net.lam)
+        self.adversary = None
+        if cfg.adv.method != "none":
+            from finegrain.adversarial.attacks import Adversary
+
+            self.adversary = Adversary(model, cfg.adv.method, cfg.adv.eps, cfg.adv.prob, cfg.adv.steps, cfg.adv.alpha)
+        self.collate = None
+        if cfg.mix.mode != "none":
+            from finegrain.augment.mix import MixCollate
+
+            self.collate = MixCollate(model.head_out_features, cfg.mix.cutmix_alpha, cfg.mix.mixup_alpha, cfg.mix.mode)
+        self.pin = device.type == "cuda"
+        self.workers = cfg.num_workers if features is None else 0  # cached features are in memory already
+        if features is not None:
+            val_set = features.val.epoch_dataset(0)
+        if dist.active:  # each process scores its share of val; the sums are added
+            val_set = Subset(val_set, range(dist.rank, len(val_set), dist.world))
+        self.val_loader = DataLoader(
+            val_set, batch_size=cfg.batch_size * 2, num_workers=self.workers, pin_memory=self.pin
+        )
+        self.resumable = _resumable_keys(model, features)
+        self.best_epoch, self.best_val_acc, self.stopped_early, self.done = 0, -1.0, False, 0
+        self.best_state = copy.deepcopy(model.state_dict())
+        self._set_phase(0)
+
+    def _set_phase(self, epoch: int) -> None:
+        """The optimizer, scheduler and trainable parts of 0-based `epoch`'s phase."""
+        cfg, model = self.cfg, self.model
+        frozen = epoch < self.frozen_epochs
+        model.set_backbone_trainable(not frozen)
+        if cfg.mode == "two_phase" and not frozen:
+            self.optimizer = create_optimizer(model.parameters(), cfg, lr=cfg.phase2_lr)
+            self.scheduler, self.phase = (
+                create_scheduler(self.optimizer, cfg, cfg.epochs - self.frozen_epochs),
+                "phase2",
+            )
+        else:
+            self.optimizer = create_optimizer(model.parameters(), cfg)
+            epochs = self.frozen_epochs if cfg.mode == "two_phase" else cfg.epochs
+            self.scheduler, self.phase = create_scheduler(self.optimizer, cfg, epochs), "phase1"
+        self.trainer = None  # made at the next epoch: DDP syncs the parameters trainable at its creation
+
+    def state_dict(self) -> dict:
+        return {
+            "phase": self.phase,
+            "model": _only(self.model.state_dict(), self.resumable),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+            "scaler": self.compute.scaler.state_dict() if self.compute.scaler is not None else None,
+            "best": [self.best_epoch, self.best_val_acc, self.stopped_early, self.done],
+            "best_model": _only(self.best_state, self.resumable),
+        }
+
+    def load_state_dict(self, saved: dict) -> None:
+        self.model.load_state_dict(saved["model"], strict=self.resumable is None)
+        self.best_epoch, self.best_val_acc, self.stopped_early, self.done = saved["best"]
+        self._set_phase(max(self.done - 1, 0))  # the phase of the last finished epoch
+        self.optimizer.load_state_dict(saved["optimizer"])
+        if self.scheduler is not None and saved["scheduler"] is not None:
+            self.scheduler.load_state_dict(saved["scheduler"])
+        if self.compute.scaler is not None and saved.get("scaler") is not None:
+            self.compute.scaler.load_state_dict(saved["scaler"])
+        self.best_state = {**copy.deepcopy(self.model.state_dict()), **saved["best_model"]}
+
+    def _pass(
+        self, net: nn.Module, loader: DataLoader, opt: torch.optim.Optimizer | None = None
+    ) -> tuple[float, float]:
+        extras = (self.penalty, self.adversary) if opt is not None else (None, None)
+        totals = epoch_totals(net, loader, self.device, self.loss_fn, opt, *extras, compute=self.compute)
+        total_loss, correct, seen = all_sum(list(totals), self.dist, self.device)
+        return total_loss / max(seen, 1), correct / max(seen, 1)
+
+    def __call__(self, epoch: Epoch) -> dict:
+        cfg, index = self.cfg, epoch.index
+        if cfg.mode == "two_phase" and index == self.frozen_epochs and self.phase == "phase1":
+            self._set_phase(index)
+        if self.trainer is None:
+            self.trainer = (
+                self.features.head if self.features is not None else data_parallel(self.model, self.dist, self.device)
+            )
+        torch.manual_seed(epoch.seed + self.dist.rank * 2**40)
+        train_loader = _train_loader(
+            self.train_set if self.features is None else self.features.train.epoch_dataset(epoch.seed),
+            cfg,
+            epoch.seed,
+            self.dist,
+            num_workers=self.workers,
+            pin_memory=self.pin,
+            collate_fn=self.collate,
+        )
+        t0 = time.perf_counter()
+        lr = self.optimizer.param_groups[0]["lr"]
+        train_loss, train_acc = self._pass(self.trainer, train_loader, self.optimizer)
+        epoch_time = time.perf_counter() - t0
+        val_loss, val_acc = self._pass(self.model if self.features is None else self.trainer, self.val_loader)
+        if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+            raise Diverged(index + 1, self.phase, f"train loss {train_loss:.4g}, val loss {val_loss:.4g}")
+        step_scheduler(self.scheduler, val_loss)
+        self.done = index + 1
+        if val_acc > self.best_val_acc:
+            self.best_val_acc, self.best_epoch = val_acc, index + 1
+            self.best_state = copy.deepcopy(self.model.state_dict())
+        log.info(
+            "epoch %d/%d  train loss %.4f acc %.4f  val loss %.4f acc %.4f  lr %.2e  %.1fs",
+            *(index + 1, cfg.epochs, train_loss, train_acc, val_loss, val_acc, lr, epoch_time),
+        )
+        stale = self.done - self.best_epoch
+        epoch.stop = self.stopped_early = cfg.early_stopping_patience > 0 and stale >= cfg.early_stopping_patience
+        if epoch.stop:
+            log.info("early stopping: val accuracy has not improved for %d epochs", stale)
+        return {
+            "train_loss": train_loss,
+            "train_acc": train_acc,
+            "val_loss": val_loss,
+            "val_acc": val_acc,
+            "lr": lr,
+            "epoch_time_s": epoch_time,
+        }
+
+
+def _fault_injection(epoch: int) -> None:
+    if os.environ.get(FAULT_ENV) == str(epoch):
+        os.kill(os.getpid(), getattr(signal, f"SIG{os.environ.get(FAULT_SIGNAL_ENV, 'KILL')}"))
+
+
 def fit(
     model: Classifier,
     train_set: Dataset,
@@ -191,145 +340,17 @@ def fit(
     With `features` (a frozen backbone's cached outputs) only the head block runs, on those features.
     With `dist` (torchrun), every process trains on its share of each global batch; rank 0 saves the state.
     """
-    compute = Compute.of(cfg, device)
-    model.to(device, memory_format=compute.memory_format)
-    if cfg.batch_size % dist.world:
-        raise ConfigError(f"batch_size: must divide among {dist.world} processes (got {cfg.batch_size})")
-    if dist.active and cfg.sync_batchnorm:
-        sync_batchnorm(model, device)
-    frozen_epochs = cfg.epochs if cfg.mode == "frozen" else cfg.phase1_epochs if cfg.mode == "two_phase" else 0
-    loss_fn = _create_loss(cfg)
-    penalty = None
-    if cfg.elastic_net.lam > 0:
-        output_layer = [m for m in model.head.modules() if isinstance(m, nn.Linear)][-1]
-        penalty = lambda: elastic_net_penalty(output_layer, cfg.elastic_net.alpha, cfg.elastic_net.lam)  # noqa: E731
-    adversary = None
-    if cfg.adv.method != "none":
-        from finegrain.adversarial.attacks import Adversary
-
-        adversary = Adversary(model, cfg.adv.method, cfg.adv.eps, cfg.adv.prob, cfg.adv.steps, cfg.adv.alpha)
-    collate = None
-    if cfg.mix.mode != "none":
-        from finegrain.augment.mix import MixCollate
-
-        collate = MixCollate(model.head_out_features, cfg.mix.cutmix_alpha, cfg.mix.mixup_alpha, cfg.mix.mode)
-    pin = device.type == "cuda"
-    workers = cfg.num_workers if features is None else 0  # cached features are in memory already
-    if features is not None:
-        val_set = features.val.epoch_dataset(0)
-    if dist.active:  # each process scores its share of val; the sums are added
-        val_set = Subset(val_set, range(dist.rank, len(val_set), dist.world))
-    val_loader = DataLoader(val_set, batch_size=cfg.batch_size * 2, num_workers=workers, pin_memory=pin)
-
-    def phase_setup(epoch: int):
-        frozen = epoch < frozen_epochs
-        model.set_backbone_trainable(not frozen)
-        if cfg.mode == "two_phase" and not frozen:
-            opt = create_optimizer(model.parameters(), cfg, lr=cfg.phase2_lr)
-            return opt, create_scheduler(opt, cfg, cfg.epochs - frozen_epochs), "phase2"
-        opt = create_optimizer(model.parameters(), cfg)
-        return opt, create_scheduler(opt, cfg, frozen_epochs if cfg.mode == "two_phase" else cfg.epochs), "phase1"
-
-    def make_trainer() -> nn.Module:  # after each phase change: DDP syncs the parameters trainable at its creation
-        return features.head if features is not None else data_parallel(model, dist, device)
-
-    def one_pass(net: nn.Module, loader: DataLoader, opt: torch.optim.Optimizer | None = None) -> tuple[float, float]:
-        extras = (penalty, adversary) if opt is not None else (None, None)
-        totals = epoch_totals(net, loader, device, loss_fn, opt, *extras, compute=compute)
-        total_loss, correct, seen = all_sum(list(totals), dist, device)
-        return total_loss / max(seen, 1), correct / max(seen, 1)
-
-    history, best_state, start = History(), copy.deepcopy(model.state_dict()), 0
-    optimizer, scheduler, phase = phase_setup(0)
-    resumable = _resumable_keys(model, features)
-    saved = load_state(state_path)
-    if saved is not None:
-        start = saved["epoch"]
-        model.load_state_dict(saved["model"], strict=resumable is None)
-        optimizer, scheduler, phase = phase_setup(max(start - 1, 0))  # the phase of the last finished epoch
-        optimizer.load_state_dict(saved["optimizer"])
-        if scheduler is not None and saved["scheduler"] is not None:
-            scheduler.load_state_dict(saved["scheduler"])
-        if compute.scaler is not None and saved.get("scaler") is not None:
-            compute.scaler.load_state_dict(saved["scaler"])
-        history = History(**saved["history"])
-        best_state = {**copy.deepcopy(model.state_dict()), **saved["best_model"]}
-        log.info("resuming from %s after epoch %d", state_path, start)
-        for row in history.rows:
-            if on_epoch:
-                on_epoch(row)
-    trainer = make_trainer()
-
-    stale = 0 if not history.rows else history.rows[-1]["epoch"] - history.best_epoch
-    for epoch in range(start, cfg.epochs):
-        if cfg.mode == "two_phase" and epoch == frozen_epochs and phase == "phase1":
-            optimizer, scheduler, phase = phase_setup(epoch)
-            trainer = make_trainer()
-        torch.manual_seed(_epoch_seed(seed, epoch) + dist.rank * 2**40)
-        train_loader = _train_loader(
-            train_set if features is None else features.train.epoch_dataset(_epoch_seed(seed, epoch)),
-            cfg,
-            _epoch_seed(seed, epoch),
-            dist,
-            num_workers=workers,
-            pin_memory=pin,
-            collate_fn=collate,
-        )
-        t0 = time.perf_counter()
-        lr = optimizer.param_groups[0]["lr"]
-        train_loss, train_acc = one_pass(trainer, train_loader, optimizer)
-        epoch_time = time.perf_counter() - t0
-        val_loss, val_acc = one_pass(model if features is None else trainer, val_loader)
-        if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
-            raise Diverged(epoch + 1, phase, f"train loss {train_loss:.4g}, val loss {val_loss:.4g}")
-        step_scheduler(scheduler, val_loss)
-        row = {
-            "epoch": epoch + 1,
-            "train_loss": train_loss,
-            "train_acc": train_acc,
-            "val_loss": val_loss,
-            "val_acc": val_acc,
-            "lr": lr,
-            "epoch_time_s": epoch_time,
-        }
-        history.rows.append(row)
-        if val_acc > history.best_val_acc:
-            history.best_val_acc, history.best_epoch, stale = val_acc, epoch + 1, 0
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            stale += 1
-        log.info(
-            "epoch %d/%d  train loss %.4f acc %.4f  val loss %.4f acc %.4f  lr %.2e  %.1fs",
-            epoch + 1,
-            cfg.epochs,
-            train_loss,
-            train_acc,
-            val_loss,
-            val_acc,
-            lr,
-            epoch_time,
-        )
-        if on_epoch and dist.main:
-            on_epoch(row)
-        stop = cfg.early_stopping_patience > 0 and stale >= cfg.early_stopping_patience
-        history.stopped_early = stop
-        if dist.main:
-            save_state(
-                state_path,
-                {
-                    "epoch": cfg.epochs if stop else epoch + 1,
-                    "phase": phase,
-                    "model": _only(model.state_dict(), resumable),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict() if scheduler else None,
-                    "scaler": compute.scaler.state_dict() if compute.scaler is not None else None,
-                    "history": history.__dict__,
-                    "best_model": _only(best_state, resumable),
-                },
-            )
-        if os.environ.get(FAULT_ENV) == str(epoch + 1):
-            os.kill(os.getpid(), getattr(signal, f"SIG{os.environ.get(FAULT_SIGNAL_ENV, 'KILL')}"))
-        if stop:
-            log.info("early stopping: val accuracy has not improved for %d epochs", stale)
-            break
-    return history, best_state
+    run = _SeedRun(model, train_set, val_set, cfg, device, features, dist)
+    rows = run_epochs(
+        run,
+        cfg.epochs,
+        seed,
+        state={"run": run},
+        state_path=state_path,
+        on_epoch=on_epoch,
+        saves=dist.main,
+        on_saved=_fault_injection,
+        desc="train",
+        postfix=("train_loss", "val_acc"),
+    )
+    return History(rows, run.best_epoch, run.best_val_acc, run.stopped_early), run.best_state

@@ -16,6 +16,7 @@ from finegrain.atomic import atomic_write_bytes, write_json
 from finegrain.augment.recipes import create_transforms
 from finegrain.checks import read_checks
 from finegrain.data.shards import open_split, stratified_subset
+from finegrain.engine.live import log_metrics, open_live
 from finegrain.errors import ConfigError, DataError, Interrupted
 from finegrain.models.factory import count_parameters, create_model
 from finegrain.params import Params
@@ -49,12 +50,6 @@ def load_train_val(cfg: TrainCfg, data_dir: Path, seed: int, key: str = "train_i
         Transformed(val, create_transforms(cfg.augment, cfg.image_size_px, train=False)),
         train.class_names,
     )
-
-
-def _live(directory: Path):
-    from dvclive import Live
-
-    return Live(dir=str(directory), dvcyaml=False, save_dvc_exp=False, report=None, resume=False)
 
 
 def train_variant(params: Params, name: str) -> dict:
@@ -106,13 +101,12 @@ def _train_seeds(params: Params, name: str, cfg: TrainCfg, dist: distributed.Dis
         features = None
         if not dist.active and use_cache(cfg, model):
             features = cached_features(model, cfg, train_set, val_set, run_seed, device, inputs)
-        live = _live(live_dir if i == 0 else paths.seed_dir(name, seed) / "live") if dist.main else None
+        live = open_live(live_dir if i == 0 else paths.seed_dir(name, seed) / "live") if dist.main else None
 
         def log_row(row: dict, live=live) -> None:
-            live.step = row["epoch"] - 1
-            for key in ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time_s"):
-                live.log_metric(key.replace("_", "/", 1) if key.startswith(("train_", "val_")) else key, row[key])
-            live.next_step()
+            keys = ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time_s")
+            metrics = {k.replace("_", "/", 1) if k.startswith(("train_", "val_")) else k: row[k] for k in keys}
+            log_metrics(live, row["epoch"] - 1, metrics, next_step=True)
 
         log.info(
             "variant %s seed %d: %s on %s (%d train / %d val images), %d trainable (%s) of %d params",
