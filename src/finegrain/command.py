@@ -190,3 +190,6 @@ def main(argv: list[str] | None = None) -> int:
     except FinegrainError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_status
+    except BrokenPipeError:  # `finegrain presets list | head`: the reader left; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
