@@ -22,6 +22,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from finegrain import paths
+from finegrain.engine.loop import epoch_seed
 from finegrain.engine.progress import progress
 from finegrain.errors import ConfigError
 from finegrain.models.factory import Classifier
@@ -206,7 +207,7 @@ def cached_features(
     root = cache_dir(cfg, inputs)
     augmented = cfg.augment != "none"
     views = cfg.features.views if augmented else 1
-    view_seed = seed * 1_000_003 if augmented else 0
+    view_seed = epoch_seed(seed, 0) if augmented else 0  # view v: epoch_seed(seed, v), as epoch v of a fit
     train_name = f"train-{_ids_digest(train_set)}-{cfg.augment}-v{views}-s{view_seed}.pt"
     train = load_or_extract(model, head.block, train_set, root / train_name, views, view_seed, device, batch_size)
     val_name = f"val-{_ids_digest(val_set)}-eval.pt"
