@@ -11,7 +11,8 @@ from typing import Protocol
 import torch
 from tqdm import tqdm
 
-from finegrain.train.checkpoint import load_state, save_state
+from finegrain.torch_io import save_state
+from finegrain.train.checkpoint import load_state
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,8 @@ from finegrain.errors import ConfigError
 from finegrain.losses.elastic import elastic_net_penalty
 from finegrain.losses.factory import Loss, create_loss
 from finegrain.models.factory import Classifier
-from finegrain.train.checkpoint import load_state, save_state
+from finegrain.torch_io import save_state
+from finegrain.train.checkpoint import load_state
 from finegrain.train.distributed import SINGLE, Dist, SameOrderSampler, all_sum, data_parallel, sync_batchnorm
 from finegrain.train.features import CachedFeatures
 from finegrain.train.optim import create_optimizer, create_scheduler, step_scheduler
@@ -46,20 +47,6 @@ def _create_loss(cfg: TrainCfg) -> Loss:
     if cfg.loss == "ce":
         return create_loss("ce", label_smoothing=cfg.label_smoothing)
     return create_loss(cfg.loss, weight=cfg.triplet.weight, margin=cfg.triplet.margin, mining=cfg.triplet.mining)
-
-
-class Transformed(Dataset):
-    """Apply a transform to the image of each (uint8 image, label) item."""
-
-    def __init__(self, base: Dataset, transform: Callable[[torch.Tensor], torch.Tensor]) -> None:
-        self.base, self.transform = base, transform
-
-    def __len__(self) -> int:
-        return len(self.base)
-
-    def __getitem__(self, i: int):
-        image, label = self.base[i]
-        return self.transform(image), label
 
 
 @dataclass
