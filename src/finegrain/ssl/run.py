@@ -18,10 +18,10 @@ from finegrain.atomic import atomic_dir, write_json
 from finegrain.config import Params
 from finegrain.data.shards import ShardSplit, open_split
 from finegrain.runtime import configure_threads, resolve_device, seed_everything
-from finegrain.ssl.views import BatchSimCLRAugment
 from finegrain.ssl.config import PretrainCfg
 from finegrain.ssl.knn import embed, knn_accuracy
 from finegrain.ssl.simclr import SimCLR, backbone_of, backbone_state, nt_xent, simclr_transform
+from finegrain.ssl.views import BatchSimCLRAugment
 from finegrain.stage_metrics import split_timings
 from finegrain.torch_io import save_state
 from finegrain.train.checkpoint import load_state, run_key
