@@ -13,23 +13,21 @@ import argparse
 import dataclasses
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
-from finegrain import paths
 from finegrain.augment.recipes import create_transforms
 from finegrain.data.folders import read_class_folders
 from finegrain.data.prepare import prepare_dataset
 from finegrain.data.records import RawDataset
 from finegrain.data.shards import open_split
+from finegrain.data.transformed import Transformed
 from finegrain.models.factory import create_model
 from finegrain.runtime import seed_everything
 from finegrain.train.config import TrainCfg
 from finegrain.train.features import cached_features
-from finegrain.train.loop import Transformed, fit
+from finegrain.train.loop import fit
 
 
 def prepare_subset(root: Path, out: Path, images: int, size: int) -> Path:
@@ -65,16 +63,6 @@ def head_splits(prepared: Path, cfg: TrainCfg, val_split: str = "val"):
     return train_base, train, val
 
 
-@contextmanager
-def features_dir(folder: Path) -> Iterator[None]:
-    """Cache features under `folder` instead of data/features while the block runs."""
-    saved, paths.FEATURES = paths.FEATURES, folder
-    try:
-        yield
-    finally:
-        paths.FEATURES = saved
-
-
 def head_only_rows(
     prepared: Path, cfg: TrainCfg, weights_dir: Path | None, val_split: str = "val"
 ) -> list[tuple[str, float, float]]:
@@ -93,13 +81,12 @@ def head_only_rows(
         t0 = time.perf_counter()
         history, _ = fit(net, train, val, cfg, 0, cpu, Path(tmp) / "a.pt")
         rows.append(("backbone every epoch", time.perf_counter() - t0, history.best_val_acc))
-        with features_dir(Path(tmp) / "features"):
-            for name in ("cached features, cold (extraction included)", "cached features, warm (loaded)"):
-                net = model()
-                t0 = time.perf_counter()
-                features = cached_features(net, cfg, train, val, 0, cpu, inputs)
-                history, _ = fit(net, train, val, cfg, 0, cpu, Path(tmp) / f"{len(rows)}.pt", features=features)
-                rows.append((name, time.perf_counter() - t0, history.best_val_acc))
+        for name in ("cached features, cold (extraction included)", "cached features, warm (loaded)"):
+            net = model()
+            t0 = time.perf_counter()
+            features = cached_features(net, cfg, train, val, 0, cpu, inputs, Path(tmp) / "features")
+            history, _ = fit(net, train, val, cfg, 0, cpu, Path(tmp) / f"{len(rows)}.pt", features=features)
+            rows.append((name, time.perf_counter() - t0, history.best_val_acc))
     return rows
 
 

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import torch
-from head_only import features_dir, head_cfg, head_splits, prepare_subset
+from head_only import head_cfg, head_splits, prepare_subset
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
@@ -74,7 +74,7 @@ def finegrain_s(name: str, prepared: Path, epochs: int, size: int, batch: int, t
     seed_everything(0)
     net = create_model(name, len(train_base.class_names))
     t0 = time.perf_counter()
-    features = cached_features(net, cfg, train, val, 0, cpu, [prepared / "index.parquet"])
+    features = cached_features(net, cfg, train, val, 0, cpu, [prepared / "index.parquet"], tmp / "features")
     t1 = time.perf_counter()
     fit(net, train, val, cfg, 0, cpu, tmp / f"{name}.pt", features=features)
     return t1 - t0, time.perf_counter() - t1
@@ -99,15 +99,14 @@ def main() -> None:
         prepared = prepare_subset(root, tmp / "prepared", args.images, args.size)
         prepare_s = time.perf_counter() - t0
         ids = {s: list(open_split(prepared, s).index["id"]) for s in ("train", "val")}
-        with features_dir(tmp / "features"):
-            for name in args.models:
-                naive = naive_epoch_s(name, root, ids, args.size, args.batch)
-                feats, head = finegrain_s(name, prepared, n, args.size, args.batch, tmp)
-                rows.append((name, naive, feats + head))
-                print(
-                    f"{name}: naive epoch {naive:.1f} s; finegrain features {feats:.1f} s + fit {head:.1f} s",
-                    flush=True,
-                )
+        for name in args.models:
+            naive = naive_epoch_s(name, root, ids, args.size, args.batch)
+            feats, head = finegrain_s(name, prepared, n, args.size, args.batch, tmp)
+            rows.append((name, naive, feats + head))
+            print(
+                f"{name}: naive epoch {naive:.1f} s; finegrain features {feats:.1f} s + fit {head:.1f} s",
+                flush=True,
+            )
     print(
         f"\nhead-only sweep, random weights, {args.size} px, batch {args.batch}, {n} epochs, {args.images} images of "
         f"{root.name} ({len(ids['train'])} train, {len(ids['val'])} val), {torch.get_num_threads()} threads\n"

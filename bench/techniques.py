@@ -26,7 +26,7 @@ from finegrain.init_weights import export_init_weights
 from finegrain.params import Params
 from finegrain.runtime import configure_threads
 from finegrain.techniques import TECHNIQUES
-from finegrain.train.run import train_variant
+from finegrain.train.run import TrainPaths, train_variant
 
 
 def subset(raw: RawDataset, train_images: int, eval_images: int, seed: int) -> RawDataset:
@@ -72,7 +72,15 @@ def main() -> None:
             variant["epochs"] = max(args.epochs, option.get("epochs", 1)) if "phase1_epochs" in option else args.epochs
             variant.pop("early_stopping_patience", None)
             params = Params(train={}, variants={name: variant})
-            summary = train_variant(params, name)["seeds"]["0"]
+            where = TrainPaths(
+                paths.PREPARED,
+                paths.init_weights("none"),
+                paths.model_dir(name),
+                paths.LIVE / name,
+                paths.CKPT / name,
+                paths.FEATURES,
+            )
+            summary = train_variant(params, name, where)["seeds"]["0"]
             n = min(params.variant(name).train_images or train_count, train_count)
             per_epoch = summary["epoch_time_s"]
             rows.append(

@@ -28,9 +28,9 @@ from finegrain.data.folders import read_class_folders
 from finegrain.data.prepare import prepare_dataset
 from finegrain.data.records import RawDataset
 from finegrain.data.shards import open_split
+from finegrain.data.transformed import Transformed
 from finegrain.evaluate.metrics import predict
 from finegrain.models.factory import create_model
-from finegrain.train.loop import Transformed
 
 
 def train_images_per_s(model: nn.Module, loader, max_batches: int) -> float:

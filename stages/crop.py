@@ -1,12 +1,12 @@
 """Stage `crop`: box crops and square crops of the prepared data (data/cropped, data/cropped_square), boxes from
-crop.mode (none | gt | mmdet); the mmdet detector goes to data/detector, its metrics to metrics/crop(.perf).json."""
+crop.mode (none | gt | mmdet); the mmdet detector goes to data/detector, metrics/crop.json, data/perf/crop.json."""
 
 from finegrain import paths
 from finegrain.cli import run_stage
 from finegrain.crop.run import run_crop
 from finegrain.params import load_params
 from finegrain.runtime import configure_threads
-from finegrain.stage_metrics import write_stage_metrics
+from finegrain.stage_metrics import write_metrics
 
 
 def main(argv: list[str]) -> None:
@@ -15,7 +15,7 @@ def main(argv: list[str]) -> None:
     report = run_crop(
         cfg, paths.PREPARED, paths.DATA / "cropped", paths.DATA / "cropped_square", paths.DATA / "detector"
     )
-    write_stage_metrics("crop", report)
+    write_metrics(report, paths.METRICS / "crop.json", paths.PERF / "crop.json")
 
 
 if __name__ == "__main__":

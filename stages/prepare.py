@@ -1,11 +1,11 @@
-"""Stage `prepare`: decode every image once into uint8 shards + index (data/prepared)."""
+"""Stage `prepare`: decode every image once into uint8 shards + index (data/prepared), metrics/prepare.json."""
 
 from finegrain import paths
-from finegrain.atomic import write_json
 from finegrain.cli import run_stage
 from finegrain.data.prepare import prepare_dataset
 from finegrain.data.registry import get_dataset
 from finegrain.params import load_params
+from finegrain.stage_metrics import write_metrics
 
 
 def main(argv: list[str]) -> None:
@@ -19,7 +19,7 @@ def main(argv: list[str]) -> None:
         params.prepare.shard_images,
         params.prepare.workers,
     )
-    write_json(paths.METRICS / "prepare.json", report)
+    write_metrics(report, paths.METRICS / "prepare.json")
 
 
 if __name__ == "__main__":

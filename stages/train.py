@@ -3,11 +3,26 @@
 With the variant's `nproc` > 1 the stage re-runs itself under torchrun (one node, `nproc` processes, DDP).
 """
 
+from finegrain import paths
 from finegrain.cli import run_stage
 from finegrain.errors import ConfigError
-from finegrain.params import load_params
+from finegrain.params import Params, load_params
 from finegrain.train import distributed
-from finegrain.train.run import train_variant
+from finegrain.train.run import TrainPaths, train_variant
+
+
+def train(params: Params, name: str) -> dict:
+    """Train variant `name` from its data input and init weights into data/models/<name>; returns its summary."""
+    cfg = params.variant(name)
+    where = TrainPaths(
+        data=paths.data_input(cfg.data),
+        weights=paths.init_weights(cfg.init),
+        models=paths.model_dir(name),
+        live=paths.LIVE / name,
+        ckpt=paths.CKPT / name,
+        features=paths.FEATURES,
+    )
+    return train_variant(params, name, where)
 
 
 def main(argv: list[str]) -> None:
@@ -18,7 +33,7 @@ def main(argv: list[str]) -> None:
     if nproc > 1 and not distributed.under_torchrun():
         distributed.launch(nproc, [__file__, *argv])
         return
-    train_variant(params, argv[0])
+    train(params, argv[0])
 
 
 if __name__ == "__main__":

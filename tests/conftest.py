@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -65,6 +66,14 @@ TINY_OVERRIDES = {
         "claims": [{"text": "Detector crops beat full frames", "a": "cnn_crop", "b": "cnn", "expect": "greater"}]
     },
 }
+
+
+def stage_module(name: str):
+    """stages/<name>.py as a module: tests call what the stage runs (e.g. `train`, `evaluate`) with its paths."""
+    spec = importlib.util.spec_from_file_location(f"stage_{name}", REPO / "stages" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def deep_merge(base: dict, override: dict) -> dict:

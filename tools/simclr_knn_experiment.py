@@ -18,10 +18,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from finegrain.ssl.augment import BatchSimCLRAugment
 from finegrain.ssl.knn import embed, knn_accuracy
 from finegrain.ssl.run import resize_uint8, warmup_cosine
 from finegrain.ssl.simclr import SimCLR, backbone_of, nt_xent
+from finegrain.ssl.views import BatchSimCLRAugment
 
 
 def load_folder(root: Path, limit_per_class: int | None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:

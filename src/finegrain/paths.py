@@ -16,8 +16,11 @@ FEATURES = DATA / "features"  # cached frozen-backbone features (not a DVC outpu
 EVAL = DATA / "eval"
 REPORTS = DATA / "reports"
 GENERATED = DATA / "generated"  # generate stage: <method>/ shard datasets + generator.pt
-AUGMENTED = DATA / "augmented"  # augment stage: real training split + generated images (data input)
+AUGMENTED = DATA / "augmented"  # add_generated stage: real training split + generated images (data input)
 PLOTS = DATA / "plots"  # grids and dvclive logs of the generate and pretrain stages
+GENERATE_GRIDS = PLOTS / "generate" / "grids"  # <method>.png: one row of generated images per class
+GENERATE_LIVE = PLOTS / "generate" / "live"  # dvclive: the generators' losses
+PRETRAIN_LIVE = PLOTS / "pretrain" / "live"  # dvclive: SimCLR loss, lr and kNN val accuracy
 METRICS = Path("metrics")  # quality only (DVC metrics, committed, cache: false): metrics/<stage>.json
 VARIANT_METRICS = METRICS / "variants"  # metrics/variants/<variant>.json: a variant's quality (gated)
 PERF = DATA / "perf"  # timings, never DVC metrics: data/perf/<stage>.json, data/perf/variants/<variant>.json
@@ -32,8 +35,14 @@ def model_dir(variant: str) -> Path:
     return MODELS / variant
 
 
-def seed_dir(variant: str, seed: int) -> Path:
-    return MODELS / variant / f"seed{seed}"
+def eval_dir(variant: str) -> Path:
+    """data/eval/<variant>: predictions, confusion matrix, per-class accuracy, robustness curves, heatmaps."""
+    return EVAL / variant
+
+
+def init_weights(init: str) -> Path:
+    """data/weights/<init>: the weights a variant starts from (none, hub, lite0, simclr)."""
+    return WEIGHTS / init
 
 
 def variant_metrics(variant: str, root: Path = VARIANT_METRICS) -> Path:

@@ -1,8 +1,8 @@
-"""A stage's metrics split in two files: quality to metrics/<stage>.json, timings to data/perf/<stage>.json.
+"""`write_metrics`: how every stage script writes what its library function returns.
 
-Timings differ on every run and machine; only the quality file is a DVC metric, so `dvc metrics diff` and
-`dvc exp show` show quality changes only and a rerun's quality file is bit-identical (as for variants:
-metrics/variants/<v>.json vs data/perf/variants/<v>.json).
+Quality goes to metrics/<stage>.json (or metrics/variants/<v>.json), timings to data/perf/<stage>.json (or
+data/perf/variants/<v>.json). Timings differ on every run and machine; only the quality file is a DVC metric, so
+`dvc metrics diff` and `dvc exp show` show quality changes only and a rerun's quality file is bit-identical.
 """
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from finegrain import paths
 from finegrain.atomic import write_json
 
-TIMING_KEY = re.compile(r"(^|_)(s|ms_per_img|per_s)$|^(device|machine)$")
-"""Keys holding a duration or a rate (time_s, train_s, epoch_time_s, infer_ms_per_img, img_per_s), or where it was
-measured (device, machine)."""
+TIMING_KEY = re.compile(r"(^|_)(s|ms_per_img|per_s)(_std)?$|^(device|machine)$")
+"""Keys holding a duration or a rate (time_s, train_s, epoch_time_s, infer_ms_per_img, img_per_s) or its spread
+over seeds (epoch_time_s_std), or where it was measured (device, machine)."""
 
 
 def split_timings(metrics: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -37,10 +36,15 @@ def split_timings(metrics: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
     return quality, timings
 
 
-def write_stage_metrics(
-    stage: str, metrics: dict[str, Any], metrics_dir: Path = paths.METRICS, perf_dir: Path = paths.PERF
-) -> None:
-    """<metrics_dir>/<stage>.json (quality) and <perf_dir>/<stage>.json (timings), each written atomically."""
+def write_metrics(metrics: dict[str, Any], quality_path: Path, perf_path: Path | None = None) -> None:
+    """Quality to `quality_path`, timings to `perf_path`, each written atomically (stable bytes).
+
+    A stage without a perf file (perf_path None) must return no timings.
+    """
     quality, timings = split_timings(metrics)
-    write_json(metrics_dir / f"{stage}.json", quality)
-    write_json(perf_dir / f"{stage}.json", timings)
+    if perf_path is None:
+        if timings:
+            raise ValueError(f"{quality_path}: timings {sorted(timings)} need a perf file")
+    else:
+        write_json(perf_path, timings)
+    write_json(quality_path, quality)

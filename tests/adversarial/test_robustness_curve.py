@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from adv_models import self_labelled, tiny_classifier
 
-from finegrain.adversarial.attacks import create_attack
 from finegrain.evaluate.robustness import eps_key, robustness_curve, summarise
 
 EPS = [0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255, 32 / 255]
@@ -28,9 +28,10 @@ def test_fgsm_curve_counts_an_image_broken_at_any_smaller_eps_as_torchattacks_fg
     model = tiny_classifier()
     images, labels = self_labelled(model, 48)
     curve = robustness_curve(model, images, labels, EPS, ["fgsm"], batch_size=20)["fgsm"]
+    torchattacks = pytest.importorskip("torchattacks")
     survived = torch.ones(len(images), dtype=torch.bool)
     for eps in EPS[1:]:
-        adv = create_attack(model, "fgsm", eps)(images, labels)
+        adv = torchattacks.FGSM(model, eps=eps)(images, labels)
         with torch.no_grad():
             survived &= model(adv).argmax(1) == labels
         assert abs(curve[eps] - survived.float().mean().item()) < 1e-6

@@ -94,7 +94,7 @@ def test_exp_run_reruns_only_the_touched_variant(tiny_project, tmp_path):
     assert "variants.cnn.lr" in shown or "0.01" in shown
 
 
-def test_new_augment_ratio_reruns_augment_not_the_generators(tiny_project, tmp_path):
+def test_new_augment_ratio_reruns_add_generated_not_the_generators(tiny_project, tmp_path):
     clone = tmp_path / "clone"
     run(["git", "clone", "-q", str(tiny_project), str(clone)], tmp_path)
     dvc(clone, "config", "--local", "cache.dir", str(tiny_project / ".dvc" / "cache"))
@@ -102,11 +102,11 @@ def test_new_augment_ratio_reruns_augment_not_the_generators(tiny_project, tmp_p
     params = yaml.safe_load((clone / "params.yaml").read_text())
     params["generate"]["augment"]["ratio"] = 0.5
     (clone / "params.yaml").write_text(yaml.safe_dump(params))
-    out = dvc(clone, "repro", "--dry").stdout  # stages changed now; their dependents follow once augment reruns
+    out = dvc(clone, "repro", "--dry").stdout  # stages changed now; their dependents follow once add_generated reruns
     ran = set(re.findall(r"Running stage '([^']+)'", out))
-    assert ran == {"fingerprint", "augment"}, out
-    status = dvc(clone, "status", "generate", "augment").stdout
-    assert "generate:" not in status.splitlines() and "augment:" in status.splitlines(), status
+    assert ran == {"fingerprint", "add_generated"}, out
+    status = dvc(clone, "status", "generate", "add_generated").stdout
+    assert "generate:" not in status.splitlines() and "add_generated:" in status.splitlines(), status
     assert "generate.augment" in status, status
 
 

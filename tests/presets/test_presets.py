@@ -9,19 +9,19 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, run
+from conftest import REPO, run, stage_module
 
 from finegrain import paths
 from finegrain.data.prepare import prepare_dataset
 from finegrain.data.registry import get_dataset
 from finegrain.errors import ConfigError
-from finegrain.evaluate.run import evaluate_variant
 from finegrain.init_weights import export_init_weights
 from finegrain.params import Params, load_params
 from finegrain.presets.apply import apply_preset, compose, load_preset
 from finegrain.report.build import build_report
 from finegrain.report.config import ClaimCfg
-from finegrain.train.run import train_variant
+
+train_variant, evaluate_variant = stage_module("train").train, stage_module("evaluate").evaluate
 
 PRESETS_DIR = REPO / "presets"
 PRESETS = sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
@@ -153,7 +153,14 @@ def test_preset_c_report_judges_its_claim(workspace, monkeypatch):
     for variant in params.variants:
         train_variant(params, variant)
         evaluate_variant(params, variant)
-    build_report(params, out_dir=workspace / "reports")
+    build_report(
+        params,
+        workspace / "reports",
+        paths.MODELS,
+        paths.EVAL,
+        paths.VARIANT_METRICS,
+        paths.PERF / "variants",
+    )
     claim, smoother = json.loads((workspace / "reports" / "claims.json").read_text())
     assert claim["claim"] == "batch 64 gives slightly lower accuracy than batch 32"
     assert smoother["metric"] == "curve.val_loss_roughness" and smoother["expect"] == "less"

@@ -22,7 +22,7 @@ import torch
 import yaml
 from battery import leftovers
 from cases import case, expect
-from conftest import TINY_OVERRIDES, deep_merge, dvc, make_project, run
+from conftest import TINY_OVERRIDES, deep_merge, dvc, make_project, run, stage_module
 
 from finegrain.atomic import FAULT_KILL_ENV
 from finegrain.train.loop import FAULT_ENV
@@ -355,9 +355,9 @@ def _without_times(history: str) -> list[str]:
 @pytest.fixture(scope="module")
 def straight_runs(project, queued) -> list[dict]:
     """Step 7: train + evaluate twice in a row without interruption (in this process, one thread)."""
-    from finegrain.evaluate.run import evaluate_variant
     from finegrain.params import load_params
-    from finegrain.train.run import train_variant
+
+    train_variant, evaluate_variant = stage_module("train").train, stage_module("evaluate").evaluate
 
     runs, cwd = [], os.getcwd()
     try:

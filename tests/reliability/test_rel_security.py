@@ -11,8 +11,8 @@ import torch
 from battery import REPO, run_main_here, run_stage_here
 from cases import case, expect
 
+from finegrain.models.trained import load_trained
 from finegrain.train.checkpoint import load_state
-from finegrain.train.run import load_trained
 
 SOURCES = sorted([*(REPO / "src" / "finegrain").rglob("*.py"), *(REPO / "stages").glob("*.py")])
 

@@ -67,7 +67,14 @@ def fake_project(tmp_path, monkeypatch):
 
 
 def test_index_html_is_self_contained_with_one_row_per_variant(fake_project):
-    table = build_report(Params(variants=VARIANTS))
+    table = build_report(
+        Params(variants=VARIANTS),
+        paths.REPORTS,
+        paths.MODELS,
+        paths.EVAL,
+        paths.VARIANT_METRICS,
+        paths.PERF / "variants",
+    )
     page = (fake_project / "data" / "reports" / "index.html").read_text()
     body = page.split('<table class="sortable" id="variants">')[1].split("</table>")[0]
     assert body.count("<tr>") == 1 + len(VARIANTS)  # header + one row per variant

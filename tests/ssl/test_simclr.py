@@ -10,10 +10,10 @@ import torch
 from finegrain.errors import ConfigError, FinegrainError
 from finegrain.models.factory import create_model
 from finegrain.params import Params
-from finegrain.ssl.augment import BatchSimCLRAugment, _hsv_to_rgb, _rgb_to_hsv
 from finegrain.ssl.config import PretrainCfg
 from finegrain.ssl.run import _save_backbone
 from finegrain.ssl.simclr import SimCLR, backbone_of, nt_xent, simclr_transform
+from finegrain.ssl.views import BatchSimCLRAugment, _hsv_to_rgb, _rgb_to_hsv
 
 torch.set_num_threads(1)
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import stage_module
 
 from finegrain import paths
 from finegrain.data.prepare import prepare_dataset
 from finegrain.data.registry import get_dataset
-from finegrain.evaluate.run import evaluate_variant
 from finegrain.init_weights import export_init_weights
 from finegrain.params import Params, load_params
 from finegrain.techniques import TECHNIQUES as OPTIONS
-from finegrain.train.run import train_variant
+
+train_variant, evaluate_variant = stage_module("train").train, stage_module("evaluate").evaluate
 
 pytestmark = pytest.mark.slow
 

@@ -7,11 +7,12 @@ import torch
 from torch.utils.data import TensorDataset
 
 from finegrain.augment.recipes import create_transforms
+from finegrain.data.transformed import Transformed
 from finegrain.errors import ConfigError
 from finegrain.models.factory import create_model
 from finegrain.runtime import seed_everything
 from finegrain.train.config import TrainCfg
-from finegrain.train.loop import Compute, Transformed, fit
+from finegrain.train.loop import Compute, fit
 
 SIZE = 24
 

@@ -8,12 +8,13 @@ from torch.utils.data import TensorDataset
 
 from finegrain import paths
 from finegrain.augment.recipes import create_transforms
+from finegrain.data.transformed import Transformed
 from finegrain.errors import ConfigError
 from finegrain.models.factory import create_model
 from finegrain.runtime import seed_everything
 from finegrain.train import features as feats
 from finegrain.train.config import TrainCfg
-from finegrain.train.loop import Transformed, fit
+from finegrain.train.loop import fit
 
 SIZE = 32
 
@@ -62,7 +63,7 @@ def test_cached_head_training_equals_backbone_every_epoch(tmp_path):
     cached_model = _model(cfg)
     assert feats.use_cache(cfg, cached_model)
     assert feats.head_block_name(cached_model) == "classifier"  # Dropout + Linear: the dropout trains with the head
-    cached = feats.cached_features(cached_model, cfg, train_set, val_set, 0, cpu, [], batch_size=16)
+    cached = feats.cached_features(cached_model, cfg, train_set, val_set, 0, cpu, [], paths.FEATURES, batch_size=16)
     assert cached.train.features.shape == (1, 40, 1280) and cached.val.features.shape == (1, 16, 1280)
     hist_c, best_c = fit(cached_model, train_set, val_set, cfg, 0, cpu, tmp_path / "cached.pt", features=cached)
 
@@ -79,26 +80,30 @@ def test_cached_head_training_equals_backbone_every_epoch(tmp_path):
 def test_features_are_cached_once_and_loaded_weights_only(monkeypatch):
     cfg = _cfg(epochs=1)
     train_set, val_set = _sets(cfg)
-    first = feats.cached_features(_model(cfg), cfg, train_set, val_set, 0, torch.device("cpu"), [])
+    first = feats.cached_features(_model(cfg), cfg, train_set, val_set, 0, torch.device("cpu"), [], paths.FEATURES)
     files = sorted(paths.FEATURES.rglob("*.pt"))
     assert [f.name.split("-")[0] for f in files] == ["train", "val"]
     saved = torch.load(files[0], weights_only=True)
     assert set(saved) == {"features", "labels"}
 
     monkeypatch.setattr(feats, "extract", lambda *a, **k: pytest.fail("a cached split was recomputed"))
-    again = feats.cached_features(_model(cfg, seed=5), cfg, train_set, val_set, 0, torch.device("cpu"), [])
+    again = feats.cached_features(
+        _model(cfg, seed=5), cfg, train_set, val_set, 0, torch.device("cpu"), [], paths.FEATURES
+    )
     assert torch.equal(again.train.features, first.train.features)
 
 
 def test_cache_key_follows_weights_and_backbone(tmp_path):
     weights = tmp_path / "weights.pt"
     weights.write_bytes(b"a")
-    key_a = feats.cache_dir(_cfg(), [weights])
-    assert feats.cache_dir(_cfg(lr=0.5, dropout=None, epochs=9), [weights]) == key_a  # head-only settings share it
-    assert feats.cache_dir(_cfg(image_size_px=48), [weights]) != key_a
-    assert feats.cache_dir(_cfg(model="efficientnet_lite0"), [weights]) != key_a
+    key_a = feats.cache_dir(_cfg(), [weights], paths.FEATURES)
+    assert (
+        feats.cache_dir(_cfg(lr=0.5, dropout=None, epochs=9), [weights], paths.FEATURES) == key_a
+    )  # head-only settings share it
+    assert feats.cache_dir(_cfg(image_size_px=48), [weights], paths.FEATURES) != key_a
+    assert feats.cache_dir(_cfg(model="efficientnet_lite0"), [weights], paths.FEATURES) != key_a
     weights.write_bytes(b"b")
-    assert feats.cache_dir(_cfg(), [weights]) != key_a
+    assert feats.cache_dir(_cfg(), [weights], paths.FEATURES) != key_a
 
 
 def test_augmented_views_are_cached_and_drawn_per_epoch():
@@ -106,7 +111,7 @@ def test_augmented_views_are_cached_and_drawn_per_epoch():
     train_set, val_set = _sets(cfg)
     model = _model(cfg)
     assert feats.use_cache(cfg, model)
-    cached = feats.cached_features(model, cfg, train_set, val_set, 7, torch.device("cpu"), [])
+    cached = feats.cached_features(model, cfg, train_set, val_set, 7, torch.device("cpu"), [], paths.FEATURES)
     views = cached.train.features
     assert views.shape == (3, 40, 1280) and cached.val.features.shape[0] == 1
     assert not torch.allclose(views[0], views[1])  # different random flips per view
@@ -118,7 +123,7 @@ def test_augmented_views_are_cached_and_drawn_per_epoch():
     assert all(any(torch.equal(epoch_a[i], views[v, i]) for v in range(3)) for i in range(40))
     for path in paths.FEATURES.rglob("*.pt"):
         path.unlink()
-    recomputed = feats.cached_features(_model(cfg), cfg, train_set, val_set, 7, torch.device("cpu"), [])
+    recomputed = feats.cached_features(_model(cfg), cfg, train_set, val_set, 7, torch.device("cpu"), [], paths.FEATURES)
     torch.testing.assert_close(recomputed.train.features, views)  # the views are seeded too
 
 
@@ -157,7 +162,7 @@ def test_resume_state_on_cached_features_holds_only_the_head_and_resumes_exactly
 
     def run(state: str, interrupt_after: int | None = None):
         model = _model(cfg)
-        cached = feats.cached_features(model, cfg, train_set, val_set, 0, cpu, [], batch_size=16)
+        cached = feats.cached_features(model, cfg, train_set, val_set, 0, cpu, [], paths.FEATURES, batch_size=16)
         return fit(model, train_set, val_set, cfg, 0, cpu, tmp_path / state, features=cached)
 
     hist_ref, best_ref = run("ref.pt")

@@ -1,1 +1,1 @@
-"""Adversarial examples in pixel space: attacks for adversarial training (torchattacks) and their primitives."""
+"""Adversarial examples in pixel space: FGSM and PGD, for adversarial training and the robustness curve."""

@@ -7,7 +7,6 @@ pixel is not clipped).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -19,20 +18,6 @@ Method = Literal["fgsm", "pgd"]
 def default_alpha(eps: float, steps: int) -> float:
     """PGD step size 2.5·ε/steps (Madry et al.): enough to reach the ball's border from any start."""
     return 2.5 * eps / steps
-
-
-def create_attack(model: nn.Module, method: Method, eps: float, steps: int = 5, alpha: float | None = None):
-    """A torchattacks attack (untargeted, cross-entropy) on `model`; call it as `attack(images, labels)`.
-
-    The attack switches the model to eval mode while it runs and back afterwards.
-    """
-    import torchattacks
-
-    if method == "fgsm":
-        return torchattacks.FGSM(model, eps=eps)
-    if method == "pgd":
-        return torchattacks.PGD(model, eps=eps, alpha=alpha or default_alpha(eps, steps), steps=steps)
-    raise ValueError(f"unknown attack {method!r}; expected fgsm or pgd")
 
 
 def input_gradient_sign(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -53,14 +38,62 @@ def project(adv: torch.Tensor, images: torch.Tensor, eps: float) -> torch.Tensor
     return (images + (adv - images).clamp(-eps, eps)).clamp(0.0, 1.0)
 
 
+def pgd(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    eps: float,
+    steps: int,
+    alpha: float | None = None,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """PGD (Madry et al.) from a uniform random start in the ε-ball (drawn from `generator`, default torch's);
+    an image is attacked until an iterate is misclassified. Returns (adversarial images, survived): survived is True
+    where no iterate, the last included, was misclassified."""
+    alpha = alpha or default_alpha(eps, steps)
+    noise = torch.empty(images.shape).uniform_(-eps, eps, generator=generator).to(images.device)
+    adv = (images + noise).clamp(0.0, 1.0)
+    alive = torch.ones(len(images), dtype=torch.bool, device=images.device)
+    for _ in range(steps):
+        idx = alive.nonzero().squeeze(1)
+        if len(idx) == 0:
+            break
+        x = adv[idx].requires_grad_(True)
+        logits = model(x)
+        alive[idx] = logits.argmax(1) == labels[idx]
+        loss = nn.functional.cross_entropy(logits, labels[idx], reduction="sum")  # sum: each image's own gradient
+        (grad,) = torch.autograd.grad(loss, x)
+        adv[idx] = project(x.detach() + alpha * grad.sign(), images[idx], eps)
+    idx = alive.nonzero().squeeze(1)
+    if len(idx):
+        with torch.no_grad():
+            alive[idx] = model(adv[idx]).argmax(1) == labels[idx]
+    return adv, alive
+
+
 class Adversary:
-    """Adversarial training: replace each sample of a batch by its attacked version with probability `prob`."""
+    """Adversarial training: replace each sample of a batch by its attacked version with probability `prob`.
+
+    The model is attacked in eval mode (no dropout, batch-norm running statistics) and put back in its mode after.
+    """
 
     def __init__(
         self, model: nn.Module, method: Method, eps: float, prob: float, steps: int = 5, alpha: float | None = None
     ) -> None:
-        self.attack: Callable = create_attack(model, method, eps, steps, alpha)
-        self.prob = prob
+        if method not in ("fgsm", "pgd"):
+            raise ValueError(f"unknown attack {method!r}; expected fgsm or pgd")
+        self.model, self.method, self.eps, self.prob, self.steps, self.alpha = model, method, eps, prob, steps, alpha
+
+    def attack(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The attacked copies of `images` (class-index `labels`)."""
+        training = self.model.training
+        self.model.eval()
+        try:
+            if self.method == "fgsm":
+                return fgsm_from_sign(images, input_gradient_sign(self.model, images, labels), self.eps)
+            return pgd(self.model, images, labels, self.eps, self.steps, self.alpha)[0]
+        finally:
+            self.model.train(training)
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Labels may be class indices (N,) or soft targets (N, C); the attack uses their argmax."""

@@ -14,10 +14,10 @@ from finegrain.crop.select import prefer_gt, select_boxes
 from finegrain.data.catalog import SPLITS
 from finegrain.data.shards import ShardSplit, open_split, read_meta
 from finegrain.detect.checkpoint import load_detector, new_detector, save_detector
-from finegrain.detect.config import build_config
 from finegrain.detect.data import BoxBatches
 from finegrain.detect.infer import class_ids, top_boxes
 from finegrain.detect.metrics import box_report
+from finegrain.detect.mmdet_config import build_config
 from finegrain.detect.train import TrainSchedule, train_detector
 from finegrain.errors import ConfigError, DataError
 from finegrain.runtime import resolve_device, seed_everything

@@ -20,7 +20,8 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from finegrain.engine.progress import progress
-from finegrain.train.checkpoint import load_state, save_state
+from finegrain.torch_io import save_state
+from finegrain.train.checkpoint import load_state
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from finegrain.adversarial.attacks import default_alpha, fgsm_from_sign, input_gradient_sign, project
+from finegrain.adversarial.attacks import fgsm_from_sign, input_gradient_sign, pgd
 
 
 @torch.no_grad()
@@ -23,35 +23,6 @@ def _correct(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> to
 
 def _batches(positions: torch.Tensor, batch_size: int) -> Iterable[torch.Tensor]:
     yield from (b for b in positions.split(batch_size) if len(b))
-
-
-def _pgd_survivors(
-    model: nn.Module,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    eps: float,
-    steps: int,
-    alpha: float,
-    generator: torch.Generator,
-) -> torch.Tensor:
-    """PGD with a random start (as torchattacks.PGD); True where no iterate was misclassified."""
-    noise = torch.empty(images.shape).uniform_(-eps, eps, generator=generator).to(images.device)
-    adv = (images + noise).clamp(0.0, 1.0)
-    alive = torch.ones(len(images), dtype=torch.bool, device=images.device)
-    for _ in range(steps):
-        idx = alive.nonzero().squeeze(1)
-        if len(idx) == 0:
-            break
-        x = adv[idx].requires_grad_(True)
-        logits = model(x)
-        alive[idx] = logits.argmax(1) == labels[idx]
-        loss = nn.functional.cross_entropy(logits, labels[idx], reduction="sum")
-        (grad,) = torch.autograd.grad(loss, x)
-        adv[idx] = project(x.detach() + alpha * grad.sign(), images[idx], eps)
-    idx = alive.nonzero().squeeze(1)
-    if len(idx):
-        alive[idx] = _correct(model, adv[idx], labels[idx])
-    return alive
 
 
 def robustness_curve(
@@ -94,8 +65,7 @@ def robustness_curve(
                     adv = fgsm_from_sign(images[b], torch.stack([signs[int(i)] for i in b]), eps)
                     alive[b] = _correct(model, adv, labels[b])
                 elif attack == "pgd":
-                    alpha = pgd_alpha or default_alpha(eps, pgd_steps)
-                    alive[b] = _pgd_survivors(model, images[b], labels[b], eps, pgd_steps, alpha, generator)
+                    alive[b] = pgd(model, images[b], labels[b], eps, pgd_steps, pgd_alpha, generator)[1]
                 else:
                     raise ValueError(f"unknown attack {attack!r}; expected fgsm or pgd")
             curve[eps] = float(alive.float().mean()) if len(alive) else 0.0

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from finegrain import paths
-from finegrain.atomic import atomic_dir, write_json
+from finegrain.atomic import atomic_dir
 from finegrain.augment.recipes import create_transforms
 from finegrain.data.shards import open_split, stratified_subset
+from finegrain.data.transformed import Transformed
 from finegrain.evaluate.knn import knn_accuracy
 from finegrain.evaluate.metrics import (
     classification_metrics,
@@ -27,10 +27,9 @@ from finegrain.evaluate.robustness import robustness_curve, summarise
 from finegrain.explain.config import ExplainCfg
 from finegrain.generate.output import save_grid
 from finegrain.models.factory import count_parameters
+from finegrain.models.trained import load_trained, read_history, trained_summary
 from finegrain.params import Params
 from finegrain.runtime import configure_threads, resolve_device
-from finegrain.train.loop import Transformed
-from finegrain.train.run import load_trained, trained_summary
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +56,14 @@ def stack_items(dataset: Transformed, positions: np.ndarray) -> tuple[torch.Tens
     return torch.stack([x for x, _ in items]), torch.tensor([y for _, y in items])
 
 
-def evaluate_variant(params: Params, name: str) -> dict:
-    """Write metrics/variants/<name>.json, data/perf/variants/<name>.json and data/eval/<name>/ (confusion,
-    per-class, robustness curves, heatmaps)."""
+def evaluate_variant(params: Params, name: str, data_dir: Path, models_dir: Path, eval_dir: Path) -> dict:
+    """Evaluate variant `name` (its models in `models_dir`, its data input in `data_dir`): write `eval_dir`
+    (predictions, confusion, per-class, robustness curves, heatmaps) and return its metrics, quality and timings."""
     cfg = params.variant(name)
-    summary = trained_summary(name, cfg)
+    summary = trained_summary(models_dir, name, cfg.model_dump())
     configure_threads(params.base.threads)
     device = resolve_device(params.base.device)
-    test = open_split(paths.data_input(cfg.data), "test")
+    test = open_split(data_dir, "test")
     test_t = Transformed(test, create_transforms(cfg.augment, cfg.image_size_px, train=False))
     class_names = test.class_names
     rcfg, ecfg = params.evaluate.robust, params.evaluate.explain
@@ -72,7 +71,7 @@ def evaluate_variant(params: Params, name: str) -> dict:
     robust_set = stack_items(test_t, robust_pos)
     per_seed, speeds, confusion, per_class, curves, robust_s = [], [], None, [], [], 0.0
     for seed in cfg.seeds:
-        model = load_trained(paths.model_dir(name), seed)
+        model = load_trained(models_dir, seed)
         logits, labels, img_per_s = predict(model, test_t, device, params.evaluate.batch_size)
         if len(robust_pos):
             t0 = time.perf_counter()
@@ -82,7 +81,7 @@ def evaluate_variant(params: Params, name: str) -> dict:
             robust_s += time.perf_counter() - t0
         m = classification_metrics(logits, labels, len(class_names))
         if cfg.loss in ("tcel", "triplet"):  # embedding quality, labelled apart from the classifier's top1
-            train_t = Transformed(open_split(paths.data_input(cfg.data), "train"), test_t.transform)
+            train_t = Transformed(open_split(data_dir, "train"), test_t.transform)
             ref = embeddings(model, train_t, device, params.evaluate.batch_size)
             m["knn_top1"] = knn_accuracy(*ref, *embeddings(model, test_t, device, params.evaluate.batch_size))
         confusion = m.pop("confusion") if confusion is None else confusion + m.pop("confusion")
@@ -108,7 +107,7 @@ def evaluate_variant(params: Params, name: str) -> dict:
     if len(cfg.seeds) > 1:
         quality["val"]["top1_std"] = round(val_std, ROUND)
     roughness = [  # per seed, from the train stage's per-epoch history; lower = smoother convergence
-        curve_roughness(pd.read_csv(paths.seed_dir(name, seed) / "history.csv")["val_loss"]) for seed in cfg.seeds
+        curve_roughness(read_history(models_dir, seed)["val_loss"]) for seed in cfg.seeds
     ]
     rough_mean, rough_std = mean_std(roughness)
     quality["curve"] = {"val_loss_roughness": round(rough_mean, ROUND)}
@@ -124,7 +123,7 @@ def evaluate_variant(params: Params, name: str) -> dict:
         perf[key], std = mean_std([s[key] for s in seeds])
         if len(cfg.seeds) > 1:
             perf[f"{key}_std"] = std
-    with atomic_dir(paths.EVAL / name) as out:
+    with atomic_dir(eval_dir) as out:
         pd.DataFrame(
             {"actual": [class_names[i] for i in test.labels], "predicted": [class_names[i] for i in first_pred]}
         ).to_csv(out / "predictions.csv", index=False)
@@ -142,12 +141,10 @@ def evaluate_variant(params: Params, name: str) -> dict:
         perf["explain_time_s"] = time.perf_counter() - t0
         if explained:
             quality["explain"] = explained
-        _generated_samples(paths.data_input(cfg.data), out / "explain" / "generated.png")
+        _generated_samples(data_dir, out / "explain" / "generated.png")
     perf["robust_time_s"] = robust_s
-    write_json(paths.variant_metrics(name), quality)
-    write_json(paths.variant_perf(name), perf)
     log.info("%s: test top-1 %.4f, macro-F1 %.4f", name, test_metrics["top1"], test_metrics["macro_f1"])
-    return quality
+    return {**quality, **perf}
 
 
 def _generated_samples(data_dir: Path, png: Path, per_class: int = 8) -> None:
@@ -176,19 +173,6 @@ def _explain(
         return {}
     overlay = stack_items(test_t, subset_positions(labels, ecfg.images, ecfg.seed))
     faithful = stack_items(test_t, subset_positions(labels, ecfg.faithfulness_images, ecfg.seed))
-    metrics = explain_model(
-        model,
-        overlay,
-        faithful,
-        class_names,
-        out_dir,
-        list(ecfg.methods),
-        ecfg.target_layer,
-        list(ecfg.feature_layers) or None,
-        ecfg.feature_channels,
-        ecfg.topk,
-        ecfg.seed,
-        batch_size,
-    )
+    metrics = explain_model(model, overlay, faithful, class_names, ecfg, out_dir, batch_size)
     log.info("explain: heatmaps of layer %s (%s)", metrics.pop("cam_layer"), ", ".join(metrics.pop("methods")))
     return {k: round(v, ROUND) if isinstance(v, float) else v for k, v in metrics.items()}

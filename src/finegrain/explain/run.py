@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from finegrain.explain.config import ExplainCfg
 from finegrain.explain.cam import compute_cams
 from finegrain.explain.faithfulness import deletion_scores
 from finegrain.explain.figures import cam_grid, feature_grid
@@ -19,20 +20,18 @@ def explain_model(
     overlay: tuple[torch.Tensor, torch.Tensor],
     faithful: tuple[torch.Tensor, torch.Tensor],
     class_names: list[str],
+    cfg: ExplainCfg,
     out_dir: Path,
-    methods: list[str],
-    target_layer: str = "auto",
-    layers: list[str] | None = None,
-    channels: int = 8,
-    topk: float = 0.1,
-    seed: int = 0,
     batch_size: int = 32,
 ) -> dict:
     """Write cam.png and feature_maps.png to out_dir for the `overlay` (images, labels); return metrics.
 
-    Faithfulness is measured with the first method's heatmaps on the `faithful` (images, labels) of the
-    predicted classes. Images are in [0, 1]; `model` is a `Classifier`.
+    `cfg` (evaluate.explain) names the heatmap methods, the target and feature layers, the feature channels shown
+    and the faithfulness top-k and seed; its image counts are the caller's (`overlay`, `faithful`). Faithfulness is
+    measured with the first method's heatmaps on the `faithful` (images, labels) of the predicted classes. Images
+    are in [0, 1]; `model` is a `Classifier`.
     """
+    methods, target_layer = list(cfg.methods), cfg.target_layer
     model.eval()
     out_dir.mkdir(parents=True, exist_ok=True)
     device = next(model.parameters()).device
@@ -46,13 +45,13 @@ def explain_model(
         cams = {m: compute_cams(model, images, preds.tolist(), m, target_layer, batch_size) for m in methods}
         titles = [f"{class_names[t]}→{class_names[p]}" for t, p in zip(labels.tolist(), preds.tolist(), strict=True)]
         cam_grid(images, cams, titles, out_dir / CAM_PNG)
-        names = feature_layers(model.net, image_px, layers)
+        names = feature_layers(model.net, image_px, list(cfg.feature_layers) or None)
         maps = capture(model, model.net, names, images[:1])
-        feature_grid(images[0], {n: m[0] for n, m in maps.items()}, channels, out_dir / FEATURES_PNG)
+        feature_grid(images[0], {n: m[0] for n, m in maps.items()}, cfg.feature_channels, out_dir / FEATURES_PNG)
     if len(f_images) and methods:
         with torch.no_grad():
             f_preds = model(f_images).argmax(1)
         f_cams = compute_cams(model, f_images, f_preds.tolist(), methods[0], target_layer, batch_size)
-        scores, _ = deletion_scores(model, f_images, f_cams, f_preds, topk, seed)
+        scores, _ = deletion_scores(model, f_images, f_cams, f_preds, cfg.topk, cfg.seed)
         metrics.update({"images": len(f_images), **scores})
     return metrics

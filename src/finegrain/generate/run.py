@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from finegrain import checks, paths
+from finegrain import checks
 from finegrain.atomic import atomic_dir, write_json
 from finegrain.data.shards import ShardSplit, open_split
 from finegrain.data.tensors import resize_uint8
@@ -34,9 +34,6 @@ from finegrain.runtime import configure_threads, resolve_device, seed_everything
 from finegrain.train.checkpoint import run_key
 
 log = logging.getLogger(__name__)
-
-GRIDS = paths.PLOTS / "generate" / "grids"
-LIVE_DIR = paths.PLOTS / "generate" / "live"
 
 
 def build_method(method: str, cfg: GenerateCfg, num_classes: int, n_train: int, device: torch.device | str = "cpu"):
@@ -90,14 +87,18 @@ def _subset_per_class(labels: torch.Tensor, n: int) -> torch.Tensor:
     return torch.argsort(rank * (int(labels.max()) + 1) + labels, stable=True)[:n]
 
 
-def run_generate(params: Params) -> dict:
-    """Train every method of params.generate and write its images, grids and generators. Returns the metrics."""
+def run_generate(
+    params: Params, data_dir: Path, lite0_dir: Path, out_dir: Path, grids_dir: Path, live_dir: Path, ckpt_dir: Path
+) -> dict:
+    """Train every method of params.generate on `data_dir` (its input) and write its images and generators to
+    `out_dir`, sample grids to `grids_dir`, dvclive losses to `live_dir`; resume states live in `ckpt_dir`; FID
+    features come from the Lite0 weights in `lite0_dir`. Returns the metrics."""
     cfg = params.generate
     configure_threads(params.base.threads)
     device = resolve_device(params.base.device)
     seed = params.base.seed
     t_start = time.perf_counter()
-    src = paths.data_input(cfg.input)
+    src = data_dir
     train_split, val_split = open_split(src, "train"), open_split(src, "val")
     class_names, size_px = train_split.class_names, train_split.size_px
     real_x, real_y = _stack(train_split)
@@ -113,7 +114,7 @@ def run_generate(params: Params) -> dict:
     judge_val_acc = recognisability(judge, val_x, val_y, class_names, judge_px)["mean"]
     # every compared set (real train reference, real val floor, each method's images) has the same n images
     n = min(q.fid_images, len(real_x), len(val_x), cfg.per_class * num_classes)
-    extractor = lite0_extractor(paths.WEIGHTS / "lite0", q.fid_size_px, device)
+    extractor = lite0_extractor(lite0_dir, q.fid_size_px, device)
     distances = DistributionDistances(extractor, real_x[_subset_per_class(real_y, n)], q.kid_subsets)
     reference = {
         "classifier_val_acc": judge_val_acc,
@@ -134,9 +135,9 @@ def run_generate(params: Params) -> dict:
         floor["kid_std"],
     )
 
-    live = open_live(LIVE_DIR)
+    live = open_live(live_dir)
     metrics: dict = {"input": cfg.input, "reference": reference}
-    with atomic_dir(paths.GENERATED) as out_root, atomic_dir(GRIDS) as grids:
+    with atomic_dir(out_dir) as out_root, atomic_dir(grids_dir) as grids:
         for method in cfg.methods:
             t0 = time.perf_counter()
             mcfg = getattr(cfg, method)
@@ -144,7 +145,7 @@ def run_generate(params: Params) -> dict:
             model = build_method(method, cfg, num_classes, len(real_x), device)
             x = resize_uint8(real_x, mcfg.size_px) * 2 - 1
             key = run_key({"method": method, "cfg": mcfg.model_dump(), "seed": seed}, [src / "index.parquet"])
-            state_path = paths.CKPT / "generate" / f"{method}-{key}.pt"
+            state_path = ckpt_dir / f"{method}-{key}.pt"
 
             def on_epoch(row: dict, method=method) -> None:
                 log_metrics(live, row["epoch"], {f"{method}/{k}": v for k, v in row.items() if k.startswith("loss")})

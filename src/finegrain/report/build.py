@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from finegrain import paths
 from finegrain.atomic import atomic_dir
 from finegrain.errors import DataError
 from finegrain.params import Params
@@ -20,21 +19,22 @@ from finegrain.report.summary import summary_html, summary_markdown, summary_row
 log = logging.getLogger(__name__)
 
 
-def load_variant(name: str) -> tuple[dict, dict]:
-    """(quality metrics, timings) of a variant, as evaluate@<name> wrote them."""
-    quality_path, perf_path = paths.variant_metrics(name), paths.variant_perf(name)
+def load_variant(name: str, metrics_dir: Path, perf_dir: Path) -> tuple[dict, dict]:
+    """(quality metrics, timings) of a variant, as evaluate@<name> wrote them (<metrics_dir>/<name>.json,
+    <perf_dir>/<name>.json)."""
+    quality_path, perf_path = metrics_dir / f"{name}.json", perf_dir / f"{name}.json"
     for path in (quality_path, perf_path):
         if not path.is_file():
             raise DataError(f"{path}: missing; run `dvc repro evaluate@{name}`")
     return json.loads(quality_path.read_text()), json.loads(perf_path.read_text())
 
 
-def variants_table(params: Params) -> pd.DataFrame:
+def variants_table(params: Params, metrics_dir: Path, perf_dir: Path) -> pd.DataFrame:
     """One row per variant in params order: val/test accuracy (mean, std when seeds > 1), epoch time, params."""
     rows = []
     for name in params.variants:
         cfg = params.variant(name)
-        quality, perf = load_variant(name)
+        quality, perf = load_variant(name, metrics_dir, perf_dir)
         rows.append(
             {
                 "variant": name,
@@ -84,11 +84,11 @@ def _markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _histories(params: Params) -> dict[str, pd.DataFrame]:
+def _histories(params: Params, models_dir: Path) -> dict[str, pd.DataFrame]:
     out = {}
     for name in params.variants:
         seed = params.variant(name).seeds[0]
-        path = paths.seed_dir(name, seed) / "history.csv"
+        path = models_dir / name / f"seed{seed}" / "history.csv"
         if path.is_file():
             out[name] = pd.read_csv(path)
     return out
@@ -171,20 +171,22 @@ def _html_sections(params: Params, tmp: Path, eval_dir: Path) -> list[Section]:
 
 
 def build_report(
-    params: Params,
-    out_dir: Path = paths.REPORTS,
-    eval_dir: Path = paths.EVAL,
+    params: Params, out_dir: Path, models_dir: Path, eval_dir: Path, metrics_dir: Path, perf_dir: Path
 ) -> pd.DataFrame:
     """Write table.csv, table.md, plots, claims.{md,json} (when claims are declared) and the self-contained
-    index.html to out_dir atomically; returns the table."""
-    table = variants_table(params)
-    histories = _histories(params)
-    verdicts = judge_claims(params)
+    index.html to out_dir atomically; returns the table.
+
+    Reads what the variants' stages wrote: models_dir/<v>/ (train: summary.json, seed<k>/history.csv),
+    eval_dir/<v>/ (evaluate's figures), metrics_dir/<v>.json (quality) and perf_dir/<v>.json (timings).
+    """
+    table = variants_table(params, metrics_dir, perf_dir)
+    histories = _histories(params, models_dir)
+    verdicts = judge_claims(params, metrics_dir, perf_dir, models_dir)
     claims = claims_frame(verdicts) if verdicts else None
     shown = summary_rows(
         params,
-        [{"variant": n, **load_variant(n)[0]} for n in params.variants],
-        {n: variant_checks(n) for n in params.variants},
+        [{"variant": n, **load_variant(n, metrics_dir, perf_dir)[0]} for n in params.variants],
+        {n: variant_checks(n, models_dir) for n in params.variants},
     )
     claimed = verdict_rows(verdicts)
     with atomic_dir(out_dir) as tmp:

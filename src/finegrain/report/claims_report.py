@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from finegrain import paths
 from finegrain.checks import failing
 from finegrain.params import Params
 from finegrain.report.claims import INCONCLUSIVE, Stat, Verdict, judge
@@ -21,8 +20,8 @@ NOTHING_LEARNED_MARGIN = 0.02
 
 
 def _metrics(name: str, metrics_dir: Path, perf_dir: Path) -> tuple[dict, dict]:
-    quality = json.loads(paths.variant_metrics(name, metrics_dir).read_text())
-    perf_path = paths.variant_perf(name, perf_dir)
+    quality = json.loads((metrics_dir / f"{name}.json").read_text())
+    perf_path = perf_dir / f"{name}.json"
     return quality, json.loads(perf_path.read_text()) if perf_path.is_file() else {}
 
 
@@ -98,7 +97,7 @@ def scale_of(params: Params, names: list[str], perfs: dict[str, dict]) -> str:
     return ", ".join(parts)
 
 
-def variant_checks(name: str, models_dir: Path = paths.MODELS) -> dict[str, dict]:
+def variant_checks(name: str, models_dir: Path) -> dict[str, dict]:
     """The technique checks train@<name> recorded (finegrain.checks), {} for a model trained before they existed."""
     summary = models_dir / name / "summary.json"
     return json.loads(summary.read_text()).get("checks", {}) if summary.is_file() else {}
@@ -106,9 +105,9 @@ def variant_checks(name: str, models_dir: Path = paths.MODELS) -> dict[str, dict
 
 def judge_claims(
     params: Params,
-    metrics_dir: Path = paths.VARIANT_METRICS,
-    perf_dir: Path = paths.PERF / "variants",
-    models_dir: Path = paths.MODELS,
+    metrics_dir: Path,
+    perf_dir: Path,
+    models_dir: Path,
 ) -> list[Verdict]:
     """Every claim of params.report testable at its scale; see `unreadable_reason` for the forced inconclusives."""
     scale = params.report.scale

@@ -34,7 +34,7 @@ class PretrainCfg(Strict):
     grayscale: float = Field(
         1.0, ge=0.0, le=1.0, description="random grayscale probability (SimCLR: 0.2; 1 = colour-free views)"
     )
-    augment_impl: Literal["batched", "lightly"] = Field("batched", description="see ssl.augment")
+    augment_impl: Literal["batched", "lightly"] = Field("batched", description="see ssl.views")
     knn_k: int = Field(20, gt=0)
     knn_t: float = Field(0.1, gt=0.0)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from finegrain import checks, paths
+from finegrain import checks
 from finegrain.atomic import atomic_dir, write_json
 from finegrain.data.shards import ShardSplit, open_split
 from finegrain.data.tensors import resize_uint8
@@ -19,16 +19,13 @@ from finegrain.engine.schedule import warmup_cosine_scheduler
 from finegrain.evaluate.knn import knn_accuracy
 from finegrain.params import Params
 from finegrain.runtime import configure_threads, resolve_device, seed_everything
-from finegrain.ssl.augment import BatchSimCLRAugment
 from finegrain.ssl.config import PretrainCfg
 from finegrain.ssl.simclr import SimCLR, backbone_of, backbone_state, embed, nt_xent, simclr_transform
+from finegrain.ssl.views import BatchSimCLRAugment
 from finegrain.stage_metrics import split_timings
 from finegrain.train.checkpoint import run_key
 
 log = logging.getLogger(__name__)
-
-LIVE_DIR = paths.PLOTS / "pretrain" / "live"
-
 
 def _stack(split: ShardSplit) -> tuple[torch.Tensor, torch.Tensor]:
     images = torch.stack([split[i][0] for i in range(len(split))])
@@ -69,13 +66,14 @@ class _ViewPairs:
         return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
 
 
-def pretrain(params: Params, live_dir: Path = LIVE_DIR, out_dir: Path = paths.WEIGHTS / "simclr") -> dict:
-    """Train SimCLR per params.pretrain; write the backbone to out_dir/weights.pt. Returns the metrics."""
+def pretrain(params: Params, data_dir: Path, out_dir: Path, live_dir: Path, ckpt_dir: Path) -> dict:
+    """Train SimCLR per params.pretrain on `data_dir` (its input); write the backbone to out_dir/weights.pt and
+    dvclive logs to `live_dir`; the resume state lives in `ckpt_dir`. Returns the metrics."""
     cfg = params.pretrain
     configure_threads(params.base.threads)
     device = resolve_device(params.base.device)
     seed_everything(params.base.seed)
-    src = paths.data_input(cfg.input)
+    src = data_dir
     train_split, val_split = open_split(src, "train"), open_split(src, "val")
     train_x, train_y = _stack(train_split)
     val_x, val_y = _stack(val_split)
@@ -119,7 +117,7 @@ def pretrain(params: Params, live_dir: Path = LIVE_DIR, out_dir: Path = paths.WE
         return {"loss": loss_sum / per_epoch, "lr": lr, "knn_val_acc": knn()}
 
     key = run_key({"pretrain": cfg.model_dump(), "seed": params.base.seed}, [src / "index.parquet"])
-    state_path = paths.CKPT / "pretrain" / f"{key}.pt"
+    state_path = ckpt_dir / f"{key}.pt"
     live = open_live(live_dir)
     log.info("SimCLR %s: %d images, %d steps/epoch", cfg.model, len(train_x), per_epoch)
     history = run_epochs(

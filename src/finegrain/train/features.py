@@ -21,12 +21,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from finegrain import paths
 from finegrain.engine.loop import epoch_seed
 from finegrain.engine.progress import progress
 from finegrain.errors import ConfigError
 from finegrain.models.factory import Classifier
-from finegrain.train.checkpoint import load_weights_only, run_key, save_state
+from finegrain.torch_io import load_weights_only, save_state
+from finegrain.train.checkpoint import run_key
 from finegrain.train.config import TrainCfg
 
 log = logging.getLogger(__name__)
@@ -160,10 +160,10 @@ def _ids_digest(dataset: Dataset) -> str:
     return hashlib.sha256(ids.encode()).hexdigest()[:16]
 
 
-def cache_dir(cfg: TrainCfg, inputs: list[Path]) -> Path:
-    """data/features/<key>: one directory per backbone (model, weights, mods) and input data."""
+def cache_dir(cfg: TrainCfg, inputs: list[Path], root: Path) -> Path:
+    """<root>/<key>: one directory per backbone (model, weights, mods) and input data."""
     backbone = {k: getattr(cfg, k) for k in ("model", "init", "model_args", "mods", "image_size_px")}
-    return paths.FEATURES / run_key({**backbone, "version": CACHE_VERSION, "torch": torch.__version__}, inputs)
+    return root / run_key({**backbone, "version": CACHE_VERSION, "torch": torch.__version__}, inputs)
 
 
 def load_or_extract(
@@ -194,9 +194,11 @@ def cached_features(
     seed: int,
     device: torch.device,
     inputs: list[Path],
+    cache_root: Path,
     batch_size: int | None = None,
 ) -> CachedFeatures:
-    """Train and val features of `model`'s frozen backbone (train: its transform, `views` views when augmented).
+    """Train and val features of `model`'s frozen backbone (train: its transform, `views` views when augmented),
+    cached under `cache_root` (data/features).
 
     Batches of `batch_size` (default: the training batch; on 1 CPU thread lite0 at 112 px ran 38-52 img/s in
     batches of 32 vs 27-28 in batches of 128).
@@ -204,7 +206,7 @@ def cached_features(
     batch_size = batch_size or cfg.batch_size
     model.to(device)
     head = HeadOnly(model)
-    root = cache_dir(cfg, inputs)
+    root = cache_dir(cfg, inputs, cache_root)
     augmented = cfg.augment != "none"
     views = cfg.features.views if augmented else 1
     view_seed = epoch_seed(seed, 0) if augmented else 0  # view v: epoch_seed(seed, v), as epoch v of a fit

@@ -48,20 +48,6 @@ def _create_loss(cfg: TrainCfg) -> Loss:
     return create_loss(cfg.loss, weight=cfg.triplet.weight, margin=cfg.triplet.margin, mining=cfg.triplet.mining)
 
 
-class Transformed(Dataset):
-    """Apply a transform to the image of each (uint8 image, label) item."""
-
-    def __init__(self, base: Dataset, transform: Callable[[torch.Tensor], torch.Tensor]) -> None:
-        self.base, self.transform = base, transform
-
-    def __len__(self) -> int:
-        return len(self.base)
-
-    def __getitem__(self, i: int):
-        image, label = self.base[i]
-        return self.transform(image), label
-
-
 @dataclass
 class History:
     rows: list[dict] = field(default_factory=list)

@@ -2,30 +2,29 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
-from finegrain import paths
-from finegrain.atomic import atomic_write_bytes, write_json
 from finegrain.augment.recipes import create_transforms
 from finegrain.checks import read_checks
 from finegrain.data.shards import open_split, stratified_subset
+from finegrain.data.transformed import Transformed
 from finegrain.engine.live import log_metrics, open_live
-from finegrain.errors import ConfigError, DataError, Interrupted
+from finegrain.errors import ConfigError, Interrupted
 from finegrain.models.factory import count_parameters, create_model
+from finegrain.models.trained import save_seed, save_variant, seed_dir
 from finegrain.params import Params
 from finegrain.runtime import configure_threads, resolve_device, seed_everything
 from finegrain.train import distributed
-from finegrain.train.checkpoint import load_state, load_weights_only, run_key, save_state
+from finegrain.train.checkpoint import load_state, run_key
 from finegrain.train.config import TrainCfg
 from finegrain.train.features import cached_features, use_cache
-from finegrain.train.loop import Diverged, History, Transformed, fit
+from finegrain.train.loop import Diverged, fit
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +51,21 @@ def load_train_val(cfg: TrainCfg, data_dir: Path, seed: int, key: str = "train_i
     )
 
 
-def train_variant(params: Params, name: str) -> dict:
-    """Train every seed of variant `name`; write data/models/<name>/ and data/live/<name>/. Returns the summary.
+@dataclass(frozen=True)
+class TrainPaths:
+    """Where train@<variant> reads and writes: its data input and init weights (read), its models and dvclive
+    logs (outputs), its resume states and the cached backbone features (work directories, not DVC outputs)."""
+
+    data: Path
+    weights: Path
+    models: Path
+    live: Path
+    ckpt: Path
+    features: Path
+
+
+def train_variant(params: Params, name: str, where: TrainPaths) -> dict:
+    """Train every seed of variant `name` into `where.models` and `where.live`. Returns the summary.
 
     Under torchrun (`nproc` > 1) every process trains; rank 0 alone logs and writes.
     """
@@ -61,22 +73,22 @@ def train_variant(params: Params, name: str) -> dict:
     configure_threads(params.base.threads)
     dist, device = distributed.init(resolve_device(params.base.device))
     try:
-        return _train_seeds(params, name, cfg, dist, device)
+        return _train_seeds(params, name, cfg, dist, device, where)
     finally:
         distributed.shutdown(dist)
 
 
-def _train_seeds(params: Params, name: str, cfg: TrainCfg, dist: distributed.Dist, device: torch.device) -> dict:
-    data_dir = paths.data_input(cfg.data)
-    weights_dir = paths.WEIGHTS / cfg.init
+def _train_seeds(
+    params: Params, name: str, cfg: TrainCfg, dist: distributed.Dist, device: torch.device, where: TrainPaths
+) -> dict:
+    data_dir, weights_dir, out_dir, live_dir = where.data, where.weights, where.models, where.live
     inputs = [data_dir / "index.parquet", data_dir / "meta.json", weights_dir / "weights.pt"]
-    ckpt_dir = paths.CKPT / name / run_key({"variant": cfg.model_dump(), "base_seed": params.base.seed}, inputs)
-    out_dir, live_dir = paths.model_dir(name), paths.LIVE / name
-    stale = [d.name for d in (paths.CKPT / name).glob("*") if d != ckpt_dir]
+    ckpt_dir = where.ckpt / run_key({"variant": cfg.model_dump(), "base_seed": params.base.seed}, inputs)
+    stale = [d.name for d in where.ckpt.glob("*") if d != ckpt_dir]
     if stale and dist.main:
         log.warning(
             "%s: ignoring %d resume state(s) of other params, data or code; training starts from epoch 1",
-            paths.CKPT / name,
+            where.ckpt,
             len(stale),
         )
     if dist.main:
@@ -100,8 +112,8 @@ def _train_seeds(params: Params, name: str, cfg: TrainCfg, dist: distributed.Dis
         )
         features = None
         if not dist.active and use_cache(cfg, model):
-            features = cached_features(model, cfg, train_set, val_set, run_seed, device, inputs)
-        live = open_live(live_dir if i == 0 else paths.seed_dir(name, seed) / "live") if dist.main else None
+            features = cached_features(model, cfg, train_set, val_set, run_seed, device, inputs, where.features)
+        live = open_live(live_dir if i == 0 else seed_dir(out_dir, seed) / "live") if dist.main else None
 
         def log_row(row: dict, live=live) -> None:
             keys = ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time_s")
@@ -132,7 +144,7 @@ def _train_seeds(params: Params, name: str, cfg: TrainCfg, dist: distributed.Dis
         if not dist.main:
             continue
         live.end()
-        _save_seed(paths.seed_dir(name, seed), cfg, history, best_state, model, class_names)
+        save_seed(seed_dir(out_dir, seed), _meta(cfg, class_names, history.best_epoch), best_state, model, history.rows)
         summary["seeds"][str(seed)] = {
             "best_epoch": history.best_epoch,
             "best_val_acc": history.best_val_acc,
@@ -143,9 +155,8 @@ def _train_seeds(params: Params, name: str, cfg: TrainCfg, dist: distributed.Dis
     distributed.barrier(dist)  # every process is done with the resume state
     if not dist.main:
         return summary
-    write_json(out_dir / "summary.json", summary)
-    atomic_write_bytes(out_dir / "config.yaml", yaml.safe_dump({"variant": name, **cfg.model_dump()}).encode())
-    shutil.rmtree(paths.CKPT / name, ignore_errors=True)  # finished: the resume state is no longer needed
+    save_variant(out_dir, name, cfg.model_dump(), summary)
+    shutil.rmtree(where.ckpt, ignore_errors=True)  # finished: the resume state is no longer needed
     return summary
 
 
@@ -170,9 +181,9 @@ def _interrupted(name: str, seed: int, state_path: Path, epochs: int) -> str:
     )
 
 
-def _save_seed(out: Path, cfg: TrainCfg, history: History, best_state: dict, model, class_names: list[str]) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    meta = {
+def _meta(cfg: TrainCfg, class_names: list[str], best_epoch: int) -> dict:
+    """What load_trained needs to rebuild the model, saved beside its weights."""
+    return {
         "model": cfg.model,
         "num_classes": len(class_names),
         "class_names": class_names,
@@ -180,48 +191,5 @@ def _save_seed(out: Path, cfg: TrainCfg, history: History, best_state: dict, mod
         "dropout": cfg.dropout,
         "model_args": cfg.model_args,
         "mods": cfg.mods,
-        "best_epoch": history.best_epoch,
+        "best_epoch": best_epoch,
     }
-    save_state(out / "best.pt", {"state_dict": best_state, "meta": meta})
-    save_state(out / "last.pt", {"state_dict": model.state_dict(), "meta": meta})
-    import pandas as pd
-
-    pd.DataFrame(history.rows).to_csv(out / "history.csv", index=False)
-
-
-def trained_summary(name: str, cfg: TrainCfg) -> dict:
-    """data/models/<name>/summary.json, after checking the models there were trained with `cfg` (a stage run by
-    hand after a params edit would otherwise evaluate the old models under the new params)."""
-    out_dir = paths.model_dir(name)
-    if not (out_dir / "summary.json").is_file():
-        raise DataError(f"{out_dir}: variant {name!r} is not trained yet; run `dvc repro evaluate@{name}`")
-    trained = yaml.safe_load((out_dir / "config.yaml").read_text()) if (out_dir / "config.yaml").is_file() else {}
-    trained.pop("variant", None)
-    current = yaml.safe_load(yaml.safe_dump(cfg.model_dump()))
-    changed = sorted(k for k in current.keys() | trained.keys() if current.get(k) != trained.get(k))
-    if changed:
-        key = changed[0]
-        raise DataError(
-            f"{out_dir}: trained with other params (variants.{name}.{key}: {trained.get(key)!r}, now "
-            f"{current.get(key)!r}); run `dvc repro evaluate@{name}` to retrain it first"
-        )
-    return json.loads((out_dir / "summary.json").read_text())
-
-
-def load_trained(variant_dir: Path, seed: int, which: str = "best") -> torch.nn.Module:
-    """Rebuild a trained model from data/models/<variant>/seed<k>/<which>.pt (weights_only load)."""
-    path = variant_dir / f"seed{seed}" / f"{which}.pt"
-    if not path.is_file():
-        raise DataError(f"{path}: no trained model; run `dvc repro` to train it")
-    state = load_weights_only(path, "run `dvc checkout` or `dvc repro` to restore the trained model")
-    meta = state["meta"]
-    model = create_model(
-        meta["model"],
-        meta["num_classes"],
-        "none",
-        dropout=meta["dropout"],
-        model_args=meta["model_args"],
-        mods=meta["mods"],
-    )
-    model.load_state_dict(state["state_dict"])
-    return model.eval()
