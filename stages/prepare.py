@@ -10,7 +10,7 @@ from finegrain.stage_metrics import write_metrics
 
 def main(argv: list[str]) -> None:
     params = load_params()
-    raw = get_dataset(params.data)
+    raw = get_dataset(params.data, paths.RAW)
     report = prepare_dataset(
         raw,
         paths.PREPARED,

@@ -73,7 +73,7 @@ def check_and_prepare(raw, name: str, out: Path) -> dict:
 def test_official_mirror_and_local_agree_end_to_end(name, project, monkeypatch):
     files = build(name)
     local_root = extract_layout(files, project / "local" / name)
-    local = get_dataset(DataCfg(dataset=name, source="local", root=str(local_root), **FRACTIONS))
+    local = get_dataset(DataCfg(dataset=name, source="local", root=str(local_root), **FRACTIONS), paths.RAW)
     check_and_prepare(local, name, project / "prepared-local")
 
     with serve(
@@ -84,7 +84,7 @@ def test_official_mirror_and_local_agree_end_to_end(name, project, monkeypatch):
             patch_registry(m, name, f"{server.url}/official", files)
             cfg = DataCfg(dataset=name, source="official", **FRACTIONS)
             record = fetch_source(cfg, paths.RAW)
-            official = get_dataset(cfg)
+            official = get_dataset(cfg, paths.RAW)
         assert rows(official) == rows(local)
         assert all(r.path.is_relative_to(paths.RAW / name) for r in official.records)
         check_and_prepare(official, name, project / "prepared-official")
@@ -101,7 +101,7 @@ def test_official_mirror_and_local_agree_end_to_end(name, project, monkeypatch):
         cfg = DataCfg(dataset=name, source="mirror", root=f"{server.url}/mirror/", **FRACTIONS)
         record = fetch_source(cfg, paths.RAW)
         assert {f["checksum_from"] for f in record["files"]} == {"mirror SHA256SUMS"}
-        assert rows(get_dataset(cfg)) == rows(local)
+        assert rows(get_dataset(cfg, paths.RAW)) == rows(local)
 
     # mirror in a local directory without a manifest: the registry's checksums (patched to the fixture's) apply
     mirror_dir = project / "mirror-dir"
@@ -113,7 +113,7 @@ def test_official_mirror_and_local_agree_end_to_end(name, project, monkeypatch):
     cfg = DataCfg(dataset=name, source="mirror", root=str(mirror_dir), **FRACTIONS)
     record = fetch_source(cfg, paths.RAW)
     assert [f["checksum_from"] for f in record["files"]] == [f.source for f in DATASETS[name].files]
-    mirrored = get_dataset(cfg)
+    mirrored = get_dataset(cfg, paths.RAW)
     assert rows(mirrored) == rows(local)
     check_and_prepare(mirrored, name, project / "prepared-mirror")
 
@@ -121,7 +121,8 @@ def test_official_mirror_and_local_agree_end_to_end(name, project, monkeypatch):
 def test_boxes_and_splits_follow_the_official_files(project):
     root = project / "local"
     cub = get_dataset(
-        DataCfg(dataset="cub200", source="local", root=str(extract_layout(build("cub200"), root / "c")), **FRACTIONS)
+        DataCfg(dataset="cub200", source="local", root=str(extract_layout(build("cub200"), root / "c")), **FRACTIONS),
+        paths.RAW,
     )
     by_id = {r.id: r for r in cub.records}
     first = by_id["001.Black_footed_Albatross/Black_footed_Albatross_0000_1.jpg"]
@@ -134,7 +135,8 @@ def test_boxes_and_splits_follow_the_official_files(project):
             source="local",
             root=str(extract_layout(build("stanford_dogs"), root / "d")),
             **FRACTIONS,
-        )
+        ),
+        paths.RAW,
     )
     boxes = {r.id: r.box for r in dogs.records}
     assert boxes["n02085620-Chihuahua/n02085620_1.jpg"] == (2.0, 3.0, 12.0, 11.0)
@@ -147,7 +149,8 @@ def test_boxes_and_splits_follow_the_official_files(project):
             source="local",
             root=str(extract_layout(build("oxford_pets"), root / "p")),
             **FRACTIONS,
-        )
+        ),
+        paths.RAW,
     )
     for r in pets.records:
         number = int(r.id.rsplit("_", 1)[1].split(".")[0])
@@ -157,7 +160,8 @@ def test_boxes_and_splits_follow_the_official_files(project):
     flowers = get_dataset(
         DataCfg(
             dataset="flowers102", source="local", root=str(extract_layout(build("flowers102"), root / "f")), **FRACTIONS
-        )
+        ),
+        paths.RAW,
     )
     assert [r.split for r in flowers.records] == ["train"] * 4 + ["val"] * 4 + ["test"] * 4  # setid.mat
     assert [r.label for r in flowers.records][:3] == [0, 1, 2]
@@ -168,21 +172,21 @@ def test_val_split_is_seeded_and_stratified(project):
     split = lambda seed: [
         r.split
         for r in get_dataset(
-            DataCfg(dataset="cub200", source="local", root=root, split_seed=seed, val_fraction=0.5)
+            DataCfg(dataset="cub200", source="local", root=root, split_seed=seed, val_fraction=0.5), paths.RAW
         ).records
     ]
     assert split(0) == split(0)
     assert len({tuple(split(s)) for s in range(6)}) > 1
-    raw = get_dataset(DataCfg(dataset="cub200", source="local", root=root, split_seed=0, val_fraction=0.5))
+    raw = get_dataset(DataCfg(dataset="cub200", source="local", root=root, split_seed=0, val_fraction=0.5), paths.RAW)
     for label in range(3):
         assert sum(r.split == "val" and r.label == label for r in raw.records) == 2  # half of each class's 4 train
 
 
 def test_missing_layout_is_a_clear_error(project):
     with pytest.raises(DataError, match="run the download stage"):
-        get_dataset(DataCfg(dataset="flowers102", source="official"))
+        get_dataset(DataCfg(dataset="flowers102", source="official"), paths.RAW)
     with pytest.raises(DataError, match="annotations/trainval.txt"):
-        get_dataset(DataCfg(dataset="oxford_pets", source="local", root=str(project)))
+        get_dataset(DataCfg(dataset="oxford_pets", source="local", root=str(project)), paths.RAW)
 
 
 def test_null_checksum_records_and_prints_the_first_download(project, monkeypatch, caplog):
@@ -213,7 +217,7 @@ def test_every_registry_file_cites_its_source():
 def test_oxford_pets_shared_subset_in_place(shared_datasets, tmp_path):
     root = shared_datasets / "oxford_pets_subset"
     cfg = DataCfg(dataset="oxford_pets", source="local", root=str(root), val_fraction=0.15, split_seed=0)
-    raw = get_dataset(cfg)
+    raw = get_dataset(cfg, paths.RAW)
     counts = raw.split_counts()
     assert counts["train"] + counts["val"] == 300 and counts["test"] == 298 and counts["val"] > 0
     assert len(raw.class_names) == 3 and raw.class_names[0] == "Abyssinian"

@@ -32,7 +32,7 @@ def workspace(tmp_path_factory):
             )
         }
     )
-    prepare_dataset(get_dataset(data_cfg), root / paths.PREPARED, 32, 0.0, workers=1)
+    prepare_dataset(get_dataset(data_cfg, paths.RAW), root / paths.PREPARED, 32, 0.0, workers=1)
     export_init_weights(root / paths.WEIGHTS)
     return root
 

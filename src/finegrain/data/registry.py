@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 class DatasetSpec:
     name: str
     sources: tuple[str, ...]
-    read: Callable[[DataCfg], RawDataset]
+    read: Callable[[DataCfg, Path], RawDataset]  # (data params, the download stage's raw dir)
     description: str = ""
     files: tuple[RemoteFile, ...] = ()
     """What `official`/`mirror` download: URLs and checksums, each citing where it comes from."""
@@ -36,7 +36,7 @@ class DatasetSpec:
         return self.name in WITH_BOXES
 
 
-def _read_synthetic(cfg: DataCfg) -> RawDataset:
+def _read_synthetic(cfg: DataCfg, raw_dir: Path) -> RawDataset:
     from finegrain.data.synthetic import SYNTHETIC_CLASSES, iter_synthetic
 
     per_split = {
@@ -59,7 +59,7 @@ def _read_synthetic(cfg: DataCfg) -> RawDataset:
     return RawDataset("synthetic", list(SYNTHETIC_CLASSES), records)
 
 
-def _read_folder(cfg: DataCfg) -> RawDataset:
+def _read_folder(cfg: DataCfg, raw_dir: Path) -> RawDataset:
     from finegrain.data.folders import read_class_folders
 
     root = Path(cfg.root).expanduser()  # ~/photos, as the fingerprint and official layouts read it
@@ -132,6 +132,7 @@ if DATASETS.keys() != DATASET_SOURCES.keys():  # one list of names: the catalog 
     raise RuntimeError(f"data.catalog and data.registry disagree: {sorted(DATASETS.keys() ^ DATASET_SOURCES.keys())}")
 
 
-def get_dataset(cfg: DataCfg) -> RawDataset:
-    """Read the configured dataset's records (no decoding yet)."""
-    return DATASETS[cfg.dataset].read(cfg)
+def get_dataset(cfg: DataCfg, raw_dir: Path) -> RawDataset:
+    """Read the configured dataset's records (no decoding yet); downloaded datasets are read from `raw_dir`
+    (the download stage's output, data/raw)."""
+    return DATASETS[cfg.dataset].read(cfg, raw_dir)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from finegrain.explain.config import ExplainCfg
 from finegrain.explain.cam import compute_cams
+from finegrain.explain.config import ExplainCfg
 from finegrain.explain.faithfulness import deletion_scores
 from finegrain.explain.figures import cam_grid, feature_grid
 from finegrain.explain.layers import cam_layer, capture, feature_layers

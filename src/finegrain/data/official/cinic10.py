@@ -50,5 +50,5 @@ def read_layout(root: Path) -> RawDataset:
     return replace(build_dataset(NAME, dict(enumerate(class_names)), rows), skipped=skipped)
 
 
-def read(cfg: DataCfg) -> RawDataset:
-    return read_layout(layout_root(cfg))
+def read(cfg: DataCfg, raw_dir: Path) -> RawDataset:
+    return read_layout(layout_root(cfg, raw_dir))

@@ -17,13 +17,12 @@ if TYPE_CHECKING:
     from finegrain.data.records import Box, RawDataset
 
 
-def layout_root(cfg: DataCfg) -> Path:
-    """Where the extracted official layout is: data.root for `local`, data/raw/<dataset> for official/mirror."""
+def layout_root(cfg: DataCfg, raw_dir: Path) -> Path:
+    """Where the extracted official layout is: data.root for `local`, <raw_dir>/<dataset> (the download stage's
+    output) for official/mirror."""
     if cfg.source == "local":
         return Path(cfg.root).expanduser()
-    from finegrain import paths
-
-    return paths.RAW / cfg.dataset
+    return raw_dir / cfg.dataset
 
 
 def find_layout(root: Path, markers: Iterable[str], dataset: str) -> Path:

@@ -33,9 +33,9 @@ def class_folder_root(root: Path) -> Path:
     return root / "flower_photos" if (root / "flower_photos").is_dir() else root
 
 
-def read(cfg: DataCfg) -> RawDataset:
+def read(cfg: DataCfg, raw_dir: Path) -> RawDataset:
     from finegrain.data.folders import read_class_folders
 
     return read_class_folders(
-        class_folder_root(layout_root(cfg)), NAME, cfg.split_seed, cfg.val_fraction, cfg.test_fraction
+        class_folder_root(layout_root(cfg, raw_dir)), NAME, cfg.split_seed, cfg.val_fraction, cfg.test_fraction
     )

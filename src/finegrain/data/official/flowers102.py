@@ -160,5 +160,5 @@ def read_layout(root: Path) -> RawDataset:
     return build_dataset(NAME, dict(enumerate(CLASS_NAMES, 1)), rows)
 
 
-def read(cfg: DataCfg) -> RawDataset:
-    return read_layout(layout_root(cfg))
+def read(cfg: DataCfg, raw_dir: Path) -> RawDataset:
+    return read_layout(layout_root(cfg, raw_dir))

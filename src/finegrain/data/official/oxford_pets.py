@@ -73,5 +73,5 @@ def read_layout(root: Path, seed: int, val_fraction: float) -> RawDataset:
     return build_dataset(NAME, names, rows)
 
 
-def read(cfg: DataCfg) -> RawDataset:
-    return read_layout(layout_root(cfg), cfg.split_seed, cfg.val_fraction)
+def read(cfg: DataCfg, raw_dir: Path) -> RawDataset:
+    return read_layout(layout_root(cfg, raw_dir), cfg.split_seed, cfg.val_fraction)
