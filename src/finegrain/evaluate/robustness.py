@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from finegrain.adversarial.attacks import fgsm_from_sign, input_gradient_sign, pgd
+from finegrain.engine.progress import progress
 
 
 @torch.no_grad()
@@ -51,11 +52,13 @@ def robustness_curve(
     clean = clean.to(device)
     eps_sorted = sorted(set(eps_list))
     curves: dict[str, dict[float, float]] = {}
+    bar = progress(total=len(attacks) * len(eps_sorted), desc="robustness", unit="eps")
     for attack in attacks:
         alive, curve = clean.clone(), {}
         generator = torch.Generator().manual_seed(seed)
         signs: dict[int, torch.Tensor] = {}
         for eps in eps_sorted:
+            bar.set_postfix_str(f"{attack} eps {eps:.4g}")
             for b in _batches(alive.nonzero().squeeze(1), batch_size) if eps > 0 else ():
                 if attack == "fgsm":
                     missing = [int(i) for i in b if int(i) not in signs]
@@ -69,7 +72,9 @@ def robustness_curve(
                 else:
                     raise ValueError(f"unknown attack {attack!r}; expected fgsm or pgd")
             curve[eps] = float(alive.float().mean()) if len(alive) else 0.0
+            bar.update()
         curves[attack] = curve
+    bar.close()
     return curves
 
 
