@@ -17,7 +17,7 @@ from finegrain.data.catalog import DATASET_SOURCES, WITH_BOXES
 from finegrain.errors import ConfigError
 from finegrain.generate.config import GenerateCfg
 from finegrain.models.names import MOD_NAMES, is_known_model
-from finegrain.report.config import ClaimCfg
+from finegrain.report.config import ClaimCfg, TableCfg
 from finegrain.ssl.config import PretrainCfg
 from finegrain.strict_yaml import safe_load_unique
 
@@ -380,6 +380,9 @@ class ReportCfg(_Strict):
     preset: str | None = None
     scale: str | None = Field(None, description="the preset's scale, e.g. full | cpu; claims may be limited to some")
     claims: list[ClaimCfg] = Field(default_factory=list)
+    tables: list[TableCfg] = Field(
+        default_factory=list, description="the report's own tables, printed with ours beside (rows not run: blank)"
+    )
 
 
 class Params(_Strict):

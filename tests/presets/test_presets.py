@@ -154,7 +154,7 @@ def test_preset_c_report_judges_its_claim(workspace, monkeypatch):
         train_variant(params, variant)
         evaluate_variant(params, variant)
     build_report(params, out_dir=workspace / "reports")
-    claim, smoother = json.loads((workspace / "reports" / "claims.json").read_text())
+    claim, smoother = json.loads((workspace / "reports" / "claims.json").read_text())["claims"]
     assert claim["claim"] == "batch 64 gives slightly lower accuracy than batch 32"
     assert smoother["metric"] == "curve.val_loss_roughness" and smoother["expect"] == "less"
     assert smoother["verdict"] == "inconclusive"  # 1 epoch: no second difference, roughness 0 on both sides

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from finegrain.errors import FinegrainError
-from finegrain.presets.apply import PRESETS_DIR, apply_preset, load_preset
+from finegrain.presets.apply import PRESETS_DIR, apply_preset, load_preset, next_command
 
 
 def main(argv: list[str]) -> int:
@@ -34,7 +34,8 @@ def main(argv: list[str]) -> int:
         return 2
     print(
         f"{args.out}: preset {args.preset}, scale {args.scale}: {len(params.variants)} variants, "
-        f"{len(params.report.claims)} claims, dataset {params.data.dataset}. Next: dvc repro report"
+        f"{len(params.report.claims)} claims, dataset {params.data.dataset}. "
+        f"Next: {next_command(load_preset(args.preset))}"
     )
     return 0
 
