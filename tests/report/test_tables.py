@@ -38,8 +38,15 @@ def _write(root, name: str, top1: float, std: float, seeds: int, epoch_s: float)
 
 @pytest.fixture
 def tables(tmp_path):
-    variants = {n: {"data": "prepared", "init": "none", "model": "small_cnn", "seeds": [0, 1]} for n in ("base", "k2", "k5")}
-    params = Params(data={"dataset": "cub200", "source": "official"}, crop={"mode": "none"}, variants=variants, report={"scale": "cpu", "tables": [TABLE]})
+    variants = {
+        n: {"data": "prepared", "init": "none", "model": "small_cnn", "seeds": [0, 1]} for n in ("base", "k2", "k5")
+    }
+    params = Params(
+        data={"dataset": "cub200", "source": "official"},
+        crop={"mode": "none"},
+        variants=variants,
+        report={"scale": "cpu", "tables": [TABLE]},
+    )
     _write(tmp_path, "base", 0.80, 0.01, 2, 3.0)
     _write(tmp_path, "k2", 0.60, 0.0, 2, 1.0)
     _write(tmp_path, "k5", 0.70, 0.0, 2, 1.0)

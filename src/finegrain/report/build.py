@@ -200,7 +200,9 @@ def build_report(
         _plots(table, histories, tmp)
         sections = _html_sections(params, tmp, eval_dir)
         title = f"finegrain report: {params.data.dataset}, {len(table)} variants"
-        (tmp / "index.html").write_text(render(title, table, sections, claims, summary_html(shown, claimed), tables_html(tables)))
+        (tmp / "index.html").write_text(
+            render(title, table, sections, claims, summary_html(shown, claimed), tables_html(tables))
+        )
     log.info("report:\n%s", summary_markdown(shown, claimed))
     if claims is not None or tables:
         log.info("claims:\n%s", _claims_md(params, claims, tables))
