@@ -31,7 +31,8 @@ def test_d_judges_each_dataset_from_one_params(tmp_path, scale):
 
 def test_d_crop_claims_follow_the_table():
     claims = {c["text"]: c for c in compose("D", "cpu", presets_dir=PRESETS_DIR)["report"]["claims"]}
-    cub, dogs = claims["box crops change accuracy by less than 1 point (CUB)"], claims["box crops lower accuracy (Dogs)"]
+    cub = claims["box crops change accuracy by less than 1 point (CUB)"]
+    dogs = claims["box crops lower accuracy (Dogs)"]
     assert (cub["report"], dogs["report"]) == ({"a": 0.8352, "b": 0.8329}, {"a": 0.9070, "b": 0.9239})
     assert "slight decrease" in cub["note"]
 
