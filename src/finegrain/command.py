@@ -59,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _presets(args: argparse.Namespace, root: Path) -> int:
-    from finegrain.presets.apply import apply_preset, load_preset
+    from finegrain.presets.apply import apply_preset, load_preset, next_command
 
     presets_dir = root / "presets"
     if args.action == "list":
@@ -71,7 +71,8 @@ def _presets(args: argparse.Namespace, root: Path) -> int:
     params = apply_preset(args.preset, args.scale, args.sets, out, presets_dir)
     print(
         f"{out}: preset {args.preset}, scale {args.scale}: {len(params.variants)} variants, "
-        f"{len(params.report.claims)} claims, dataset {params.data.dataset}. Next: dvc repro report"
+        f"{len(params.report.claims)} claims, dataset {params.data.dataset}. "
+        f"Next: {next_command(load_preset(args.preset, presets_dir))}"
     )
     return 0
 

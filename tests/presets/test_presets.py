@@ -161,7 +161,7 @@ def test_preset_c_report_judges_its_claim(workspace, monkeypatch):
         paths.VARIANT_METRICS,
         paths.PERF / "variants",
     )
-    claim, smoother = json.loads((workspace / "reports" / "claims.json").read_text())
+    claim, smoother = json.loads((workspace / "reports" / "claims.json").read_text())["claims"]
     assert claim["claim"] == "batch 64 gives slightly lower accuracy than batch 32"
     assert smoother["metric"] == "curve.val_loss_roughness" and smoother["expect"] == "less"
     assert smoother["verdict"] == "inconclusive"  # 1 epoch: no second difference, roughness 0 on both sides
@@ -184,3 +184,28 @@ def test_apply_writes_params_yaml_only_when_valid(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match=expected):
         apply_preset("C", "cpu", ["train.epochs=0"])
     assert (tmp_path / "params.yaml").read_text() == text and not list(tmp_path.glob(".params*"))
+
+
+@pytest.mark.parametrize(("name", "scale"), CASES)
+def test_every_claim_carries_the_reports_numbers_or_a_note(name, scale):
+    claims = compose(name, scale, presets_dir=PRESETS_DIR)["report"]["claims"]
+    for claim in map(ClaimCfg.model_validate, claims):
+        assert claim.report or claim.note, claim.text
+        assert not claim.report or claim.report_source, f"{claim.text}: report values without report_source"
+        if claim.metric.startswith("perf.") and claim.report:
+            assert claim.compare == "ratio", f"{claim.text}: their GPU seconds vs our CPU seconds need compare: ratio"
+    assert load_preset(name, PRESETS_DIR)["params"]["report"]["tables"], "every preset prints its report's tables"
+
+
+def test_a_claim_without_report_numbers_or_note_fails_validation(tmp_path):
+    preset = yaml.safe_load((PRESETS_DIR / "C.yaml").read_text())
+    del preset["params"]["report"]["claims"][0]["report"]
+    (tmp_path / "C.yaml").write_text(yaml.safe_dump(preset))
+    expected = r"^preset C: claim 'batch 64 gives slightly lower accuracy than batch 32': no report values and no note"
+    with pytest.raises(ConfigError, match=expected):
+        load_preset("C", tmp_path)
+    preset["params"]["report"]["tables"][0]["rows"][0]["variants"] = "r18_bs16"
+    preset["params"]["report"]["claims"][0]["note"] = "not the report's own"
+    (tmp_path / "C.yaml").write_text(yaml.safe_dump(preset))
+    with pytest.raises(ConfigError, match=r"table 'ResNet training data .*': no variant 'r18_bs16'"):
+        load_preset("C", tmp_path)

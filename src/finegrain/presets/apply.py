@@ -11,6 +11,11 @@ A preset file (presets/<X>.yaml):
 
 Mappings merge key by key (variants too: a scale can change one key of a variant); lists and scalars replace, except
 a scale's `report.claims`, which are added to the shared claims. Claims listing `scales` are kept only at those.
+
+Every claim carries the values the report prints (`report`, `report_source`) or a `note` saying why it has none
+(e.g. not the report's own claim); `report.tables` rows name variants of some scale. `load_preset` checks both.
+A preset about several datasets lists them in `datasets` (the first is params' data.dataset); its claims and table
+rows name their dataset, and `dvc exp run --queue -S data.dataset=<all of them>` runs each (see `next_command`).
 """
 
 from __future__ import annotations
@@ -52,7 +57,38 @@ def load_preset(name: str, presets_dir: Path = PRESETS_DIR) -> dict:
     for key in ("params", "scales"):
         if not isinstance(preset.get(key), dict):
             raise ConfigError(f"{path}: {key}: expected a mapping")
+    _check_report_numbers(name, preset)
     return preset
+
+
+def _check_report_numbers(name: str, preset: dict) -> None:
+    """Every claim (shared or a scale's) has the report's values or a note; table rows name known variants."""
+    scales = [s or {} for s in preset["scales"].values()]
+    claims = [*preset["params"].get("report", {}).get("claims", [])]
+    claims += [c for s in scales for c in s.get("report", {}).get("claims", [])]
+    for claim in claims:
+        if not claim.get("report") and not claim.get("note"):
+            raise ConfigError(
+                f"preset {name}: claim {claim.get('text')!r}: no report values and no note (give `report` with "
+                "`report_source`, or a `note` saying why the report prints none)"
+            )
+    known = set(preset["params"].get("variants", {})) | {v for s in scales for v in (s.get("variants") or {})}
+    for table in preset["params"].get("report", {}).get("tables", []):
+        for row in table.get("rows", []):
+            names = [row["variants"]] if isinstance(row.get("variants"), str) else row.get("variants", [])
+            unknown = [v for v in names if v not in known]
+            if unknown:
+                raise ConfigError(
+                    f"preset {name}: table {table.get('title')!r}, row {row.get('label')!r}: no variant {unknown[0]!r}"
+                )
+
+
+def next_command(preset: dict) -> str:
+    """What to run after apply: `dvc repro report`, or one queued experiment per dataset of a multi-dataset preset."""
+    datasets = preset.get("datasets") or []
+    if len(datasets) > 1:
+        return f"dvc exp run --queue -S 'data.dataset={','.join(datasets)}' && dvc queue start (one run per dataset)"
+    return "dvc repro report"
 
 
 def parse_set(assignments: list[str]) -> dict:

@@ -15,6 +15,7 @@ from finegrain.report.claims_report import claims_frame, claims_json, claims_mar
 from finegrain.report.figures import confusion_png, robustness_png
 from finegrain.report.html import Section, render
 from finegrain.report.summary import summary_html, summary_markdown, summary_rows, verdict_rows
+from finegrain.report.tables import report_tables, tables_html, tables_markdown
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +184,7 @@ def build_report(
     histories = _histories(params, models_dir)
     verdicts = judge_claims(params, metrics_dir, perf_dir, models_dir)
     claims = claims_frame(verdicts) if verdicts else None
+    tables = report_tables(params)
     shown = summary_rows(
         params,
         [{"variant": n, **load_variant(n, metrics_dir, perf_dir)[0]} for n in params.variants],
@@ -193,17 +195,28 @@ def build_report(
         table.to_csv(tmp / "table.csv", index=False)
         (tmp / "table.md").write_text(_markdown(table))
         (tmp / "summary.md").write_text(summary_markdown(shown, claimed))
-        if claims is not None:
-            (tmp / "claims.md").write_text(claims_markdown(claims, _claims_header(params)))
-            (tmp / "claims.json").write_text(json.dumps(claims_json(verdicts), indent=2) + "\n")
+        if claims is not None or tables:
+            (tmp / "claims.md").write_text(_claims_md(params, claims, tables))
+            doc = {"claims": claims_json(verdicts), "tables": tables}
+            (tmp / "claims.json").write_text(json.dumps(doc, indent=2) + "\n")
         _plots(table, histories, tmp)
         sections = _html_sections(params, tmp, eval_dir)
         title = f"finegrain report: {params.data.dataset}, {len(table)} variants"
-        (tmp / "index.html").write_text(render(title, table, sections, claims, summary_html(shown, claimed)))
+        (tmp / "index.html").write_text(
+            render(title, table, sections, claims, summary_html(shown, claimed), tables_html(tables))
+        )
     log.info("report:\n%s", summary_markdown(shown, claimed))
-    if claims is not None:
-        log.info("claims:\n%s", claims_markdown(claims, _claims_header(params)))
+    if claims is not None or tables:
+        log.info("claims:\n%s", _claims_md(params, claims, tables))
     return table
+
+
+def _claims_md(params: Params, claims: pd.DataFrame | None, tables: list[dict]) -> str:
+    """claims.md: the claims table, then the report's own tables with ours beside."""
+    parts = [claims_markdown(claims, _claims_header(params))] if claims is not None else []
+    if tables:
+        parts.append(f"## The report's tables, ours beside\n\n{tables_markdown(tables)}")
+    return "\n".join(parts)
 
 
 def _claims_header(params: Params) -> str:

@@ -113,7 +113,7 @@ def judge_claims(
     scale = params.report.scale
     verdicts = []
     for claim in params.report.claims:
-        if claim.scales and scale not in claim.scales:
+        if not claim.applies(scale, params.data.dataset):
             continue
         names = list(dict.fromkeys(claim.variants()))
         loaded = {n: _metrics(n, metrics_dir, perf_dir) for n in names}

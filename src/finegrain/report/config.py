@@ -1,7 +1,9 @@
-"""params.yaml groups `report` (the preset it came from, the claims: what is compared, on which metric, expecting
-what) and `gate` (how far a metric may drop).
+"""params.yaml groups `report` (the preset it came from; the claims: what is compared, on which metric, expecting
+what, and what the report printed; the report's own tables, printed with ours beside each number) and `gate` (how far
+a metric may drop).
 
-Judging lives in finegrain.report.claims and gating in finegrain.report.gate; this module is all that params
+Judging lives in finegrain.report.claims, table rendering in finegrain.report.tables and gating in
+finegrain.report.gate; this module is all that params
 validation needs of them.
 """
 
@@ -40,6 +42,9 @@ class ClaimCfg(Strict):
     series: list[str] = Field(default_factory=list, description="variants in x order (series claims)")
     x: list[float] = Field(default_factory=list, description="the series' x values, e.g. training-set sizes")
     scales: list[str] = Field(default_factory=list, description="preset scales where it is testable; [] = all")
+    datasets: list[str] = Field(
+        default_factory=list, description="data.dataset values it is about (per-dataset report numbers); [] = all"
+    )
     note: str = Field("", description="shown with the claim everywhere; says so when the claim is not the report's own")
     compare: Literal["difference", "ratio"] = Field(
         "difference", description="judge a - b, or a / b on the log scale (e.g. 'about double' a time)"
@@ -86,6 +91,49 @@ class ClaimCfg(Strict):
     def variants(self) -> list[str]:
         return [*self.a, *self.b, *self.series]
 
+    def applies(self, scale: str | None, dataset: str) -> bool:
+        """Testable at this preset scale on this dataset."""
+        return (not self.scales or scale in self.scales) and (not self.datasets or dataset in self.datasets)
+
+
+class TableRowCfg(Strict):
+    """One row of a report's table: the variants that reproduce it (several are pooled) and the printed values."""
+
+    label: str = Field(min_length=1, description="the row as the report names it")
+    variants: list[str] = Field(default_factory=list, description="our variants for the row (a str is one; pooled)")
+    values: dict[str, float | None] = Field(
+        default_factory=dict, description="column -> the report's printed value in the metric's units (null: none)"
+    )
+    dataset: str | None = Field(None, description="the dataset of the row, when the table has several")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _listify(cls, v: dict) -> dict:
+        if isinstance(v, dict):
+            v = {**v, **({"variants": [v["variants"]]} if isinstance(v.get("variants"), str) else {})}
+        return v
+
+
+class TableCfg(Strict):
+    """A table as the report prints it: `columns` maps each printed column to the metric it reports."""
+
+    title: str = Field(min_length=1)
+    source: str = Field(min_length=1, description="where in the report, e.g. 'table 2' or 'figure 4 (values)'")
+    columns: dict[str, Literal[METRICS]] = Field(min_length=1)  # type: ignore[valid-type]
+    rows: list[TableRowCfg] = Field(min_length=1)
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _values_in_columns(self) -> TableCfg:
+        for row in self.rows:
+            extra = set(row.values) - set(self.columns)
+            if extra:
+                raise ValueError(f"rows: {row.label!r} has values for no column {sorted(extra)} of {self.title!r}")
+        return self
+
+    def variants(self) -> list[str]:
+        return list(dict.fromkeys(v for row in self.rows for v in row.variants))
+
 
 class ReportCfg(Strict):
     """report: the preset (and scale) params.yaml came from, and the claims the report stage judges."""
@@ -93,6 +141,9 @@ class ReportCfg(Strict):
     preset: str | None = None
     scale: str | None = Field(None, description="the preset's scale, e.g. full | cpu; claims may be limited to some")
     claims: list[ClaimCfg] = Field(default_factory=list)
+    tables: list[TableCfg] = Field(
+        default_factory=list, description="the report's own tables, printed with ours beside (rows not run: blank)"
+    )
 
 
 class GateCfg(Strict):

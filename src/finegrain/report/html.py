@@ -27,6 +27,10 @@ table.sortable td:first-child,table.sortable th:first-child{text-align:left;font
 table.sortable th{background:#f6f8fa;cursor:pointer;user-select:none}
 table.sortable th[data-order=asc]::after{content:" ▲"} table.sortable th[data-order=desc]::after{content:" ▼"}
 table.sortable tbody tr:nth-child(even){background:#fafbfc}
+table.report-table{border-collapse:collapse;font-size:.8em}
+table.report-table th,table.report-table td{border:1px solid #d0d7de;padding:3px 6px;text-align:right}
+table.report-table td:first-child,table.report-table td:last-child{text-align:left}
+table.report-table th{background:#f6f8fa}
 figure{margin:12px 0} figcaption{font-size:.9em;color:#57606a;margin-bottom:4px}
 img{max-width:100%;height:auto;border:1px solid #eaeef2}
 .table-wrap{overflow-x:auto}
@@ -144,10 +148,16 @@ def claims_html(claims: pd.DataFrame) -> str:
 
 
 def render(
-    title: str, table: pd.DataFrame, sections: list[Section], claims: pd.DataFrame | None = None, first: str = ""
+    title: str,
+    table: pd.DataFrame,
+    sections: list[Section],
+    claims: pd.DataFrame | None = None,
+    first: str = "",
+    report_tables: str = "",
 ) -> str:
     """The page: title, the `first` screen (HTML: what the run shows), the variants table, the claims table (if
-    any), then each (heading, note, [(png, caption)]) section that has images."""
+    any), the report's own tables with ours beside (HTML, if any), then each (heading, note, [(png, caption)])
+    section that has images."""
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -168,6 +178,13 @@ def render(
             "<h2>Claims</h2>",
             '<p class="note">Welch 95% CI of the difference over seeds.</p>',
             claims_html(claims),
+        ]
+    if report_tables:
+        parts += [
+            "<h2>The report's tables, ours beside</h2>",
+            '<p class="note">Each of the report\'s printed numbers, then ours on the same metric: mean ± std over '
+            "seeds (n runs, pooled over the row's variants), and the scale ours ran at.</p>",
+            report_tables,
         ]
     for heading, note, images in filter(None, sections):
         if not images:
