@@ -11,18 +11,10 @@ from scipy import stats as sps
 from finegrain.config import Params, load_params
 from finegrain.errors import ConfigError
 from finegrain.evaluate.metrics import curve_roughness, majority_share
-from finegrain.report.claims import (
-    CONTRADICTED,
-    INCONCLUSIVE,
-    REPRODUCED,
-    Stat,
-    judge,
-    judge_series,
-    pool,
-    welch_contrast,
-)
+from finegrain.report.claims import CONTRADICTED, INCONCLUSIVE, REPRODUCED, judge, judge_series
 from finegrain.report.claims_report import judge_claims
 from finegrain.report.config import ClaimCfg
+from finegrain.report.contrasts import Stat, pool, welch_contrast
 
 
 def stat(values) -> Stat:

@@ -10,7 +10,7 @@ import html
 
 from finegrain import checks
 from finegrain.config import Params, TrainCfg
-from finegrain.report.claims import Verdict
+from finegrain.report.claims import Verdict, adjusted_text, verdict_text
 
 DATA = {
     "prepared": "full frames",
@@ -72,7 +72,9 @@ def verdict_rows(verdicts: list[Verdict]) -> list[dict]:
     return [
         {
             "claim": v.claim.text + (f" ({v.claim.note})" if v.claim.note else ""),
-            "verdict": v.verdict + (f" ({v.reason})" if v.reason else ""),
+            "verdict": verdict_text(v),
+            "Holm-adjusted": adjusted_text(v),
+            "size vs report": v.size,
             "difference": v.difference,
         }
         for v in verdicts
