@@ -164,13 +164,19 @@ class Design:
         return self.sd * math.sqrt(self.weight)
 
 
+def _nct_cdf(x: float, df: float, ncp: float) -> float:
+    """Noncentral t cdf; the normal limit where scipy's series does not converge (far tails at large df)."""
+    value = float(sps.nct.cdf(x, df, ncp))
+    return value if math.isfinite(value) else float(sps.norm.cdf(x - ncp))
+
+
 def power(effect: float, design: Design, alpha: float = ALPHA) -> float:
     """Probability that the two-sided pooled t test at `alpha` rejects 0 when the true contrast is `effect`."""
     if design.se == 0:
         return 1.0 if effect else alpha
     crit = sps.t.ppf(1 - alpha / 2, design.df)
     ncp = abs(effect) / design.se
-    return float(sps.nct.sf(crit, design.df, ncp) + sps.nct.cdf(-crit, design.df, ncp))
+    return 1 - _nct_cdf(crit, design.df, ncp) + _nct_cdf(-crit, design.df, ncp)
 
 
 def tost_power(effect: float, margin: float, design: Design, alpha: float = ALPHA) -> float:
@@ -179,7 +185,7 @@ def tost_power(effect: float, margin: float, design: Design, alpha: float = ALPH
     if design.se == 0:
         return 1.0 if abs(effect) < margin else 0.0
     crit = sps.t.ppf(1 - alpha, design.df)
-    fail = sum(sps.nct.cdf(crit, design.df, (margin + s * effect) / design.se) for s in (1, -1))
+    fail = sum(_nct_cdf(crit, design.df, (margin + s * effect) / design.se) for s in (1, -1))
     return float(max(0.0, 1 - fail))
 
 
