@@ -12,14 +12,7 @@ from finegrain import paths
 from finegrain.atomic import atomic_dir
 from finegrain.config import Params
 from finegrain.errors import DataError
-from finegrain.report.claims_report import (
-    CLAIMS_METHOD,
-    claims_frame,
-    claims_json,
-    claims_markdown,
-    judge_claims,
-    variant_checks,
-)
+from finegrain.report.claims_report import claims_frame, claims_json, claims_markdown, judge_claims, variant_checks
 from finegrain.report.figures import confusion_png, robustness_png
 from finegrain.report.html import Section, render
 from finegrain.report.summary import summary_html, summary_markdown, summary_rows, verdict_rows
@@ -214,4 +207,4 @@ def build_report(
 def _claims_header(params: Params) -> str:
     preset = params.report.preset or "params.yaml"
     scale = f", scale {params.report.scale}" if params.report.scale else ""
-    return f"Claims of {preset}{scale}: {CLAIMS_METHOD}\n"
+    return f"Claims of {preset}{scale}.\n"

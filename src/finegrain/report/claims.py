@@ -113,6 +113,16 @@ class Verdict:
         self.adjusted = self.adjusted or self.verdict
 
     @property
+    def verdict_text(self) -> str:
+        """The raw verdict, with why when it was forced inconclusive."""
+        return self.verdict + (f" ({self.reason})" if self.reason else "")
+
+    @property
+    def adjusted_text(self) -> str:
+        """'reproduced (Holm p 0.012)', or '' when the claim had no test."""
+        return "" if self.p_holm is None else f"{self.adjusted} (Holm p {p_text(self.p_holm)})"
+
+    @property
     def sensitivity_text(self) -> str:
         return "; ".join(s["text"] for s in self.sensitivity.values())
 
@@ -282,12 +292,3 @@ def adjust(verdicts: list[Verdict], alpha: float = ALPHA) -> list[Verdict]:
 
 def p_text(p: float | None) -> str:
     return "" if p is None else f"{p:.2g}"
-
-
-def verdict_text(v: Verdict) -> str:
-    return v.verdict + (f" ({v.reason})" if v.reason else "")
-
-
-def adjusted_text(v: Verdict) -> str:
-    """'reproduced (Holm p 0.012)' or '' when the claim had no test."""
-    return "" if v.p_holm is None else f"{v.adjusted} (Holm p {p_text(v.p_holm)})"

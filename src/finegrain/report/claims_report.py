@@ -11,7 +11,7 @@ import pandas as pd
 from finegrain import paths
 from finegrain.checks import failing
 from finegrain.config import Params
-from finegrain.report.claims import INCONCLUSIVE, Verdict, adjust, adjusted_text, judge, p_text, verdict_text
+from finegrain.report.claims import INCONCLUSIVE, Verdict, adjust, judge, p_text
 from finegrain.report.config import ClaimCfg
 from finegrain.report.contrasts import Interval, Stat
 
@@ -165,8 +165,8 @@ def claims_frame(verdicts: list[Verdict]) -> pd.DataFrame:
                 "groups": "; ".join(f"{k}: {s}" for k, s in v.sides.items()),
                 "difference [95% CI]": v.difference,
                 "p": p_text(v.p),
-                "verdict": verdict_text(v),
-                "Holm-adjusted": adjusted_text(v),
+                "verdict": v.verdict_text,
+                "Holm-adjusted": v.adjusted_text,
                 "size vs report": v.size_text,
                 "to decide": v.sensitivity_text,
                 "scale": v.scale,
@@ -178,7 +178,7 @@ def claims_frame(verdicts: list[Verdict]) -> pd.DataFrame:
 
 def claims_markdown(frame: pd.DataFrame, header: str = "") -> str:
     cols = list(frame.columns)
-    lines = [header] if header else []
+    lines = [header, CLAIMS_METHOD, ""] if header else [CLAIMS_METHOD, ""]
     lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(str(r[c]).replace("|", "/") for c in cols) + " |" for r in frame.to_dict("records")]
     return "\n".join(lines) + "\n"

@@ -10,7 +10,7 @@ import html
 
 from finegrain import checks
 from finegrain.config import Params, TrainCfg
-from finegrain.report.claims import Verdict, adjusted_text, verdict_text
+from finegrain.report.claims import Verdict
 
 DATA = {
     "prepared": "full frames",
@@ -72,8 +72,8 @@ def verdict_rows(verdicts: list[Verdict]) -> list[dict]:
     return [
         {
             "claim": v.claim.text + (f" ({v.claim.note})" if v.claim.note else ""),
-            "verdict": verdict_text(v),
-            "Holm-adjusted": adjusted_text(v),
+            "verdict": v.verdict_text,
+            "Holm-adjusted": v.adjusted_text,
             "size vs report": v.size,
             "difference": v.difference,
         }
