@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from finegrain.report.config import ClaimCfg
 from finegrain.report.contrasts import (
     ALPHA,
+    MAX_SEEDS,
     POWER,
     Design,
     Interval,
@@ -254,6 +255,9 @@ def sensitivity(verdict: Verdict, alpha: float) -> dict[str, dict]:
 
 def _check_sensitivity(claim: ClaimCfg, c: Check, alpha: float) -> dict:
     d, est = c.design, c.ci.estimate
+    if d.se == 0:
+        text = f"{c.name}: the seeds agree exactly (no spread), so more seeds would not change it"
+        return {"mde": 0.0, "seeds_needed": None, "alpha": alpha, "text": text}
     mde = min_detectable(d, alpha)
     unit = " per x unit" if c.name == "concavity" else ""
     words = [f"{c.name}: these runs detect {effect_text(claim, mde).lstrip('+')}{unit} (80% power, α {alpha:.3g})"]
@@ -269,8 +273,10 @@ def _check_sensitivity(claim: ClaimCfg, c: Check, alpha: float) -> dict:
         seeds = seeds_needed(lambda n: power(est, d.with_seeds(n), alpha) >= POWER) if est else None
     observed = effect_text(claim, est)
     per = "per point" if claim.series else "per side"
-    if seeds is None:
-        words.append(f"no practical number of seeds decides the observed {observed}")
+    if est == 0:
+        words.append("no number of seeds decides an observed difference of 0")
+    elif seeds is None:
+        words.append(f"deciding the observed {observed} needs more than {MAX_SEEDS} seeds {per}")
     else:
         words.append(f"a decision on the observed {observed} needs {seeds} seeds {per}")
     return {"mde": mde, "seeds_needed": seeds, "alpha": alpha, "text": "; ".join(words)}
