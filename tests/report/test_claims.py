@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -14,15 +15,17 @@ from finegrain.params import Params, load_params
 from finegrain.report.claims import (
     CONTRADICTED,
     INCONCLUSIVE,
+    REPORT_LARGER,
+    REPORT_SMALLER,
     REPRODUCED,
-    Stat,
+    SAME_SIZE,
     judge,
     judge_series,
-    pool,
-    welch_contrast,
 )
-from finegrain.report.claims_report import judge_claims
+from finegrain.report.claims_report import claims_frame, claims_json, claims_markdown, judge_claims
 from finegrain.report.config import ClaimCfg
+from finegrain.report.contrasts import Design, Stat, pool, power, welch_contrast
+from finegrain.report.summary import verdict_rows
 
 
 def stat(values) -> Stat:
@@ -299,3 +302,143 @@ def test_claims_resting_on_a_technique_that_did_not_work_say_so(tmp_path):
     ssl, crops = judge_claims(params, *_dirs(tmp_path))
     assert ssl.verdict == REPRODUCED
     assert crops.verdict == INCONCLUSIVE and "detector: detector figure" in crops.reason
+
+
+def fixed(mean: float, sd: float, n: int = 3) -> Stat:
+    return Stat(mean, sd, n)
+
+
+@pytest.mark.parametrize(
+    ("expect", "ours", "report", "size"),
+    [
+        ("greater", (0.80, 0.70), {"a": 0.81, "b": 0.71}, SAME_SIZE),  # +0.10 inside ~[+0.09, +0.11]
+        ("greater", (0.80, 0.70), {"a": 0.90, "b": 0.70}, REPORT_LARGER),
+        ("greater", (0.80, 0.70), {"a": 0.75, "b": 0.72}, REPORT_SMALLER),
+        ("greater", (0.80, 0.70), {"a": 0.70, "b": 0.72}, REPORT_SMALLER),  # the report's own sign reversed
+        ("less", (0.70, 0.80), {"a": 0.60, "b": 0.80}, REPORT_LARGER),  # -0.20: further along "less"
+        ("less", (0.70, 0.80), {"a": 0.78, "b": 0.80}, REPORT_SMALLER),
+        ("equal", (0.80, 0.80), {"a": 0.8352, "b": 0.8329}, SAME_SIZE),
+        ("equal", (0.80, 0.80), {"a": 0.9070, "b": 0.9239}, REPORT_LARGER),  # -0.017, beyond our CI on its side
+    ],
+)
+def test_size_verdict_places_the_reports_difference_against_our_interval(expect, ours, report, size):
+    claim = pair(expect, margin=0.02, report=report)
+    v = judge(claim, {"a": fixed(ours[0], 0.005), "b": fixed(ours[1], 0.005)})
+    assert v.size == size and v.size_text.startswith(size)
+    assert v.report_difference == pytest.approx(report["a"] - report["b"])
+
+
+def test_no_size_verdict_without_report_values():
+    v = judge(pair("greater"), {"a": fixed(0.8, 0.005), "b": fixed(0.7, 0.005)})
+    assert v.size == "" and v.report_difference is None
+
+
+def test_series_size_is_the_reports_rise():
+    rng = np.random.default_rng(9)
+    curve = lambda x: 0.9 - 0.6 * np.exp(-x / 250)  # noqa: E731
+    points = series(curve, rng, sd=0.005)
+    rise = curve(X[-1]) - curve(X[0])
+    for report_rise, size in ((rise, SAME_SIZE), (rise + 0.1, REPORT_LARGER), (rise - 0.1, REPORT_SMALLER)):
+        report = {f"n{x}": 0.3 for x in X} | {f"n{X[-1]}": 0.3 + report_rise}
+        claim = ClaimCfg(text="s", series=[f"n{x}" for x in X], x=X, expect="rising_diminishing", report=report)
+        assert judge_series(claim, points).size == size
+
+
+def ratio(expect="greater", **kw) -> ClaimCfg:
+    return pair(expect, compare="ratio", metric="perf.epoch_time_s", **kw)
+
+
+def test_ratio_claims_are_judged_on_the_log_ratio_of_means():
+    """'about double': ResNet34 2.0 s vs ResNet18 1.0 s an epoch."""
+    a, b = fixed(2.0, 0.05, 4), fixed(1.0, 0.03, 4)
+    v = judge(ratio(report={"a": 40.0, "b": 20.5}), {"a": a, "b": b})
+    ci = v.intervals["log(a/b)"]
+    assert v.verdict == REPRODUCED and ci.estimate == pytest.approx(math.log(2.0))
+    assert ci.lo < math.log(2.0) < ci.hi and v.size == SAME_SIZE
+    assert v.difference.startswith("×2 [×1.9")
+    assert judge(ratio(report={"a": 3.0, "b": 1.0}), {"a": a, "b": b}).size == REPORT_LARGER
+    assert judge(ratio(report={"a": 1.2, "b": 1.0}), {"a": a, "b": b}).size == REPORT_SMALLER
+    assert judge(ratio("less"), {"a": a, "b": b}).verdict == CONTRADICTED
+    same = ratio("equal", margin=math.log(1.1))  # within ±10%
+    assert judge(same, {"a": fixed(1.02, 0.01, 4), "b": b}).verdict == REPRODUCED
+    assert judge(same, {"a": a, "b": b}).verdict == CONTRADICTED
+    assert judge(ratio(), {"a": fixed(0.0, 0.0, 3), "b": b}).reason == "a ratio needs positive means"
+
+
+def test_equivalence_uses_the_90_percent_interval():
+    """TOST: this difference's 90% CI lies inside ±0.02 while its 95% CI does not — reproduced now (inconclusive
+    with the old 95% rule)."""
+    a, b = fixed(0.805, 0.0075, 3), fixed(0.80, 0.0075, 3)
+    v = judge(pair("equal", margin=0.02), {"a": a, "b": b})
+    ci = v.intervals["a-b"]
+    assert ci.hi > 0.02 > ci.at(0.90).hi and ci.at(0.90).lo > -0.02
+    assert v.verdict == REPRODUCED and v.p < 0.05 and "(90%: [" in v.difference
+
+
+def test_inconclusive_verdicts_say_what_these_runs_detect_and_the_seeds_a_decision_needs():
+    a, b = fixed(0.71, 0.02, 3), fixed(0.70, 0.02, 3)
+    v = judge(pair("greater"), {"a": a, "b": b})
+    assert v.verdict == INCONCLUSIVE
+    found = v.sensitivity["a-b"]
+    design = Design.of([a, b], [1.0, -1.0])
+    assert power(found["mde"], design) == pytest.approx(0.8, abs=1e-6)
+    assert 0.05 < found["mde"] < 0.07  # (t_.975,4 + t_.8,4) * 0.02 * sqrt(2/3) is about 0.064
+    n = found["seeds_needed"]
+    assert power(0.01, design.with_seeds(n)) >= 0.8 > power(0.01, design.with_seeds(n - 1))
+    assert f"needs {n} seeds per side" in v.sensitivity_text
+    decided = judge(pair("greater"), {"a": fixed(0.8, 0.01), "b": b})
+    assert decided.verdict == REPRODUCED and decided.sensitivity == {}
+    equal = judge(pair("equal", margin=0.01), {"a": a, "b": b})
+    assert equal.verdict == INCONCLUSIVE and "show equivalence within ±" in equal.sensitivity_text
+
+
+def test_holm_turns_a_marginal_reproduced_claim_inconclusive(tmp_path):
+    """Three claims of one run: a clear one, a marginal one (raw p ~0.04, Holm p ~0.08) and a null one."""
+    _write_metrics(tmp_path, "big", [0.90, 0.91, 0.89])
+    _write_metrics(tmp_path, "mid", [0.75, 0.77, 0.73])  # vs base: +0.05, t ~3.06, df 4, p ~0.037
+    _write_metrics(tmp_path, "base", [0.70, 0.72, 0.68])
+    _write_metrics(tmp_path, "same", [0.70, 0.73, 0.67])
+    params = Params(
+        train={"seeds": [0, 1, 2]},
+        variants={v: {"data": "prepared", "init": "none"} for v in ("big", "mid", "base", "same")},
+        report={
+            "claims": [
+                {"text": "big beats base", "a": "big", "b": "base", "expect": "greater"},
+                {"text": "mid beats base", "a": "mid", "b": "base", "expect": "greater"},
+                {"text": "same beats base", "a": "same", "b": "base", "expect": "greater"},
+            ]
+        },
+    )
+    big, mid, same = judge_claims(params, *_dirs(tmp_path))
+    ref = sps.ttest_ind([0.75, 0.77, 0.73], [0.70, 0.72, 0.68], equal_var=False).pvalue
+    assert mid.p == pytest.approx(ref) and 0.025 < ref < 0.05
+    assert (big.verdict, big.adjusted) == (REPRODUCED, REPRODUCED)
+    assert (mid.verdict, mid.adjusted) == (REPRODUCED, INCONCLUSIVE)
+    assert mid.p_holm == pytest.approx(2 * ref)  # second smallest of three: times 2
+    assert mid.sensitivity["a-b"]["alpha"] == pytest.approx(0.05 / 2)  # seeds needed at its Holm level
+    assert (same.verdict, same.adjusted) == (INCONCLUSIVE, INCONCLUSIVE)
+    record = claims_json([big, mid, same])[1]
+    assert (record["verdict"], record["verdict_holm"]) == (REPRODUCED, INCONCLUSIVE)
+    assert record["p_holm"] == pytest.approx(2 * ref) and record["to_decide"]["a-b"]["seeds_needed"] > 3
+    md = claims_markdown(claims_frame([big, mid, same]))
+    assert "| reproduced | inconclusive (Holm p 0.075) |" in md
+    assert {"verdict", "Holm-adjusted", "size vs report"} <= set(verdict_rows([mid])[0])
+
+
+def test_claims_forced_inconclusive_are_left_out_of_the_holm_family(tmp_path):
+    _write_metrics(tmp_path, "a", [0.245, 0.245, 0.245], majority=0.245)
+    _write_metrics(tmp_path, "b", [0.245, 0.245, 0.25], majority=0.245)
+    _write_metrics(tmp_path, "c", [0.60, 0.62, 0.61], majority=0.245)
+    params = Params(
+        train={"seeds": [0, 1, 2]},
+        variants={v: {"data": "prepared", "init": "none"} for v in "abc"},
+        report={
+            "claims": [
+                {"text": "idle", "a": "a", "b": "b", "expect": "less", "report": {"a": 0.5, "b": 0.6}},
+                {"text": "learned", "a": "c", "b": "b", "expect": "greater"},
+            ]
+        },
+    )
+    idle, learned = judge_claims(params, *_dirs(tmp_path))
+    assert idle.p is None and idle.p_holm is None and idle.size == "" and idle.sensitivity == {}
+    assert learned.p_holm == pytest.approx(learned.p)  # a family of one

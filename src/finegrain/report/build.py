@@ -222,4 +222,4 @@ def _claims_md(params: Params, claims: pd.DataFrame | None, tables: list[dict]) 
 def _claims_header(params: Params) -> str:
     preset = params.report.preset or "params.yaml"
     scale = f", scale {params.report.scale}" if params.report.scale else ""
-    return f"Claims of {preset}{scale}: Welch 95% CI of the difference over seeds.\n"
+    return f"Claims of {preset}{scale}.\n"

@@ -1,80 +1,95 @@
-"""A report's claims as data, judged with Welch 95% confidence intervals over seeds (no IO here).
+"""A report's claims as data, judged on Welch contrasts over seeds (finegrain.report.contrasts; no IO here).
 
-Every claim is a linear contrast of group means, sum(c_i * mu_i), so one Welch-Satterthwaite interval serves all:
-pairwise `a - b`; a series' rise `last - first` and its concavity (slope over the first half of x minus slope over the
-second half). A group is one variant or several pooled (their seeds are the samples).
+Every claim is a linear contrast of group means: pairwise `a - b` (or, with `compare: ratio`, log(mean_a / mean_b) by
+the delta method); a series' rise `last - first` and its concavity (slope over the first half of x minus slope over
+the second half). A group is one variant or several pooled (their seeds are the samples).
 
-Verdicts: the CI excludes 0 in the expected direction -> reproduced; in the other -> contradicted; else inconclusive.
-`equal` claims (equivalence within `margin`): CI inside (-margin, margin) -> reproduced; wholly outside -> contradicted.
+Direction (raw): the 95% CI excludes 0 in the expected direction -> reproduced; in the other -> contradicted; else
+inconclusive. `equal` claims (equivalence within `margin`, on the log ratio for ratio claims): by TOST, the 90% CI
+inside (-margin, margin) -> reproduced; the 95% CI wholly outside -> contradicted.
+Each claim has one p-value that is < 0.05 exactly when its raw verdict is decided: the Welch t test (two-sided); for
+equal claims the TOST p (or, when the estimate lies beyond the margin, the p of lying beyond it); for a series the
+largest of its checks' p (all must hold), or the smallest of those pointing the wrong way. `adjust` applies Holm
+across one report run's claims: a raw verdict stands when its Holm-adjusted p is < 0.05, else it is inconclusive.
+Size: with the report's values, the report's difference (rise for a series, log ratio for ratios) inside our 95% CI
+-> same size; beyond it in the claim's direction -> the report's effect is larger; short of it -> smaller.
+Every inconclusive verdict says the smallest effect these runs could detect and the seeds a decision would need.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
-
-from scipy import stats as sps
 
 from finegrain.report.config import ClaimCfg
+from finegrain.report.contrasts import (
+    ALPHA,
+    MAX_SEEDS,
+    POWER,
+    Design,
+    Interval,
+    Stat,
+    holm,
+    holm_levels,
+    log_stat,
+    min_detectable,
+    min_margin,
+    p_beyond,
+    p_tost,
+    p_two_sided,
+    pool,
+    power,
+    seeds_needed,
+    tost_power,
+    welch_contrast,
+)
 
 REPRODUCED, CONTRADICTED, INCONCLUSIVE = "reproduced", "contradicted", "inconclusive"
+SAME_SIZE, REPORT_LARGER, REPORT_SMALLER = "same size", "report's effect larger", "report's effect smaller"
 
 
-@dataclass(frozen=True)
-class Stat:
-    """A group's mean, sample standard deviation and number of runs."""
-
-    mean: float
-    std: float
-    n: int
-
-    def __str__(self) -> str:
-        return f"{self.mean:.4g} ± {self.std:.2g} (n={self.n})" if self.n > 1 else f"{self.mean:.4g} (n=1)"
-
-
-def pool(parts: list[Stat]) -> Stat:
-    """Several groups' runs as one sample (exact pooled mean and sample std)."""
-    n = sum(p.n for p in parts)
-    mean = sum(p.mean * p.n for p in parts) / n
-    ss = sum((p.n - 1) * p.std**2 + p.n * (p.mean - mean) ** 2 for p in parts)
-    return Stat(mean, math.sqrt(ss / (n - 1)) if n > 1 else 0.0, n)
-
-
-@dataclass(frozen=True)
-class Interval:
-    estimate: float
-    lo: float
-    hi: float
-    df: float
-
-
-def welch_contrast(groups: list[Stat], coeffs: list[float], level: float = 0.95) -> Interval | None:
-    """CI of sum(c_i * mean_i), Welch-Satterthwaite degrees of freedom; None when a group has fewer than 2 runs."""
-    used = [(g, c) for g, c in zip(groups, coeffs, strict=True) if c != 0]
-    if any(g.n < 2 for g, _ in used):
-        return None
-    estimate = sum(c * g.mean for g, c in used)
-    terms = [c * c * g.std**2 / g.n for g, c in used]
-    var = sum(terms)
-    if var == 0:
-        return Interval(estimate, estimate, estimate, math.inf)
-    df = var**2 / sum(t * t / (g.n - 1) for t, (g, _) in zip(terms, used, strict=True))
-    half = float(sps.t.ppf(0.5 + level / 2, df)) * math.sqrt(var)
-    return Interval(estimate, estimate - half, estimate + half, df)
-
-
-def direction(ci: Interval, expect: Literal["greater", "less"]) -> str:
-    """reproduced / contradicted / inconclusive for a contrast expected > 0 (greater) or < 0 (less)."""
+def direction(ci: Interval, expect: str) -> str:
+    """reproduced / contradicted / inconclusive for a contrast expected > 0 (greater) or < 0 (less), at ci's level."""
     sign = 1 if expect == "greater" else -1
     lo, hi = sorted((sign * ci.lo, sign * ci.hi))
     return REPRODUCED if lo > 0 else CONTRADICTED if hi < 0 else INCONCLUSIVE
 
 
 def equivalence(ci: Interval, margin: float) -> str:
-    if -margin < ci.lo and ci.hi < margin:
+    """TOST: the 90% CI inside (-margin, margin) -> reproduced; the 95% CI wholly beyond it -> contradicted."""
+    ci90, ci95 = ci.at(0.90), ci.at(0.95)
+    if -margin < ci90.lo and ci90.hi < margin:
         return REPRODUCED
-    return CONTRADICTED if ci.lo >= margin or ci.hi <= -margin else INCONCLUSIVE
+    return CONTRADICTED if ci95.lo >= margin or ci95.hi <= -margin else INCONCLUSIVE
+
+
+@dataclass(frozen=True)
+class Check:
+    """One tested contrast of a claim: interval (95%), raw verdict, p-value, and the design power is computed on."""
+
+    name: str
+    expect: str
+    ci: Interval
+    verdict: str
+    p: float
+    design: Design | None
+    margin: float = 0.0
+
+    @property
+    def right_way(self) -> bool:
+        return self.ci.estimate > 0 if self.expect == "greater" else self.ci.estimate < 0
+
+
+def check(name: str, groups: list[Stat], coeffs: list[float], expect: str, margin: float = 0.0) -> Check | None:
+    """The contrast of `groups` by `coeffs` tested as `expect` (greater / less / equal within margin)."""
+    ci = welch_contrast(groups, coeffs)
+    if ci is None:
+        return None
+    design = Design.of(groups, coeffs)
+    if expect == "equal":
+        p = p_tost(ci, margin) if abs(ci.estimate) < margin else p_beyond(ci, margin)
+        return Check(name, expect, ci, equivalence(ci, margin), p, design, margin)
+    return Check(name, expect, ci, direction(ci, expect), p_two_sided(ci), design)
 
 
 @dataclass
@@ -86,20 +101,107 @@ class Verdict:
     reason: str = ""
     scale: str = ""
     intervals: dict[str, Interval] = field(default_factory=dict)
+    checks: list[Check] = field(default_factory=list)
+    p: float | None = None
+    adjusted: str = ""
+    p_holm: float | None = None
+    size: str = ""
+    size_text: str = ""
+    report_difference: float | None = None
+    sensitivity: dict[str, dict] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.adjusted = self.adjusted or self.verdict
+
+    @property
+    def verdict_text(self) -> str:
+        """The raw verdict, with why when it was forced inconclusive."""
+        return self.verdict + (f" ({self.reason})" if self.reason else "")
+
+    @property
+    def adjusted_text(self) -> str:
+        """'reproduced (Holm p 0.012)', or '' when the claim had no test."""
+        return "" if self.p_holm is None else f"{self.adjusted} (Holm p {p_text(self.p_holm)})"
+
+    @property
+    def sensitivity_text(self) -> str:
+        return "; ".join(s["text"] for s in self.sensitivity.values())
 
 
-def _fmt(ci: Interval | None) -> str:
-    return "no CI (needs >= 2 runs per group)" if ci is None else f"{ci.estimate:+.4g} [{ci.lo:+.4g}, {ci.hi:+.4g}]"
+def _ratio(x: float) -> str:
+    return f"×{math.exp(x):.3g}"
+
+
+def effect_text(claim: ClaimCfg, x: float) -> str:
+    """A contrast value in the claim's units: a signed difference, or a ratio for `compare: ratio` claims."""
+    return _ratio(x) if claim.compare == "ratio" else f"{x:+.4g}"
+
+
+def _fmt(claim: ClaimCfg, ci: Interval | None) -> str:
+    if ci is None:
+        return "no CI (needs >= 2 runs per group)"
+    show = lambda x: effect_text(claim, x)  # noqa: E731
+    text = f"{show(ci.estimate)} [{show(ci.lo)}, {show(ci.hi)}]"
+    if claim.expect == "equal":
+        ci90 = ci.at(0.90)
+        text += f" (90%: [{show(ci90.lo)}, {show(ci90.hi)}])"
+    return text
+
+
+def size_verdict(claim: ClaimCfg, ci: Interval, reported: float) -> tuple[str, str]:
+    """The report's effect against our 95% CI, read along the claim's direction (an `equal` claim's along the
+    report's own sign): (label, sentence)."""
+    sign = -1.0 if claim.expect == "less" else (-1.0 if claim.expect == "equal" and reported < 0 else 1.0)
+    lo, hi = sorted((sign * ci.lo, sign * ci.hi))
+    ours = f"our 95% CI [{effect_text(claim, ci.lo)}, {effect_text(claim, ci.hi)}]"
+    theirs = f"the report's {effect_text(claim, reported)}"
+    if lo <= sign * reported <= hi:
+        return SAME_SIZE, f"{SAME_SIZE}: {theirs} is inside {ours}"
+    if sign * reported > hi:
+        return REPORT_LARGER, f"{REPORT_LARGER}: {theirs} lies beyond {ours}"
+    return REPORT_SMALLER, f"{REPORT_SMALLER}: {theirs} falls short of {ours}"
+
+
+def _set_size(verdict: Verdict, reported: float | None) -> None:
+    if reported is None or not verdict.checks:
+        return
+    verdict.report_difference = reported
+    verdict.size, verdict.size_text = size_verdict(verdict.claim, verdict.checks[0].ci, reported)
+
+
+def _claim_p(checks: list[Check]) -> float:
+    """< ALPHA exactly when the claim is decided: every check holds (largest p), or one is reversed (smallest)."""
+    if all(c.expect == "equal" or c.right_way for c in checks):
+        return max(c.p for c in checks)
+    return min(c.p for c in checks if not c.right_way)
+
+
+def _finish(verdict: Verdict, checks: list[Check]) -> Verdict:
+    verdict.checks = checks
+    verdict.intervals = {c.name: c.ci for c in checks}
+    verdict.p = _claim_p(checks)
+    if verdict.verdict == INCONCLUSIVE:
+        verdict.sensitivity = sensitivity(verdict, ALPHA)
+    return verdict
 
 
 def judge_pair(claim: ClaimCfg, a: Stat, b: Stat) -> Verdict:
-    """a - b with its Welch 95% CI, judged against the claim's expected direction (or equivalence margin)."""
-    ci = welch_contrast([a, b], [1.0, -1.0])
+    """a - b (or log(a/b) for ratio claims) with its Welch CI, judged against the claim's expected direction (or
+    equivalence margin), and against the report's values when the claim has them."""
     sides = {" + ".join(claim.a): str(a), " + ".join(claim.b): str(b)}
-    if ci is None:
-        return Verdict(claim, INCONCLUSIVE, sides, _fmt(ci), "fewer than 2 runs on a side")
-    verdict = equivalence(ci, claim.margin) if claim.expect == "equal" else direction(ci, claim.expect)
-    return Verdict(claim, verdict, sides, _fmt(ci), intervals={"a-b": ci})
+    name, groups = "a-b", [a, b]
+    if claim.compare == "ratio":
+        name, groups = "log(a/b)", [log_stat(a), log_stat(b)]
+        if None in groups:
+            return Verdict(claim, INCONCLUSIVE, sides, "no ratio", "a ratio needs positive means")
+    found = check(name, groups, [1.0, -1.0], claim.expect, claim.margin)
+    if found is None:
+        return Verdict(claim, INCONCLUSIVE, sides, _fmt(claim, None), "fewer than 2 runs on a side")
+    verdict = _finish(Verdict(claim, found.verdict, sides, _fmt(claim, found.ci)), [found])
+    if claim.report:
+        ra, rb = claim.report["a"], claim.report["b"]
+        _set_size(verdict, math.log(ra / rb) if claim.compare == "ratio" else ra - rb)
+    return verdict
 
 
 def judge_series(claim: ClaimCfg, points: list[Stat]) -> Verdict:
@@ -107,12 +209,11 @@ def judge_series(claim: ClaimCfg, points: list[Stat]) -> Verdict:
     slope over the second half (the split is the middle point). Both must hold for reproduced; either reversed with
     a CI excluding 0 contradicts."""
     x, k = claim.x, len(points)
-    rise = welch_contrast(points, [-1.0] + [0.0] * (k - 2) + [1.0])
+    rise = check("rise", points, [-1.0] + [0.0] * (k - 2) + [1.0], "greater")
     sides = {f"{v} (x={xv:g})": str(p) for v, xv, p in zip(claim.series, x, points, strict=True)}
     steps = ", ".join(f"{b.mean - a.mean:+.3g}" for a, b in zip(points, points[1:], strict=False))
-    intervals = {"rise": rise} if rise else {}
-    checks = [direction(rise, "greater")] if rise else []
-    text = f"rise {_fmt(rise)}; steps {steps}"
+    checks = [rise] if rise else []
+    text = f"rise {_fmt(claim, rise.ci if rise else None)}; steps {steps}"
     if claim.expect == "rising_diminishing":
         m = k // 2
         d1, d2 = x[m] - x[0], x[-1] - x[m]
@@ -120,21 +221,80 @@ def judge_series(claim: ClaimCfg, points: list[Stat]) -> Verdict:
         coeffs[0] -= 1 / d1
         coeffs[m] += 1 / d1 + 1 / d2
         coeffs[-1] -= 1 / d2
-        concavity = welch_contrast(points, coeffs)
-        text += f"; slope drop {_fmt(concavity)} per x unit"
-        if concavity:
-            intervals["concavity"] = concavity
-            checks.append(direction(concavity, "greater"))
-        else:
-            checks = []
+        concavity = check("concavity", points, coeffs, "greater")
+        text += f"; slope drop {_fmt(claim, concavity.ci if concavity else None)} per x unit"
+        checks = [rise, concavity] if rise and concavity else []
     if not checks:
         return Verdict(claim, INCONCLUSIVE, sides, text, "fewer than 2 runs at a point")
-    verdict = CONTRADICTED if CONTRADICTED in checks else REPRODUCED if set(checks) == {REPRODUCED} else INCONCLUSIVE
-    return Verdict(claim, verdict, sides, text, intervals=intervals)
+    verdicts = {c.verdict for c in checks}
+    raw = CONTRADICTED if CONTRADICTED in verdicts else REPRODUCED if verdicts == {REPRODUCED} else INCONCLUSIVE
+    verdict = _finish(Verdict(claim, raw, sides, text), checks)
+    if claim.report:
+        _set_size(verdict, claim.report[claim.series[-1]] - claim.report[claim.series[0]])
+    return verdict
 
 
 def judge(claim: ClaimCfg, stat_of: dict[str, Stat]) -> Verdict:
-    """The claim's verdict given each variant's Stat on the claim's metric."""
+    """The claim's raw verdict given each variant's Stat on the claim's metric (`adjust` adds the Holm verdicts)."""
     if claim.series:
         return judge_series(claim, [stat_of[v] for v in claim.series])
     return judge_pair(claim, pool([stat_of[v] for v in claim.a]), pool([stat_of[v] for v in claim.b]))
+
+
+def sensitivity(verdict: Verdict, alpha: float) -> dict[str, dict]:
+    """For the checks that left the verdict undecided at `alpha`: the smallest effect these runs detect with 80%
+    power (two-sided, from the pooled std and runs per group), the narrowest margin they could show equivalence
+    within (equal claims), and the runs per group a decision on the observed effect would need."""
+    decided = verdict.verdict if verdict.verdict != INCONCLUSIVE else None
+    return {
+        c.name: _check_sensitivity(verdict.claim, c, alpha)
+        for c in verdict.checks
+        if c.design is not None and c.verdict == (decided or INCONCLUSIVE)
+    }
+
+
+def _check_sensitivity(claim: ClaimCfg, c: Check, alpha: float) -> dict:
+    d, est = c.design, c.ci.estimate
+    if d.se == 0:
+        text = f"{c.name}: the seeds agree exactly (no spread), so more seeds would not change it"
+        return {"mde": 0.0, "seeds_needed": None, "alpha": alpha, "text": text}
+    mde = min_detectable(d, alpha)
+    unit = " per x unit" if c.name == "concavity" else ""
+    words = [f"{c.name}: these runs detect {effect_text(claim, mde).lstrip('+')}{unit} (80% power, α {alpha:.3g})"]
+    if c.expect == "equal":
+        narrowest = min_margin(d, alpha)
+        within = f"{_ratio(-narrowest)}–{_ratio(narrowest)}" if claim.compare == "ratio" else f"±{narrowest:.3g}"
+        words.append(f"show equivalence within {within}")
+        if abs(est) < c.margin:
+            seeds = seeds_needed(lambda n: tost_power(est, c.margin, d.with_seeds(n), alpha) >= POWER)
+        else:
+            seeds = seeds_needed(lambda n: power(abs(est) - c.margin, d.with_seeds(n), alpha) >= POWER)
+    else:
+        seeds = seeds_needed(lambda n: power(est, d.with_seeds(n), alpha) >= POWER) if est else None
+    observed = effect_text(claim, est)
+    per = "per point" if claim.series else "per side"
+    if est == 0:
+        words.append("no number of seeds decides an observed difference of 0")
+    elif seeds is None:
+        words.append(f"deciding the observed {observed} needs more than {MAX_SEEDS} seeds {per}")
+    else:
+        words.append(f"a decision on the observed {observed} needs {seeds} seeds {per}")
+    return {"mde": mde, "seeds_needed": seeds, "alpha": alpha, "text": "; ".join(words)}
+
+
+def adjust(verdicts: list[Verdict], alpha: float = ALPHA) -> list[Verdict]:
+    """Holm across one report run's claims (those with a p-value; a claim forced inconclusive has none): each claim's
+    adjusted verdict is its raw one when the Holm-adjusted p is < alpha, else inconclusive, with the seeds a decision
+    at its Holm level would need."""
+    tested = [v for v in verdicts if v.p is not None]
+    ps = [v.p for v in tested]
+    for v, p_holm, level in zip(tested, holm(ps), holm_levels(ps, alpha), strict=True):
+        v.p_holm = p_holm
+        v.adjusted = v.verdict if p_holm < alpha else INCONCLUSIVE
+        if v.verdict != INCONCLUSIVE and v.adjusted == INCONCLUSIVE:
+            v.sensitivity = sensitivity(v, level)
+    return verdicts
+
+
+def p_text(p: float | None) -> str:
+    return "" if p is None else f"{p:.2g}"

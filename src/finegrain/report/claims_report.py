@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
 
 from finegrain.checks import failing
 from finegrain.params import Params
-from finegrain.report.claims import INCONCLUSIVE, Stat, Verdict, judge
+from finegrain.report.claims import INCONCLUSIVE, Verdict, adjust, judge, p_text
 from finegrain.report.config import ClaimCfg
+from finegrain.report.contrasts import Interval, Stat
+
+CLAIMS_METHOD = (
+    "Welch 95% CI of the difference over seeds (ratio claims: of the log ratio of means); equal claims by TOST "
+    "(90% CI inside the margin); verdicts raw and Holm-adjusted across these claims; size: the report's own difference "
+    "against our 95% CI; 'to decide': the smallest effect these runs detect (80% power, two-sided α 0.05) and the "
+    "seeds per side a decision on the observed effect needs."
+)
 
 EXACT_METRICS = ("params",)
 """Deterministic metrics: no seed variance, so the CI is the point difference."""
@@ -122,22 +131,43 @@ def judge_claims(
         techniques = rests_on(claim, {n: variant_checks(n, models_dir) for n in names})
         reason = unreadable_reason(claim.metric, [loaded[n][0] for n in names], list(perfs.values()), techniques)
         if reason:
-            verdict.verdict, verdict.reason = INCONCLUSIVE, reason
+            verdict = unreadable(verdict, reason)
         verdict.scale = scale_of(params, names, perfs)
         verdicts.append(verdict)
-    return verdicts
+    return adjust(verdicts)
+
+
+def unreadable(verdict: Verdict, reason: str) -> Verdict:
+    """A verdict forced inconclusive for `reason`: no p-value (left out of the Holm family), no size, no seed count
+    (more seeds would not help)."""
+    verdict.verdict = verdict.adjusted = INCONCLUSIVE
+    verdict.reason, verdict.p, verdict.size, verdict.size_text, verdict.sensitivity = reason, None, "", "", {}
+    return verdict
+
+
+def expected_text(claim: ClaimCfg) -> str:
+    """'greater', 'equal (±0.01)', 'greater (ratio a/b)', 'equal (ratio within ×0.905–×1.11)'."""
+    ratio = claim.compare == "ratio"
+    if claim.expect == "equal":
+        within = f"×{math.exp(-claim.margin):.3g}–×{math.exp(claim.margin):.3g}" if ratio else f"±{claim.margin:g}"
+        return f"equal ({'ratio within ' if ratio else ''}{within})"
+    return claim.expect + (" (ratio a/b)" if ratio else "")
 
 
 def claims_frame(verdicts: list[Verdict]) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {
-                "claim": v.claim.text,
+                "claim": v.claim.text + (f" ({v.claim.note})" if v.claim.note else ""),
                 "metric": v.claim.metric,
-                "expected": v.claim.expect + (f" (±{v.claim.margin:g})" if v.claim.expect == "equal" else ""),
+                "expected": expected_text(v.claim),
                 "groups": "; ".join(f"{k}: {s}" for k, s in v.sides.items()),
                 "difference [95% CI]": v.difference,
-                "verdict": v.verdict + (f" ({v.reason})" if v.reason else ""),
+                "p": p_text(v.p),
+                "verdict": v.verdict_text,
+                "Holm-adjusted": v.adjusted_text,
+                "size vs report": v.size_text,
+                "to decide": v.sensitivity_text,
                 "scale": v.scale,
             }
             for v in verdicts
@@ -147,10 +177,14 @@ def claims_frame(verdicts: list[Verdict]) -> pd.DataFrame:
 
 def claims_markdown(frame: pd.DataFrame, header: str = "") -> str:
     cols = list(frame.columns)
-    lines = [header] if header else []
+    lines = [header, CLAIMS_METHOD, ""] if header else [CLAIMS_METHOD, ""]
     lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(str(r[c]).replace("|", "/") for c in cols) + " |" for r in frame.to_dict("records")]
     return "\n".join(lines) + "\n"
+
+
+def _triple(ci: Interval) -> list[float]:
+    return [ci.estimate, ci.lo, ci.hi]
 
 
 def claims_json(verdicts: list[Verdict]) -> list[dict]:
@@ -165,7 +199,19 @@ def claims_json(verdicts: list[Verdict]) -> list[dict]:
                 "reason": v.reason,
                 "scale": v.scale,
                 "groups": v.sides,
-                "intervals": {k: [ci.estimate, ci.lo, ci.hi] for k, ci in v.intervals.items()},
+                "intervals": {k: _triple(ci) for k, ci in v.intervals.items()},
+                "intervals_90": {k: _triple(ci.at(0.90)) for k, ci in v.intervals.items() if v.claim.expect == "equal"},
+                "compare": v.claim.compare,
+                "note": v.claim.note,
+                "p": v.p,
+                "p_holm": v.p_holm,
+                "verdict_holm": v.adjusted,
+                "report": v.claim.report,
+                "report_source": v.claim.report_source,
+                "report_difference": v.report_difference,
+                "size": v.size,
+                "size_text": v.size_text,
+                "to_decide": v.sensitivity,
             }
         )
     return out

@@ -38,7 +38,11 @@ class ClaimCfg(Strict):
     expect: Literal["greater", "less", "equal", "rising", "rising_diminishing"]
     a: list[str] = Field(default_factory=list, description="variants pooled on side a (a str is one variant)")
     b: list[str] = Field(default_factory=list)
-    margin: float = Field(0.0, ge=0.0, description="equal: |a - b| below this counts as equal")
+    margin: float = Field(
+        0.0,
+        ge=0.0,
+        description="equal: |a - b| (ratio: |log(a / b)|, e.g. log(1.1) for ±10%) below this is equal",
+    )
     series: list[str] = Field(default_factory=list, description="variants in x order (series claims)")
     x: list[float] = Field(default_factory=list, description="the series' x values, e.g. training-set sizes")
     scales: list[str] = Field(default_factory=list, description="preset scales where it is testable; [] = all")

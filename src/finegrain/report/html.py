@@ -176,7 +176,9 @@ def render(
     if claims is not None:
         parts += [
             "<h2>Claims</h2>",
-            '<p class="note">Welch 95% CI of the difference over seeds.</p>',
+            '<p class="note">Welch 95% CI of the difference over seeds; equal claims by TOST (90% CI inside the '
+            "margin); Holm-adjusted verdicts across the claims beside the raw ones; each inconclusive verdict says "
+            "the smallest effect these runs detect and the seeds a decision needs.</p>",
             claims_html(claims),
         ]
     if report_tables:

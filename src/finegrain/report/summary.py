@@ -73,7 +73,9 @@ def verdict_rows(verdicts: list[Verdict]) -> list[dict]:
     return [
         {
             "claim": v.claim.text + (f" ({v.claim.note})" if v.claim.note else ""),
-            "verdict": v.verdict + (f" ({v.reason})" if v.reason else ""),
+            "verdict": v.verdict_text,
+            "Holm-adjusted": v.adjusted_text,
+            "size vs report": v.size,
             "difference": v.difference,
         }
         for v in verdicts
