@@ -40,10 +40,9 @@ def test_d_crop_claims_follow_the_table():
 @pytest.mark.slow
 def test_d_full_detector_config_builds_and_detects_with_random_weights():
     """D's full-scale mmdet config (COCO Faster R-CNN) builds offline without its checkpoint, at a tiny input size."""
-    from finegrain.detect.mmdet_config import build_config
-
     from finegrain.detect.checkpoint import new_detector
     from finegrain.detect.infer import top_boxes
+    from finegrain.detect.mmdet_config import build_config
 
     detector = compose("D", "full", presets_dir=PRESETS_DIR)["crop"]["detector"]
     assert detector["checkpoint"].startswith("https://download.openmmlab.com/") and detector["train"]

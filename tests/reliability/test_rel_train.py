@@ -254,7 +254,7 @@ def test_code_edit_reruns_exactly_the_stages_that_run_it(tiny_project, tmp_path)
     assert _status_after_edit(clone, "src/finegrain/losses/triplet.py") == every_variant
     assert _status_after_edit(clone, "src/finegrain/data/download.py") == {"download"}
     shard_format = _status_after_edit(clone, "src/finegrain/data/shards.py")  # every stage that reads or writes shards
-    assert {"prepare", "crop", "generate", "augment", "pretrain"} | every_variant == shard_format
+    assert {"prepare", "crop", "generate", "add_generated", "pretrain"} | every_variant == shard_format
     assert _status_after_edit(clone, "src/finegrain/report/html.py") == {"report"}
 
 
