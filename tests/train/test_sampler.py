@@ -106,3 +106,12 @@ def test_train_loader_uses_pk_for_tcel_and_the_unchanged_shuffle_otherwise():
     gen = torch.Generator().manual_seed(11)
     expected = [b[0].tolist() for b in DataLoader(data, 16, shuffle=True, generator=gen, drop_last=True)]
     assert got == expected and torch.equal(state, torch.get_rng_state())
+
+
+def test_train_loader_under_ddp_gives_each_process_whole_classes():
+    data = TensorDataset(torch.arange(len(LABELS)), torch.as_tensor(LABELS))
+    single = [b[0].tolist() for b in _train_loader(data, TrainCfg(**TCEL), 2, SINGLE)]
+    shares = [[b[0].tolist() for b in _train_loader(data, TrainCfg(**TCEL), 2, Dist(r, 2, r))] for r in range(2)]
+    for step, batch in enumerate(single):
+        assert sorted(shares[0][step] + shares[1][step]) == sorted(batch)
+        assert all(len(Counter(LABELS[s[step]].tolist())) == 2 for s in shares)  # 2 of the 4 classes each
