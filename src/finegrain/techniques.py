@@ -33,6 +33,12 @@ TECHNIQUES: dict[str, dict] = {
         "mods": {"embedding_head": True},
         "triplet": {"mining": "hard"},
     },
+    "ce_embedding_head_pk": {  # report B's cross-entropy arm: TCEL's head and P×K batches, CE alone
+        "model": "small_cnn",
+        "mods": {"embedding_head": {"embedding_dim": 16}},
+        "sampler": "pk",
+        "pk_k": 2,
+    },
     "elastic_net": {"model": "small_cnn", "elastic_net": {"alpha": 0.5, "lam": 0.01}, "dropout": 0.5},
     "cutmix_mixup": {"model": "small_cnn", "mix": {"mode": "random"}},
     "sgd_steplr_bs16": {

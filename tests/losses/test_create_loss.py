@@ -40,3 +40,42 @@ def test_unknown_names_and_options():
         create_loss("ce", smoothing=0.1)
     with pytest.raises(ValueError, match="mining"):
         create_loss("tcel", mining="easy")
+
+
+def test_ce_with_an_embedding_head_trains_on_the_heads_classifier():
+    """TCEL's cross-entropy arm: the same embedding head, logits from its classifier, only the loss differs."""
+    from torch.utils.data import TensorDataset
+
+    from finegrain.models.factory import create_model
+    from finegrain.train.config import TrainCfg
+    from finegrain.train.distributed import SINGLE
+    from finegrain.train.loop import _create_loss, _train_loader, epoch_totals
+
+    head = {"embedding_head": {"embedding_dim": 8}}
+    ce_cfg = TrainCfg(data="prepared", init="none", mods=head, batch_size=8, sampler="pk", pk_k=2)
+    tcel_cfg = TrainCfg(data="prepared", init="none", mods=head, batch_size=8, loss="tcel", pk_k=2)
+    assert ce_cfg.model_dump(exclude={"loss", "sampler"}) == tcel_cfg.model_dump(exclude={"loss", "sampler"})
+    assert ce_cfg.batch_sampler == tcel_cfg.batch_sampler == "pk"
+    torch.manual_seed(0)
+    model = create_model("small_cnn", 4, mods=head)
+    twin = create_model("small_cnn", 4, mods=head)
+    assert isinstance(model.head, EmbeddingHead)
+    assert {k: v.shape for k, v in model.state_dict().items()} == {k: v.shape for k, v in twin.state_dict().items()}
+
+    y = torch.arange(4).repeat_interleave(8)
+    x = torch.rand(32, 3, 16, 16) * 0.2 + (y.float() / 4)[:, None, None, None]  # class = brightness
+    loss_fn = _create_loss(ce_cfg)
+    logits = model(x[:8])
+    torch.testing.assert_close(logits, model.head.fc(model.head.embedding))
+    torch.testing.assert_close(loss_fn(logits, y[:8], model), F.cross_entropy(logits, y[:8]))
+
+    data = TensorDataset(x, y)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.01)
+    first = None
+    for epoch in range(15):
+        total, correct, seen = epoch_totals(
+            model, _train_loader(data, ce_cfg, epoch, SINGLE), torch.device("cpu"), loss_fn, optimizer
+        )
+        first = total / seen if first is None else first
+    assert total / seen < first / 2 and correct / seen > 0.9
+    assert model.head.project.weight.grad.abs().sum() > 0 and model.head.fc.weight.grad.abs().sum() > 0

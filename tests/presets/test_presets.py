@@ -197,6 +197,23 @@ def test_every_claim_carries_the_reports_numbers_or_a_note(name, scale):
     assert load_preset(name, PRESETS_DIR)["params"]["report"]["tables"], "every preset prints its report's tables"
 
 
+@pytest.mark.parametrize(("name", "scale"), CASES)
+def test_a_loss_claim_compares_arms_that_differ_only_in_the_loss(tmp_path, name, scale):
+    """A triplet-loss arm against another loss (same training mode): same head, same batches, nothing else apart."""
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(compose(name, scale, presets_dir=PRESETS_DIR)))
+    params = load_params(path)
+    pairs = [(c, va, vb) for c in params.report.claims for va in c.a for vb in c.b]
+    for claim, a, b in ((c, params.variant(va), params.variant(vb)) for c, va, vb in pairs):
+        if a.loss == b.loss or not {a.loss, b.loss} & {"tcel", "triplet"}:
+            continue
+        if a.mode != b.mode:
+            assert claim.note, f"{claim.text}: a loss claim across training modes says so in a note"
+            continue
+        assert a.batch_sampler == b.batch_sampler, claim.text
+        assert a.model_dump(exclude={"loss", "sampler"}) == b.model_dump(exclude={"loss", "sampler"}), claim.text
+
+
 def test_a_claim_without_report_numbers_or_note_fails_validation(tmp_path):
     preset = yaml.safe_load((PRESETS_DIR / "C.yaml").read_text())
     del preset["params"]["report"]["claims"][0]["report"]

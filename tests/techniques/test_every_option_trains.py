@@ -46,7 +46,7 @@ def test_option_trains_and_evaluates(workspace, monkeypatch, name):
     evaluate_variant(params, name)
     quality = json.loads((workspace / paths.variant_metrics(name)).read_text())
     assert 0.0 <= quality["test"]["top1"] <= 1.0
-    if OPTIONS[name].get("loss") in ("tcel", "triplet"):
+    if OPTIONS[name].get("mods", {}).get("embedding_head"):
         assert 0.0 <= quality["test"]["knn_top1"] <= 1.0  # embedding kNN, reported apart from the classifier
     if name == "plateau_early_stop":
         assert summary["seeds"]["0"]["epochs_run"] <= 3

@@ -80,7 +80,7 @@ def evaluate_variant(params: Params, name: str, data_dir: Path, models_dir: Path
             curves.append(robustness_curve(model, *robust_set, *curve_args, clean=clean))
             robust_s += time.perf_counter() - t0
         m = classification_metrics(logits, labels, len(class_names))
-        if cfg.loss in ("tcel", "triplet"):  # embedding quality, labelled apart from the classifier's top1
+        if cfg.mods.get("embedding_head"):  # embedding quality, labelled apart from the classifier's top1
             train_t = Transformed(open_split(data_dir, "train"), test_t.transform)
             ref = embeddings(model, train_t, device, params.evaluate.batch_size)
             m["knn_top1"] = knn_accuracy(*ref, *embeddings(model, test_t, device, params.evaluate.batch_size))

@@ -86,6 +86,10 @@ class TrainCfg(Strict):
     mods: dict[str, Any] = Field(default_factory=dict, description="architecture changes, see models.mods")
     loss: Literal["ce", "tcel", "triplet"] = "ce"
     triplet: TripletCfg = TripletCfg()
+    sampler: Literal["auto", "random", "pk"] = Field(
+        "auto", description="random = shuffled; pk = P classes x pk_k images a batch; auto = pk for tcel/triplet"
+    )
+    pk_k: int = Field(4, ge=2, description="sampler pk: images per class in a batch (P = batch_size // pk_k)")
     mix: MixCfg = MixCfg()
     elastic_net: ElasticNetCfg = ElasticNetCfg()
     adv: AdvCfg = AdvCfg()
@@ -138,12 +142,28 @@ class TrainCfg(Strict):
                 raise ValueError(f"unknown mod {key!r}; expected one of {', '.join(MOD_NAMES)}")
         return v
 
+    @property
+    def batch_sampler(self) -> Literal["random", "pk"]:
+        """`sampler` resolved: auto is pk for the triplet losses (every anchor gets a positive), else random."""
+        if self.sampler == "auto":
+            return "pk" if self.loss in ("tcel", "triplet") else "random"
+        return self.sampler
+
     @model_validator(mode="after")
     def _consistent(self) -> TrainCfg:
         if self.loss in ("tcel", "triplet") and not self.mods.get("embedding_head"):
             raise ValueError(f"mods: loss {self.loss!r} needs mods.embedding_head (an embedding for the triplets)")
         if self.loss in ("tcel", "triplet") and self.mix.mode != "none":
             raise ValueError("mix: triplet losses need hard labels; set mix.mode: none")
+        if self.batch_sampler == "pk":
+            p = self.batch_size // self.pk_k
+            if self.batch_size % self.pk_k or p < 2:
+                raise ValueError(
+                    f"sampler: pk needs batch_size a multiple of pk_k ({self.pk_k}) with at least 2 classes a batch "
+                    f"(got batch_size {self.batch_size}); set pk_k or sampler: random"
+                )
+            if p % self.nproc:
+                raise ValueError(f"sampler: pk splits whole classes among processes: P ({p}) must divide by nproc")
         if self.init == "lite0" and self.model not in LITE0_MODELS:
             raise ValueError(f"init: 'lite0' weights fit models {' | '.join(LITE0_MODELS)} only (got {self.model!r})")
         if self.mode == "two_phase" and self.phase1_epochs >= self.epochs:

@@ -25,6 +25,7 @@ from finegrain.train.config import TrainCfg
 from finegrain.train.distributed import SINGLE, Dist, SameOrderSampler, all_sum, data_parallel, sync_batchnorm
 from finegrain.train.features import CachedFeatures
 from finegrain.train.optim import create_optimizer, create_scheduler, step_scheduler
+from finegrain.train.sampler import PKBatchSampler, class_labels
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,14 @@ class History:
 
 
 def _train_loader(dataset: Dataset, cfg: TrainCfg, epoch_seed: int, dist: Dist, **kw) -> DataLoader:
-    """Shuffled by `epoch_seed`; under DDP each process takes its share of every global batch of that same order."""
+    """Shuffled by `epoch_seed`; under DDP each process takes its share of every global batch of that same order.
+
+    With `cfg.batch_sampler` pk, class-balanced P×K batches drawn by `epoch_seed` instead (train.sampler).
+    """
+    if cfg.batch_sampler == "pk":
+        batches = PKBatchSampler(class_labels(dataset), cfg.batch_size, cfg.pk_k, epoch_seed, dist)
+        gen = torch.Generator().manual_seed(epoch_seed)  # workers' base seed, as below
+        return DataLoader(dataset, batch_sampler=batches, generator=gen, **kw)
     drop_last = len(dataset) > cfg.batch_size
     if not dist.active:
         gen = torch.Generator().manual_seed(epoch_seed)
