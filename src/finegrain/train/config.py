@@ -9,7 +9,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from finegrain.augment.names import RECIPE_NAMES
 from finegrain.data.catalog import DATA_INPUTS
 from finegrain.errors import ConfigError
-from finegrain.models.names import INITS, LITE0_MODELS, MOD_NAMES, known_model
+from finegrain.models.names import INITS, LITE_MODELS, MOD_NAMES, known_model
 from finegrain.schema import Strict, one_line, pixel_eps
 
 INTERPOLATED_VARIANT_KEYS = ("data", "init")
@@ -144,8 +144,9 @@ class TrainCfg(Strict):
             raise ValueError(f"mods: loss {self.loss!r} needs mods.embedding_head (an embedding for the triplets)")
         if self.loss in ("tcel", "triplet") and self.mix.mode != "none":
             raise ValueError("mix: triplet losses need hard labels; set mix.mode: none")
-        if self.init == "lite0" and self.model not in LITE0_MODELS:
-            raise ValueError(f"init: 'lite0' weights fit models {' | '.join(LITE0_MODELS)} only (got {self.model!r})")
+        if self.init in LITE_MODELS and self.model not in LITE_MODELS[self.init]:
+            fits = " | ".join(LITE_MODELS[self.init])
+            raise ValueError(f"init: {self.init!r} weights fit models {fits} only (got {self.model!r})")
         if self.mode == "two_phase" and self.phase1_epochs >= self.epochs:
             raise ValueError(
                 f"phase1_epochs: must be < epochs ({self.epochs}) in two_phase mode (got {self.phase1_epochs})"
