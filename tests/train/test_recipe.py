@@ -79,6 +79,7 @@ def test_progressive_resizing_ramps_to_image_size():
     cfg = _cfg(epochs=5, image_size_px=224, resize={"from_px": 160, "until": 0.75})
     assert [train_px(cfg, e) for e in range(5)] == [160, 184, 200, 224, 224]
     assert train_px(_cfg(epochs=5), 0) == SIZE
+    assert train_px(_cfg(epochs=5, resize={"from_px": 160}), 0) == SIZE  # from_px >= image_size_px: off
 
 
 def test_recipe_trains_with_ema_step_schedule_and_resizing(tmp_path):

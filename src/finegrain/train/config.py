@@ -66,7 +66,7 @@ class ResizeCfg(Strict):
     """Progressive resizing: training images grow linearly from `from_px` to image_size_px (evaluation stays at
     image_size_px)."""
 
-    from_px: int | None = Field(None, ge=16, description="first epoch's training size; null = off")
+    from_px: int | None = Field(None, ge=16, description="first epoch's size; null (or >= image_size_px) = off")
     until: float = Field(0.75, gt=0.0, le=1.0, description="fraction of the epochs after which image_size_px is used")
 
 
@@ -175,8 +175,6 @@ class TrainCfg(Strict):
             )
         if self.lr_interval == "step" and self.scheduler not in ("cosine", "none"):
             raise ValueError(f"lr_interval: 'step' schedules cosine or none (got scheduler {self.scheduler!r})")
-        if self.resize.from_px is not None and self.resize.from_px > self.image_size_px:
-            raise ValueError(f"resize.from_px: must be <= image_size_px ({self.image_size_px})")
         if self.features.cache == "on":
             if self.ema.decay > 0 or self.resize.from_px is not None:
                 raise ValueError("features.cache: 'on' trains the head on fixed features; set ema.decay 0, resize off")

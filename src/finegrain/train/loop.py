@@ -166,7 +166,7 @@ def train_px(cfg: TrainCfg, epoch: int) -> int:
     """Training image size of 0-based `epoch`: image_size_px, or with progressive resizing (`resize.from_px`) a
     linear ramp from from_px (epoch 0) to image_size_px (at `resize.until` of the epochs), in multiples of 8."""
     start, end = cfg.resize.from_px, cfg.image_size_px
-    if start is None or start == end:
+    if start is None or start >= end:
         return end
     ramp = max(1.0, cfg.resize.until * (cfg.epochs - 1))
     size = start + (end - start) * min(1.0, epoch / ramp)
