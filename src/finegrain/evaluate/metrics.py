@@ -18,14 +18,18 @@ from finegrain.engine.progress import progress
 
 @torch.inference_mode()
 def predict(
-    model: torch.nn.Module, dataset: Dataset, device: torch.device, batch_size: int
+    model: torch.nn.Module, dataset: Dataset, device: torch.device, batch_size: int, tta: str = "none"
 ) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """(logits, labels, images per second of the forward passes)."""
+    """(logits, labels, images per second of the forward passes); `tta` flip averages each image's logits with
+    those of its horizontal mirror (the time counts both passes)."""
     model.eval().to(device)
     logits, labels, seconds = [], [], 0.0
     for images, target in progress(DataLoader(dataset, batch_size=batch_size), "predict", unit="batch"):
         t0 = time.perf_counter()
-        out = model(images.to(device))
+        images = images.to(device)
+        out = model(images)
+        if tta == "flip":
+            out = (out + model(images.flip(-1))) / 2
         if device.type == "cuda":
             torch.cuda.synchronize()
         seconds += time.perf_counter() - t0

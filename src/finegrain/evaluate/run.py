@@ -72,7 +72,7 @@ def evaluate_variant(params: Params, name: str, data_dir: Path, models_dir: Path
     per_seed, speeds, confusion, per_class, curves, robust_s = [], [], None, [], [], 0.0
     for seed in cfg.seeds:
         model = load_trained(models_dir, seed)
-        logits, labels, img_per_s = predict(model, test_t, device, params.evaluate.batch_size)
+        logits, labels, img_per_s = predict(model, test_t, device, params.evaluate.batch_size, params.evaluate.tta)
         if len(robust_pos):
             t0 = time.perf_counter()
             clean = logits[torch.from_numpy(robust_pos)].argmax(1) == labels[torch.from_numpy(robust_pos)]

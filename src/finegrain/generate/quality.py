@@ -94,11 +94,11 @@ class Lite0Features(torch.nn.Module):
 
     def __init__(self, net: torch.nn.Module, size: int) -> None:
         super().__init__()
-        from finegrain.models.lite0 import LITE0_MEAN, LITE0_STD
+        from finegrain.models.lite import LITE_MEAN, LITE_STD
 
         self.net, self.size = net.eval(), size
-        self.register_buffer("mean", torch.tensor(LITE0_MEAN).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(LITE0_STD).view(1, 3, 1, 1))
+        self.register_buffer("mean", torch.tensor(LITE_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(LITE_STD).view(1, 3, 1, 1))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()

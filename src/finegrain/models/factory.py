@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from finegrain.errors import FinegrainError
-from finegrain.models.names import OWN_MODELS, torchvision_names
+from finegrain.models.names import LITE_MODELS, OWN_MODELS, torchvision_names
 
 log = logging.getLogger(__name__)
 
@@ -111,10 +111,10 @@ def _replace_head(net: nn.Module, num_classes: int, dropout: float | None) -> st
 
 
 def _load_init(net: nn.Module, init: str, weights_dir: Path | None, name: str) -> None:
-    if init == "lite0":
-        path = (weights_dir or Path("data/weights/lite0")) / "weights.pt"
+    if init in LITE_MODELS:
+        path = (weights_dir or Path(f"data/weights/{init}")) / "weights.pt"
         if not path.is_file():
-            raise FinegrainError(f"{path}: efficientnet_lite0 ImageNet weights missing; run `dvc repro weights`")
+            raise FinegrainError(f"{path}: efficientnet_{init} ImageNet weights missing; run `dvc repro weights`")
         state = torch.load(path, map_location="cpu", weights_only=True)
         head = _last_linear(net)
         state = {k: v for k, v in state.items() if not k.startswith(head + ".")}
@@ -158,7 +158,7 @@ def create_model(
     """Build `name` with a fresh `num_classes` head, then apply `mods` (see models.mods).
 
     init: `none` (random), `hub` (torchvision/timm pretrained download; needs internet),
-    `lite0` (offline ImageNet weights for (tf_)efficientnet_lite0 from data/weights/lite0),
+    `lite0|1|2` (offline ImageNet weights for (tf_)efficientnet_lite0|1|2 from data/weights/lite0|1|2),
     `simclr` (the pretrain stage's self-supervised backbone of this model from data/weights/simclr).
     """
     mean, std = IMAGENET_MEAN, IMAGENET_STD
@@ -187,10 +187,10 @@ def create_model(
             net = timm.create_model(name, pretrained=init == "hub")
         except (OSError, RuntimeError) as err:
             raise FinegrainError(_offline_message(name, err)) from None
-        if init == "lite0":
-            from finegrain.models.lite0 import LITE0_MEAN, LITE0_STD
+        if init in LITE_MODELS:
+            from finegrain.models.lite import LITE_MEAN, LITE_STD
 
-            mean, std = LITE0_MEAN, LITE0_STD
+            mean, std = LITE_MEAN, LITE_STD
         elif init == "hub":
             cfg = net.pretrained_cfg
             mean, std = tuple(cfg.get("mean", mean)), tuple(cfg.get("std", std))

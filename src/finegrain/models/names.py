@@ -12,11 +12,11 @@ OWN_MODELS = ("small_cnn", "small_resnet")
 MOD_NAMES = ("bottleneck", "se", "deform", "eca", "dense_head", "embedding_head")
 """Architecture modifications (finegrain.models.mods), in their order of application."""
 
-INITS = ("none", "hub", "lite0", "simclr")
+INITS = ("none", "hub", "lite0", "lite1", "lite2", "simclr")
 """Initial weights a variant can start from (each is a directory data/weights/<init>)."""
 
-LITE0_MODELS = ("tf_efficientnet_lite0", "efficientnet_lite0")
-"""Models the offline `lite0` ImageNet weights fit: tf_ (TF 'SAME' padding) reproduces the original logits exactly."""
+LITE_MODELS = {f"lite{n}": (f"tf_efficientnet_lite{n}", f"efficientnet_lite{n}") for n in range(3)}
+"""Models each offline `liteN` ImageNet init fits: tf_ (TF 'SAME' padding) reproduces the original logits exactly."""
 
 
 def torchvision_names() -> set[str]:

@@ -9,7 +9,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from finegrain.augment.names import RECIPE_NAMES
 from finegrain.data.catalog import DATA_INPUTS
 from finegrain.errors import ConfigError
-from finegrain.models.names import INITS, LITE0_MODELS, MOD_NAMES, known_model
+from finegrain.models.names import INITS, LITE_MODELS, MOD_NAMES, known_model
 from finegrain.schema import Strict, one_line, pixel_eps
 
 INTERPOLATED_VARIANT_KEYS = ("data", "init")
@@ -54,6 +54,22 @@ class FeaturesCfg(Strict):
     views: int = Field(1, gt=0, description="augmented views cached per training image (augment other than none)")
 
 
+class EmaCfg(Strict):
+    """An exponential moving average of the weights (timm ModelEmaV3), updated every optimizer step; when on, it is
+    what validation scores and what the best weights are."""
+
+    decay: float = Field(0.0, ge=0.0, lt=1.0, description="0 = off; e.g. 0.999")
+    warmup: bool = Field(True, description="ramp the decay up over the first steps (1 - (1 + step) ** -2/3)")
+
+
+class ResizeCfg(Strict):
+    """Progressive resizing: training images grow linearly from `from_px` to image_size_px (evaluation stays at
+    image_size_px)."""
+
+    from_px: int | None = Field(None, ge=16, description="first epoch's size; null (or >= image_size_px) = off")
+    until: float = Field(0.75, gt=0.0, le=1.0, description="fraction of the epochs after which image_size_px is used")
+
+
 class TrainCfg(Strict):
     """One variant's resolved training config (the `train` defaults with the variant merged over them)."""
 
@@ -69,6 +85,12 @@ class TrainCfg(Strict):
     weight_decay: float = Field(1e-4, ge=0.0)
     scheduler: Literal["none", "step", "cosine", "plateau"] = "cosine"
     warmup_epochs: int = Field(0, ge=0)
+    lr_interval: Literal["epoch", "step"] = Field(
+        "epoch", description="step: cosine with linear warm-up recomputed every optimizer step (per phase)"
+    )
+    decay_norm_bias: bool = Field(True, description="false: no weight decay on norm and bias parameters (timm)")
+    ema: EmaCfg = EmaCfg()
+    resize: ResizeCfg = ResizeCfg()
     step_size: int = Field(7, gt=0)
     gamma: float = Field(0.1, gt=0.0, le=1.0)
     plateau_patience: int = Field(2, ge=0)
@@ -164,13 +186,18 @@ class TrainCfg(Strict):
                 )
             if p % self.nproc:
                 raise ValueError(f"sampler: pk splits whole classes among processes: P ({p}) must divide by nproc")
-        if self.init == "lite0" and self.model not in LITE0_MODELS:
-            raise ValueError(f"init: 'lite0' weights fit models {' | '.join(LITE0_MODELS)} only (got {self.model!r})")
+        if self.init in LITE_MODELS and self.model not in LITE_MODELS[self.init]:
+            fits = " | ".join(LITE_MODELS[self.init])
+            raise ValueError(f"init: {self.init!r} weights fit models {fits} only (got {self.model!r})")
         if self.mode == "two_phase" and self.phase1_epochs >= self.epochs:
             raise ValueError(
                 f"phase1_epochs: must be < epochs ({self.epochs}) in two_phase mode (got {self.phase1_epochs})"
             )
+        if self.lr_interval == "step" and self.scheduler not in ("cosine", "none"):
+            raise ValueError(f"lr_interval: 'step' schedules cosine or none (got scheduler {self.scheduler!r})")
         if self.features.cache == "on":
+            if self.ema.decay > 0 or self.resize.from_px is not None:
+                raise ValueError("features.cache: 'on' trains the head on fixed features; set ema.decay 0, resize off")
             if self.mode != "frozen":
                 raise ValueError(f"features.cache: 'on' needs mode: frozen (got {self.mode!r})")
             if self.mix.mode != "none" or self.adv.method != "none":

@@ -93,6 +93,8 @@ def use_cache(cfg: TrainCfg, model: Classifier) -> bool:
         (cfg.mix.mode != "none", "mix"),
         (cfg.adv.method != "none", "adversarial training"),
         (cfg.nproc > 1, "nproc > 1"),
+        (cfg.ema.decay > 0, "ema"),
+        (cfg.resize.from_px is not None, "progressive resizing"),
         (bool(random_parts), f"random layers outside the head ({', '.join(random_parts[:3])})"),
     ]
     why = [text for hit, text in reasons if hit]

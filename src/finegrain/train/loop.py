@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from finegrain.augment.recipes import create_transforms
+from finegrain.data.transformed import Transformed
 from finegrain.engine.loop import Epoch, run_epochs
 from finegrain.errors import ConfigError
 from finegrain.losses.elastic import elastic_net_penalty
@@ -109,12 +111,14 @@ def epoch_totals(
     penalty: Callable[[], torch.Tensor] | None = None,
     adversary: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     compute: Compute = FP32,
+    after_step: Callable[[], None] | None = None,
 ) -> tuple[float, int, int]:
     """One pass; trains when an optimizer is given. Returns (summed loss, correct, seen), to add across processes.
 
     Targets may be labels (N,) or soft targets (N, C) from CutMix/MixUp (accuracy then uses their argmax).
     `penalty` (e.g. elastic net) is added to the training loss; `adversary` (adversarial training) replaces
-    training images by attacked ones; `compute` sets the image layout and autocast.
+    training images by attacked ones; `compute` sets the image layout and autocast; `after_step` runs after
+    every optimizer step (a per-step lr schedule, the weights' EMA).
     """
     training = optimizer is not None
     model.train(training)
@@ -141,6 +145,8 @@ def epoch_totals(
                 else:
                     loss.backward()
                     optimizer.step()
+                if after_step is not None:
+                    after_step()
             hard = labels.argmax(1) if labels.ndim == 2 else labels
             total_loss += loss.item() * len(labels)
             correct += (logits.argmax(1) == hard).sum().item()
@@ -162,6 +168,17 @@ def _resumable_keys(model: Classifier, features: CachedFeatures | None) -> set[s
 
 def _only(state: dict[str, torch.Tensor], keys: set[str] | None) -> dict[str, torch.Tensor]:
     return state if keys is None else {key: value for key, value in state.items() if key in keys}
+
+
+def train_px(cfg: TrainCfg, epoch: int) -> int:
+    """Training image size of 0-based `epoch`: image_size_px, or with progressive resizing (`resize.from_px`) a
+    linear ramp from from_px (epoch 0) to image_size_px (at `resize.until` of the epochs), in multiples of 8."""
+    start, end = cfg.resize.from_px, cfg.image_size_px
+    if start is None or start >= end:
+        return end
+    ramp = max(1.0, cfg.resize.until * (cfg.epochs - 1))
+    size = start + (end - start) * min(1.0, epoch / ramp)
+    return min(end, int(round(size / 8)) * 8)
 
 
 class _SeedRun:
@@ -188,6 +205,13 @@ class _SeedRun:
         if dist.active and cfg.sync_batchnorm:
             sync_batchnorm(model, device)
         self.frozen_epochs = cfg.epochs if cfg.mode == "frozen" else cfg.phase1_epochs if cfg.mode == "two_phase" else 0
+        n = len(train_set)
+        self.steps_per_epoch = n // cfg.batch_size if n > cfg.batch_size else 1  # _train_loader's drop_last
+        self.ema, self.ema_steps = None, 0
+        if cfg.ema.decay > 0:
+            from timm.utils import ModelEmaV3
+
+            self.ema = ModelEmaV3(model, decay=cfg.ema.decay, use_warmup=cfg.ema.warmup)
         self.loss_fn = _create_loss(cfg)
         self.penalty = None
         if cfg.elastic_net.lam > 0:
@@ -214,8 +238,20 @@ class _SeedRun:
         )
         self.resumable = _resumable_keys(model, features)
         self.best_epoch, self.best_val_acc, self.stopped_early, self.done = 0, -1.0, False, 0
-        self.best_state = copy.deepcopy(model.state_dict())
+        self.best_state = copy.deepcopy(self.scored.state_dict())
         self._set_phase(0)
+
+    @property
+    def scored(self) -> nn.Module:
+        """What validation scores and the best weights are: the EMA of the weights when on, else the model."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def _after_step(self) -> None:
+        if self.cfg.lr_interval == "step" and self.scheduler is not None:
+            self.scheduler.step()
+        if self.ema is not None:
+            self.ema_steps += 1
+            self.ema.update(self.model, step=self.ema_steps)
 
     def _set_phase(self, epoch: int) -> None:
         """The optimizer, scheduler and trainable parts of 0-based `epoch`'s phase."""
@@ -223,15 +259,15 @@ class _SeedRun:
         frozen = epoch < self.frozen_epochs
         model.set_backbone_trainable(not frozen)
         if cfg.mode == "two_phase" and not frozen:
-            self.optimizer = create_optimizer(model.parameters(), cfg, lr=cfg.phase2_lr)
+            self.optimizer = create_optimizer(model, cfg, lr=cfg.phase2_lr)
             self.scheduler, self.phase = (
-                create_scheduler(self.optimizer, cfg, cfg.epochs - self.frozen_epochs),
+                create_scheduler(self.optimizer, cfg, cfg.epochs - self.frozen_epochs, self.steps_per_epoch),
                 "phase2",
             )
         else:
-            self.optimizer = create_optimizer(model.parameters(), cfg)
+            self.optimizer = create_optimizer(model, cfg)
             epochs = self.frozen_epochs if cfg.mode == "two_phase" else cfg.epochs
-            self.scheduler, self.phase = create_scheduler(self.optimizer, cfg, epochs), "phase1"
+            self.scheduler, self.phase = create_scheduler(self.optimizer, cfg, epochs, self.steps_per_epoch), "phase1"
         self.trainer = None  # made at the next epoch: DDP syncs the parameters trainable at its creation
 
     def state_dict(self) -> dict:
@@ -243,6 +279,7 @@ class _SeedRun:
             "scaler": self.compute.scaler.state_dict() if self.compute.scaler is not None else None,
             "best": [self.best_epoch, self.best_val_acc, self.stopped_early, self.done],
             "best_model": _only(self.best_state, self.resumable),
+            **({"ema": self.ema.state_dict(), "ema_steps": self.ema_steps} if self.ema is not None else {}),
         }
 
     def load_state_dict(self, saved: dict) -> None:
@@ -254,13 +291,19 @@ class _SeedRun:
             self.scheduler.load_state_dict(saved["scheduler"])
         if self.compute.scaler is not None and saved.get("scaler") is not None:
             self.compute.scaler.load_state_dict(saved["scaler"])
-        self.best_state = {**copy.deepcopy(self.model.state_dict()), **saved["best_model"]}
+        if self.ema is not None:
+            self.ema.load_state_dict(saved["ema"])
+            self.ema_steps = saved["ema_steps"]
+        self.best_state = {**copy.deepcopy(self.scored.state_dict()), **saved["best_model"]}
 
     def _pass(
         self, net: nn.Module, loader: DataLoader, opt: torch.optim.Optimizer | None = None
     ) -> tuple[float, float]:
         extras = (self.penalty, self.adversary) if opt is not None else (None, None)
-        totals = epoch_totals(net, loader, self.device, self.loss_fn, opt, *extras, compute=self.compute)
+        after = self._after_step if opt is not None else None
+        totals = epoch_totals(
+            net, loader, self.device, self.loss_fn, opt, *extras, compute=self.compute, after_step=after
+        )
         total_loss, correct, seen = all_sum(list(totals), self.dist, self.device)
         return total_loss / max(seen, 1), correct / max(seen, 1)
 
@@ -273,6 +316,8 @@ class _SeedRun:
                 self.features.head if self.features is not None else data_parallel(self.model, self.dist, self.device)
             )
         torch.manual_seed(epoch.seed + self.dist.rank * 2**40)
+        if cfg.resize.from_px is not None and isinstance(self.train_set, Transformed):
+            self.train_set.transform = create_transforms(cfg.augment, train_px(cfg, index), train=True)
         train_loader = _train_loader(
             self.train_set if self.features is None else self.features.train.epoch_dataset(epoch.seed),
             cfg,
@@ -286,17 +331,19 @@ class _SeedRun:
         lr = self.optimizer.param_groups[0]["lr"]
         train_loss, train_acc = self._pass(self.trainer, train_loader, self.optimizer)
         epoch_time = time.perf_counter() - t0
-        val_loss, val_acc = self._pass(self.model if self.features is None else self.trainer, self.val_loader)
+        val_loss, val_acc = self._pass(self.scored if self.features is None else self.trainer, self.val_loader)
         if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
             raise Diverged(index + 1, self.phase, f"train loss {train_loss:.4g}, val loss {val_loss:.4g}")
-        step_scheduler(self.scheduler, val_loss)
+        if cfg.lr_interval == "epoch":
+            step_scheduler(self.scheduler, val_loss)
         self.done = index + 1
         if val_acc > self.best_val_acc:
             self.best_val_acc, self.best_epoch = val_acc, index + 1
-            self.best_state = copy.deepcopy(self.model.state_dict())
+            self.best_state = copy.deepcopy(self.scored.state_dict())
         log.info(
-            "epoch %d/%d  train loss %.4f acc %.4f  val loss %.4f acc %.4f  lr %.2e  %.1fs",
-            *(index + 1, cfg.epochs, train_loss, train_acc, val_loss, val_acc, lr, epoch_time),
+            "epoch %d/%d  train loss %.4f acc %.4f  val loss %.4f acc %.4f%s  lr %.2e  %d px  %.1fs",
+            *(index + 1, cfg.epochs, train_loss, train_acc, val_loss, val_acc, " (EMA)" if self.ema else ""),
+            *(lr, train_px(cfg, index), epoch_time),
         )
         stale = self.done - self.best_epoch
         epoch.stop = self.stopped_early = cfg.early_stopping_patience > 0 and stale >= cfg.early_stopping_patience

