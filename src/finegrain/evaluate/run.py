@@ -119,8 +119,8 @@ def evaluate_variant(params: Params, name: str, data_dir: Path, models_dir: Path
         quality["robust"] = {"images": len(robust_set[0]), **robust_metrics}
     seeds = summary["seeds"].values()
     perf = {"infer_img_per_s": float(np.mean(speeds)), "device": str(device), "machine": machine_id()}
-    for key in ("epoch_time_s", "train_time_s"):
-        perf[key], std = mean_std([s[key] for s in seeds])
+    for key in ("epoch_time_s", "val_time_s", "checkpoint_time_s", "train_time_s"):
+        perf[key], std = mean_std([s.get(key, 0.0) for s in seeds])
         if len(cfg.seeds) > 1:
             perf[f"{key}_std"] = std
     with atomic_dir(eval_dir) as out:

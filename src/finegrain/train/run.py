@@ -151,6 +151,8 @@ def _train_seeds(
             "epochs_run": len(history.rows),
             "train_time_s": history.train_time_s,
             "epoch_time_s": float(np.mean([r["epoch_time_s"] for r in history.rows])),
+            "val_time_s": float(np.mean([r.get("val_time_s", 0.0) for r in history.rows])),
+            "checkpoint_time_s": float(np.mean([r.get("checkpoint_time_s", 0.0) for r in history.rows])),
         }
     distributed.barrier(dist)  # every process is done with the resume state
     if not dist.main:
