@@ -11,8 +11,8 @@ from finegrain.data.transformed import Transformed
 from finegrain.errors import ConfigError
 from finegrain.models.factory import create_model
 from finegrain.runtime import seed_everything
-from finegrain.train.config import TrainCfg
 from finegrain.train.compute import Compute
+from finegrain.train.config import TrainCfg
 from finegrain.train.loop import fit
 
 SIZE = 24

@@ -87,8 +87,9 @@ def run_epochs(
     `state` names what the resume state holds besides the rows (saved at `state_path` when `saves`, e.g. on the
     main process only; no resume without a path). `initial` gives rows before the first epoch (e.g. a random-init
     baseline), computed on a fresh start only. A row gets the epoch's wall time as `epoch_time_s` unless the step
-    sets it, and the seconds its resume-state save took as `checkpoint_time_s` (0 in the saved copy). With `steps_per_epoch` the bar counts batches (the step calls `Epoch.advance`), else epochs, showing
-    the row's `postfix` keys. `on_saved(epoch)` runs after each epoch's save point (fault injection in tests).
+    sets it, and the seconds its resume-state save took as `checkpoint_time_s` (0 in the saved copy). With
+    `steps_per_epoch` the bar counts batches (the step calls `Epoch.advance`), else epochs, showing the row's
+    `postfix` keys. `on_saved(epoch)` runs after each epoch's save point (fault injection in tests).
     """
     state = state or {}
     saved = load_state(state_path) if state_path is not None else None

@@ -9,6 +9,7 @@ triplet mining) keeps the data in the main thread.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import random
 import threading
@@ -83,8 +84,6 @@ class Ahead:
         self._stop.set()
         if self._thread is not None:
             while self._thread.is_alive():
-                try:
+                with contextlib.suppress(queue.Empty):
                     self._queue.get(timeout=0.1)
-                except queue.Empty:
-                    pass
             self._thread.join()

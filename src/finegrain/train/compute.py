@@ -117,7 +117,7 @@ def measured(probe: Probe) -> dict[str, float]:
     t0 = time.perf_counter()
     rates = _measure(probe)
     cache = _read_cache()  # another process may have added entries meanwhile
-    cache[key] = {"probe": probe.__dict__, "rates": rates, "machine": platform.node(), "threads": torch.get_num_threads()}
+    cache[key] = {"probe": probe.__dict__, "rates": rates, "threads": torch.get_num_threads()}
     try:
         cache_path().parent.mkdir(parents=True, exist_ok=True)
         write_json(cache_path(), cache)
