@@ -61,7 +61,7 @@ def test_cached_head_training_equals_backbone_every_epoch(tmp_path):
     hist_std, best_std = fit(standard, train_set, val_set, cfg, 0, cpu, tmp_path / "std.pt")
 
     cached_model = _model(cfg)
-    assert feats.use_cache(cfg, cached_model)
+    assert feats.cache_plan(cfg, cached_model) == (True, True)
     assert feats.head_block_name(cached_model) == "classifier"  # Dropout + Linear: the dropout trains with the head
     cached = feats.cached_features(cached_model, cfg, train_set, val_set, 0, cpu, [], paths.FEATURES, batch_size=16)
     assert cached.train.features.shape == (1, 40, 1280) and cached.val.features.shape == (1, 16, 1280)
@@ -110,7 +110,7 @@ def test_augmented_views_are_cached_and_drawn_per_epoch():
     cfg = _cfg(augment="flips", features={"cache": "on", "views": 3})
     train_set, val_set = _sets(cfg)
     model = _model(cfg)
-    assert feats.use_cache(cfg, model)
+    assert feats.cache_plan(cfg, model) == (True, True)
     cached = feats.cached_features(model, cfg, train_set, val_set, 7, torch.device("cpu"), [], paths.FEATURES)
     views = cached.train.features
     assert views.shape == (3, 40, 1280) and cached.val.features.shape[0] == 1
@@ -127,14 +127,30 @@ def test_augmented_views_are_cached_and_drawn_per_epoch():
     torch.testing.assert_close(recomputed.train.features, views)  # the views are seeded too
 
 
-def test_auto_keeps_the_backbone_when_not_equivalent():
-    assert not feats.use_cache(_cfg(augment="flips"), _model(_cfg()))
-    assert not feats.use_cache(_cfg(mode="full"), _model(_cfg()))
-    assert not feats.use_cache(_cfg(features={"cache": "off"}), _model(_cfg()))
+def test_auto_caches_val_always_and_augmented_views_by_default():
+    assert feats.cache_plan(_cfg(augment="flips"), _model(_cfg())) == (True, True)  # augmented views
+    assert feats.cache_plan(_cfg(mix={"mode": "cutmix"}), _model(_cfg())) == (False, True)  # pixel space: backbone
+    assert feats.cache_plan(_cfg(mode="full"), _model(_cfg())) == (False, False)
+    assert feats.cache_plan(_cfg(features={"cache": "off"}), _model(_cfg())) == (False, False)
     cnn = _cfg(model="small_cnn", dropout=0.2)
-    assert not feats.use_cache(cnn, _model(cnn))  # SmallCNN's dropout sits before its head
+    assert feats.cache_plan(cnn, _model(cnn)) == (False, True)  # SmallCNN's dropout sits before its head
     cnn = _cfg(model="small_cnn", dropout=None)
-    assert feats.use_cache(cnn, _model(cnn))
+    assert feats.cache_plan(cnn, _model(cnn)) == (True, True)
+
+
+def test_cached_val_equals_the_backbone_every_epoch_whatever_the_training_augmentation(tmp_path):
+    cfg = _cfg(model="small_cnn", dropout=0.2, augment="flips")  # the backbone runs on the training images
+    train_set, val_set = _sets(cfg)
+    cpu = torch.device("cpu")
+    standard = _model(cfg)
+    hist_std, _ = fit(standard, train_set, val_set, cfg, 0, cpu, tmp_path / "std.pt")
+    model = _model(cfg)
+    cached = feats.cached_features(model, cfg, None, val_set, 0, cpu, [], paths.FEATURES)
+    assert cached.train is None and cached.augmented_views == 0
+    hist_c, _ = fit(model, train_set, val_set, cfg, 0, cpu, tmp_path / "cached.pt", features=cached)
+    for row_std, row_c in zip(hist_std.rows, hist_c.rows, strict=True):
+        for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
+            assert row_c[key] == pytest.approx(row_std[key], rel=1e-4, abs=1e-5), key
 
 
 @pytest.mark.parametrize(

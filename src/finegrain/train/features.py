@@ -1,9 +1,13 @@
 """Cached frozen-backbone features: run the backbone once per split, then train only the head on its outputs.
 
-A `mode: frozen` variant uses them when `features.cache` is `on`, or `auto` and the result is exactly that of
-running the backbone every epoch: `augment: none` (the training transform is the evaluation resize), no mix or
-adversarial training, one process, and no dropout / stochastic depth outside the head. With augmentation on
-(`cache: on`), `features.views` augmented views of each training image are cached and every epoch draws one per image.
+A `mode: frozen` variant's validation features are cached whenever `features.cache` is not `off` (the backbone is
+frozen and in eval mode at validation, so they equal running it every epoch, whatever the training augmentation).
+Its training features (`cache_plan`):
+- `augment: none`: cached once, exactly the result of running the backbone every epoch;
+- another augmentation: `features.views` augmented views of each training image are cached, and every epoch draws
+  one per image (the default under `auto`; the log and the variant's metrics, `features.augmented_views`, say so);
+- mix or adversarial training (pixel space), several processes, or random layers outside the head (dropout,
+  stochastic depth) under `auto`: the backbone runs on the training images every epoch (validation still cached).
 
 Files: data/features/<key>/<split>-<digest>.pt, the key hashing model, init weights, input data and transform
 (written atomically, loaded with weights_only=True).
@@ -79,26 +83,30 @@ def stochastic_modules(model: Classifier, block_name: str) -> list[str]:
     return found
 
 
-def use_cache(cfg: TrainCfg, model: Classifier) -> bool:
-    """Whether this variant trains its head on cached features (see the module docstring); logs why not."""
-    if cfg.features.cache == "off" or cfg.mode != "frozen":
-        return False
+def cache_plan(cfg: TrainCfg, model: Classifier) -> tuple[bool, bool]:
+    """(train, val): whether this variant's head trains on cached training features and validates on cached
+    validation features (see the module docstring); logs what it does and why."""
+    if cfg.features.cache == "off" or cfg.mode != "frozen" or cfg.nproc > 1:
+        return False, False
     random_parts = stochastic_modules(model, head_block_name(model))
+    augmented = f"{cfg.features.views} augmented view(s) per training image (augment {cfg.augment!r}), one per epoch"
     if cfg.features.cache == "on":
         if random_parts:
             log.warning("features: cached with %s in eval mode (no dropout outside the head)", ", ".join(random_parts))
-        return True
+        log.info("features: cached: %s", augmented if cfg.augment != "none" else "the training images")
+        return True, True
     reasons = [
-        (cfg.augment != "none", f"augment {cfg.augment!r} (features.cache: on caches {cfg.features.views} views)"),
         (cfg.mix.mode != "none", "mix"),
         (cfg.adv.method != "none", "adversarial training"),
-        (cfg.nproc > 1, "nproc > 1"),
         (bool(random_parts), f"random layers outside the head ({', '.join(random_parts[:3])})"),
     ]
     why = [text for hit, text in reasons if hit]
     if why:
-        log.info("features: running the frozen backbone every epoch: %s", "; ".join(why))
-    return not why
+        log.info("features: the frozen backbone runs on the training images every epoch (%s); validation features "
+                 "are cached", "; ".join(why))  # fmt: skip
+    elif cfg.augment != "none":
+        log.info("features: cached %s (features.cache: off runs the backbone every epoch instead)", augmented)
+    return not why, True
 
 
 @dataclass
@@ -107,6 +115,7 @@ class FeatureSplit:
 
     features: torch.Tensor
     labels: torch.Tensor
+    augmented: bool = False
 
     def epoch_dataset(self, epoch_seed: int) -> TensorDataset:
         """One view per image: the only one, or a seeded random choice for this epoch."""
@@ -119,9 +128,16 @@ class FeatureSplit:
 
 @dataclass
 class CachedFeatures:
+    """The head on cached features: training features (None: the backbone runs on them every epoch) and val."""
+
     head: HeadOnly
-    train: FeatureSplit
+    train: FeatureSplit | None
     val: FeatureSplit
+
+    @property
+    def augmented_views(self) -> int:
+        """Cached augmented views per training image (0: none, the training features are exact or not cached)."""
+        return 0 if self.train is None or not self.train.augmented else self.train.features.shape[0]
 
 
 def extract(model: Classifier, block: nn.Module, dataset: Dataset, device: torch.device, batch_size: int):
@@ -189,7 +205,7 @@ def load_or_extract(
 def cached_features(
     model: Classifier,
     cfg: TrainCfg,
-    train_set: Dataset,
+    train_set: Dataset | None,
     val_set: Dataset,
     seed: int,
     device: torch.device,
@@ -197,8 +213,8 @@ def cached_features(
     cache_root: Path,
     batch_size: int | None = None,
 ) -> CachedFeatures:
-    """Train and val features of `model`'s frozen backbone (train: its transform, `views` views when augmented),
-    cached under `cache_root` (data/features).
+    """Train (unless `train_set` is None: not cached) and val features of `model`'s frozen backbone (train: its
+    transform, `views` views when augmented), cached under `cache_root` (data/features).
 
     Batches of `batch_size` (default: the training batch; on 1 CPU thread lite0 at 112 px ran 38-52 img/s in
     batches of 32 vs 27-28 in batches of 128).
@@ -207,11 +223,14 @@ def cached_features(
     model.to(device)
     head = HeadOnly(model)
     root = cache_dir(cfg, inputs, cache_root)
-    augmented = cfg.augment != "none"
-    views = cfg.features.views if augmented else 1
-    view_seed = epoch_seed(seed, 0) if augmented else 0  # view v: epoch_seed(seed, v), as epoch v of a fit
-    train_name = f"train-{_ids_digest(train_set)}-{cfg.augment}-v{views}-s{view_seed}.pt"
-    train = load_or_extract(model, head.block, train_set, root / train_name, views, view_seed, device, batch_size)
+    train = None
+    if train_set is not None:
+        augmented = cfg.augment != "none"
+        views = cfg.features.views if augmented else 1
+        view_seed = epoch_seed(seed, 0) if augmented else 0  # view v: epoch_seed(seed, v), as epoch v of a fit
+        train_name = f"train-{_ids_digest(train_set)}-{cfg.augment}-v{views}-s{view_seed}.pt"
+        train = load_or_extract(model, head.block, train_set, root / train_name, views, view_seed, device, batch_size)
+        train.augmented = augmented
     val_name = f"val-{_ids_digest(val_set)}-eval.pt"
     val = load_or_extract(model, head.block, val_set, root / val_name, 1, 0, device, batch_size)
     return CachedFeatures(head, train, val)

@@ -187,13 +187,14 @@ class _SeedRun:
 
             self.collate = MixCollate(model.head_out_features, cfg.mix.cutmix_alpha, cfg.mix.mixup_alpha, cfg.mix.mode)
         self.pin = device.type == "cuda"
-        self.workers = cfg.num_workers if features is None else 0  # cached features are in memory already
+        self.head_only = features is not None and features.train is not None  # the head alone trains on features
+        self.workers = 0 if self.head_only else cfg.num_workers  # cached features are in memory already
         if features is not None:
             val_set = features.val.epoch_dataset(0)
         if dist.active:  # each process scores its share of val; the sums are added
             val_set = Subset(val_set, range(dist.rank, len(val_set), dist.world))
         self.val_loader = DataLoader(
-            val_set, batch_size=cfg.batch_size * 2, num_workers=self.workers, pin_memory=self.pin
+            val_set, batch_size=cfg.batch_size * 2, num_workers=0 if features is not None else cfg.num_workers, pin_memory=self.pin
         )
         self.resumable = _resumable_keys(model, features)
         self.best_epoch, self.best_val_acc, self.stopped_early, self.done = 0, -1.0, False, 0
@@ -253,11 +254,11 @@ class _SeedRun:
             self._set_phase(index)
         if self.trainer is None:
             self.trainer = (
-                self.features.head if self.features is not None else data_parallel(self.model, self.dist, self.device)
+                self.features.head if self.head_only else data_parallel(self.model, self.dist, self.device)
             )
         torch.manual_seed(epoch.seed + self.dist.rank * 2**40)
         train_loader = _train_loader(
-            self.train_set if self.features is None else self.features.train.epoch_dataset(epoch.seed),
+            self.features.train.epoch_dataset(epoch.seed) if self.head_only else self.train_set,
             cfg,
             epoch.seed,
             self.dist,
@@ -269,7 +270,7 @@ class _SeedRun:
         lr = self.optimizer.param_groups[0]["lr"]
         train_loss, train_acc = self._pass(self.trainer, train_loader, self.optimizer)
         epoch_time = time.perf_counter() - t0
-        val_loss, val_acc = self._pass(self.model if self.features is None else self.trainer, self.val_loader)
+        val_loss, val_acc = self._pass(self.model if self.features is None else self.features.head, self.val_loader)
         val_time = time.perf_counter() - t0 - epoch_time
         if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
             raise Diverged(index + 1, self.phase, f"train loss {train_loss:.4g}, val loss {val_loss:.4g}")
