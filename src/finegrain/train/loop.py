@@ -194,7 +194,10 @@ class _SeedRun:
         if dist.active:  # each process scores its share of val; the sums are added
             val_set = Subset(val_set, range(dist.rank, len(val_set), dist.world))
         self.val_loader = DataLoader(
-            val_set, batch_size=cfg.batch_size * 2, num_workers=0 if features is not None else cfg.num_workers, pin_memory=self.pin
+            val_set,
+            batch_size=cfg.batch_size * 2,
+            num_workers=0 if features is not None else cfg.num_workers,
+            pin_memory=self.pin,
         )
         self.resumable = _resumable_keys(model, features)
         self.best_epoch, self.best_val_acc, self.stopped_early, self.done = 0, -1.0, False, 0
@@ -253,9 +256,7 @@ class _SeedRun:
         if cfg.mode == "two_phase" and index == self.frozen_epochs and self.phase == "phase1":
             self._set_phase(index)
         if self.trainer is None:
-            self.trainer = (
-                self.features.head if self.head_only else data_parallel(self.model, self.dist, self.device)
-            )
+            self.trainer = self.features.head if self.head_only else data_parallel(self.model, self.dist, self.device)
         torch.manual_seed(epoch.seed + self.dist.rank * 2**40)
         train_loader = _train_loader(
             self.features.train.epoch_dataset(epoch.seed) if self.head_only else self.train_set,
