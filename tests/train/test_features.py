@@ -11,6 +11,7 @@ from finegrain.augment.recipes import create_transforms
 from finegrain.data.transformed import Transformed
 from finegrain.errors import ConfigError
 from finegrain.models.factory import create_model
+from finegrain.models.head_block import head_block_name
 from finegrain.runtime import seed_everything
 from finegrain.train import features as feats
 from finegrain.train.config import TrainCfg
@@ -62,7 +63,7 @@ def test_cached_head_training_equals_backbone_every_epoch(tmp_path):
 
     cached_model = _model(cfg)
     assert feats.cache_plan(cfg, cached_model) == (True, True)
-    assert feats.head_block_name(cached_model) == "classifier"  # Dropout + Linear: the dropout trains with the head
+    assert head_block_name(cached_model) == "classifier"  # Dropout + Linear: the dropout trains with the head
     cached = feats.cached_features(cached_model, cfg, train_set, val_set, 0, cpu, [], paths.FEATURES, batch_size=16)
     assert cached.train.features.shape == (1, 40, 1280) and cached.val.features.shape == (1, 16, 1280)
     hist_c, best_c = fit(cached_model, train_set, val_set, cfg, 0, cpu, tmp_path / "cached.pt", features=cached)

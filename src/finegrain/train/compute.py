@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from finegrain.atomic import write_json
 from finegrain.errors import ConfigError
-from finegrain.losses.factory import create_loss
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,6 @@ def _measure(probe: Probe, steps: int = 3) -> dict[str, float]:
         net = create_model(probe.model, 10, model_args=json.loads(probe.model_args), mods=json.loads(probe.mods))
         net.to(device).train(probe.train)
         opt = torch.optim.SGD(net.parameters(), lr=1e-6)
-        loss_fn = create_loss("ce")
         x = torch.rand(batch, 3, probe.size, probe.size, device=device)
         y = torch.arange(batch, device=device) % 10
         for fmt, layout in LAYOUTS.items():
@@ -177,7 +176,7 @@ def _measure(probe: Probe, steps: int = 3) -> dict[str, float]:
                 best = float("inf")
                 for i in range(steps + 1):
                     t0 = time.perf_counter()
-                    _step(net, xs, y, loss_fn, opt if probe.train else None, compute, device)
+                    _step(net, xs, y, opt if probe.train else None, compute, device)
                     if device.type == "cuda":
                         torch.cuda.synchronize()
                     if i:
@@ -186,13 +185,13 @@ def _measure(probe: Probe, steps: int = 3) -> dict[str, float]:
     return rates
 
 
-def _step(net, x, y, loss_fn, opt, compute: Compute, device: torch.device) -> None:
+def _step(net, x, y, opt, compute: Compute, device: torch.device) -> None:
     if opt is None:
         with torch.inference_mode(), compute.autocast_context(device):
             net(x)
         return
     with compute.autocast_context(device):
-        loss = loss_fn(net(x), y, net)
+        loss = nn.functional.cross_entropy(net(x), y)
     opt.zero_grad(set_to_none=True)
     loss.backward()
 

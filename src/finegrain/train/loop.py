@@ -16,8 +16,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from finegrain.data.prefetch import Ahead, rng_states, same_states
 from finegrain.engine.loop import Epoch, run_epochs
-from finegrain.engine.prefetch import Ahead, rng_states, same_states
 from finegrain.errors import ConfigError
 from finegrain.losses.elastic import elastic_net_penalty
 from finegrain.losses.factory import Loss, create_loss
