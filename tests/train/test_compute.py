@@ -82,3 +82,38 @@ def test_fp16_without_cuda_fails_in_one_line():
 def test_unknown_memory_format_is_rejected_by_the_config():
     with pytest.raises(ValueError, match="channels_last"):
         TrainCfg(data="prepared", init="none", memory_format="nhwc")
+
+
+def test_auto_picks_the_measured_faster_layout_and_fp32_on_cpu(tmp_path, monkeypatch):
+    from finegrain.train import compute
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    rates = {
+        "contiguous fp32": 100.0,
+        "contiguous bf16": 300.0,
+        "channels_last fp32": 105.0,
+        "channels_last bf16": 400.0,
+    }
+    monkeypatch.setattr(compute, "_measure", lambda probe: dict(rates))
+    cfg = TrainCfg(data="prepared", init="none")
+    assert (cfg.memory_format, cfg.precision) == ("auto", "auto")
+    chosen = Compute.of(cfg, torch.device("cpu"))
+    assert chosen.label == "contiguous fp32"  # channels_last within the margin; bf16 changes numbers: never on CPU
+    rates["channels_last fp32"] = 150.0
+    assert Compute.of(cfg, torch.device("cpu")).label == "contiguous fp32"  # cached: not measured again
+    (tmp_path / "finegrain" / "compute.json").unlink()
+    assert Compute.of(cfg, torch.device("cpu")).label == "channels_last fp32"
+    assert Compute.of(cfg.model_copy(update={"memory_format": "contiguous"}), torch.device("cpu")).label == (
+        "contiguous fp32"
+    )
+    assert "| small_cnn | 64 | 32 | train | cpu |" in compute.probe_table()
+
+
+def test_the_probe_measures_without_changing_the_random_draws(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    Compute.of(TrainCfg(data="prepared", init="none", image_size_px=16, batch_size=4), torch.device("cpu"))
+    assert torch.equal(torch.rand(3), expected)
+    assert (tmp_path / "finegrain" / "compute.json").is_file()

@@ -207,3 +207,24 @@ def test_resume_state_on_cached_features_holds_only_the_head_and_resumes_exactly
     assert set(best) == set(best_ref)
     for key, value in best_ref.items():
         torch.testing.assert_close(best[key], value, msg=key)
+
+
+def test_frozen_seeds_share_one_backbone_pass_with_the_same_logits():
+    from finegrain.evaluate.metrics import predict
+    from finegrain.evaluate.shared import SharedBackbone
+
+    cfg = _cfg()
+    _, val_set = _sets(cfg)
+    cpu = torch.device("cpu")
+    first, second = _model(cfg, 0), _model(cfg, 0)
+    torch.nn.init.normal_(second.net.classifier[1].weight)  # another seed's head on the same backbone
+    shared = SharedBackbone(val_set, cpu, 6)
+    for model in (first, second):
+        logits, labels, _ = shared.predict(model)
+        expected, expected_labels, _ = predict(model, val_set, cpu, 6)
+        assert torch.equal(logits, expected) and torch.equal(labels, expected_labels)
+    features = shared.features
+    shared.predict(second)
+    assert shared.features is features  # not extracted again
+    shared.predict(_model(cfg, 1))  # another backbone (another random init): extracted again
+    assert shared.features is not features

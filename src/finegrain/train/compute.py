@@ -131,16 +131,21 @@ def measured(probe: Probe) -> dict[str, float]:
 def choose(probe: Probe, fmt: str, precision: str) -> tuple[str, str]:
     """The layout and precision for `probe`: given values kept, `auto` ones from the measured rates (see rules)."""
     rates = measured(probe)
-    if fmt == "auto":
-        best = {f: max(v for k, v in rates.items() if k.startswith(f + " ")) for f in LAYOUTS}
-        fmt = "channels_last" if best["channels_last"] >= LAYOUT_MARGIN * best["contiguous"] else "contiguous"
+    cuda = probe.device.startswith("cuda")
+
+    def rate(layout: str, dtype: str) -> float:
+        return rates.get(f"{layout} {dtype}", 0.0)
+
+    if fmt == "auto":  # compared at the precision(s) the run may use
+        candidates = [precision] if precision != "auto" else ["fp32", "bf16"] if cuda else ["fp32"]
+        best = {f: max(rate(f, p) for p in candidates) for f in LAYOUTS}
+        fmt = "channels_last" if best["channels_last"] >= LAYOUT_MARGIN * best["contiguous"] > 0 else "contiguous"
     if precision == "auto":
-        bf16 = rates.get(f"{fmt} bf16", 0.0)
-        faster = bf16 >= BF16_MARGIN * rates[f"{fmt} fp32"]
-        precision = "bf16" if faster and probe.device.startswith("cuda") else "fp32"
-        if faster and precision == "fp32":
-            log.info("compute: bf16 autocast would be %.2fx faster here (changes results: set precision: bf16)",
-                     bf16 / rates[f"{fmt} fp32"])  # fmt: skip
+        faster = rate(fmt, "bf16") >= BF16_MARGIN * rate(fmt, "fp32")
+        precision = "bf16" if faster and cuda else "fp32"
+        if faster and not cuda:
+            gain = rate(fmt, "bf16") / rate(fmt, "fp32")
+            log.info("compute: bf16 autocast would be %.2fx faster here (changes results: set precision: bf16)", gain)
     log.info(
         "compute: %s %s for %s at %d px (%s; %s)",
         fmt,
