@@ -24,7 +24,15 @@ from finegrain.losses.factory import Loss, create_loss
 from finegrain.models.factory import Classifier
 from finegrain.train.compute import FP32, Compute
 from finegrain.train.config import TrainCfg
-from finegrain.train.distributed import SINGLE, Dist, SameOrderSampler, all_sum, data_parallel, sync_batchnorm
+from finegrain.train.distributed import (
+    SINGLE,
+    Dist,
+    SameOrderSampler,
+    all_sum,
+    barrier,
+    data_parallel,
+    sync_batchnorm,
+)
 from finegrain.train.features import CachedFeatures
 from finegrain.train.optim import create_optimizer, create_scheduler, step_scheduler
 
@@ -164,7 +172,11 @@ class _SeedRun:
         self.model, self.train_set, self.cfg, self.device, self.features, self.dist = (
             model, train_set, cfg, device, features, dist
         )  # fmt: skip
+        if not dist.main:  # under DDP the main process probes first; the others read its cached choice
+            barrier(dist)
         self.compute = Compute.of(cfg, device)
+        if dist.main:
+            barrier(dist)
         model.to(device, memory_format=self.compute.memory_format)
         if cfg.batch_size % dist.world:
             raise ConfigError(f"batch_size: must divide among {dist.world} processes (got {cfg.batch_size})")
