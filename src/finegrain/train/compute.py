@@ -9,8 +9,9 @@ Rules (a faster choice must win by a margin, so noise on a shared machine does n
 - layout: channels_last when it is at least `LAYOUT_MARGIN` faster than contiguous, else contiguous;
 - precision: fp32 on CPU, always: bf16 changes the numbers (an 8-bit mantissa in the convolutions), and a default
   whose results depend on a timing (this machine's load, its bf16 units) would make the same params give different
-  metrics; the probe still measures bf16 and logs what `precision: bf16` would gain. On CUDA, bf16 when it is at
-  least `BF16_MARGIN` faster. fp16 is never chosen by `auto` (set it).
+  metrics (no probe runs for it; a probe that measures the layout also measures bf16, and `bench/fit.py` prints what
+  `precision: bf16` would gain). On CUDA, bf16 when it is at least `BF16_MARGIN` faster. fp16 is never chosen by
+  `auto` (set it).
 A layout changes only the float summation order (results agree to ~1e-4, not bit for bit).
 """
 
@@ -61,6 +62,8 @@ class Compute:
         if cfg.precision == "fp16" and device.type != "cuda":
             raise ConfigError(f"train.precision: fp16 needs a CUDA device (got {device}); use bf16 or fp32")
         fmt, precision = cfg.memory_format, cfg.precision
+        if precision == "auto" and device.type != "cuda":
+            precision = "fp32"  # the rule below, without a probe when the layout is given
         if "auto" in (fmt, precision):
             fmt, precision = choose(Probe.of(cfg, device, train), fmt, precision)
         scaler = torch.amp.GradScaler(device.type) if precision == "fp16" and train else None
