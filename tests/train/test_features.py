@@ -134,13 +134,13 @@ def test_auto_caches_val_always_and_augmented_views_by_default():
     assert feats.cache_plan(_cfg(mode="full"), _model(_cfg())) == (False, False)
     assert feats.cache_plan(_cfg(features={"cache": "off"}), _model(_cfg())) == (False, False)
     cnn = _cfg(model="small_cnn", dropout=0.2)
-    assert feats.cache_plan(cnn, _model(cnn)) == (False, True)  # SmallCNN's dropout sits before its head
+    assert feats.cache_plan(cnn, _model(cnn)) == (True, True)  # SmallCNN's dropout (before its head): eval mode
     cnn = _cfg(model="small_cnn", dropout=None)
     assert feats.cache_plan(cnn, _model(cnn)) == (True, True)
 
 
 def test_cached_val_equals_the_backbone_every_epoch_whatever_the_training_augmentation(tmp_path):
-    cfg = _cfg(model="small_cnn", dropout=0.2, augment="flips")  # the backbone runs on the training images
+    cfg = _cfg(model="small_cnn", dropout=0.2, augment="flips", features={"cache": "off"})  # train: backbone
     train_set, val_set = _sets(cfg)
     cpu = torch.device("cpu")
     standard = _model(cfg)

@@ -49,7 +49,7 @@ class FeaturesCfg(Strict):
     """Cached frozen-backbone features (mode frozen): the backbone runs once per split, the head trains on them."""
 
     cache: Literal["auto", "on", "off"] = Field(
-        "auto", description="auto = val always; train unless mix/adv/nproc > 1/random layers outside the head"
+        "auto", description="auto = val always, train unless mix/adv/nproc > 1; on = the same, rejecting those"
     )
     views: int = Field(1, gt=0, description="augmented views cached per training image (augment other than none)")
 

@@ -1,13 +1,15 @@
 """Cached frozen-backbone features: run the backbone once per split, then train only the head on its outputs.
 
-A `mode: frozen` variant's validation features are cached whenever `features.cache` is not `off` (the backbone is
-frozen and in eval mode at validation, so they equal running it every epoch, whatever the training augmentation).
-Its training features (`cache_plan`):
-- `augment: none`: cached once, exactly the result of running the backbone every epoch;
-- another augmentation: `features.views` augmented views of each training image are cached, and every epoch draws
-  one per image (the default under `auto`; the log and the variant's metrics, `features.augmented_views`, say so);
-- mix or adversarial training (pixel space), several processes, or random layers outside the head (dropout,
-  stochastic depth) under `auto`: the backbone runs on the training images every epoch (validation still cached).
+A `mode: frozen` variant caches its backbone's features unless `features.cache` is `off` (`cache_plan`):
+- validation features always: the frozen backbone is in eval mode at validation, so they equal running it every
+  epoch, whatever the training augmentation;
+- training features with `augment: none`: once, exactly the result of running the backbone every epoch;
+- with another augmentation: `features.views` augmented views of each training image, and every epoch draws one per
+  image (the log and the variant's metrics, `features.augmented_views`, say so);
+- not with mix or adversarial training (pixel space; `on` rejects them) or several processes: the backbone then runs
+  on the training images every epoch (validation still cached).
+Random layers outside the head (dropout, stochastic depth of a hub backbone) run in eval mode for cached features
+(a warning says so): the standard frozen feature extractor, not the backbone's training-mode noise.
 
 Files: data/features/<key>/<split>-<digest>.pt, the key hashing model, init weights, input data and transform
 (written atomically, loaded with weights_only=True).
@@ -59,25 +61,19 @@ def cache_plan(cfg: TrainCfg, model: Classifier) -> tuple[bool, bool]:
     validation features (see the module docstring); logs what it does and why."""
     if cfg.features.cache == "off" or cfg.mode != "frozen" or cfg.nproc > 1:
         return False, False
+    pixel_space = [text for hit, text in ((cfg.mix.mode != "none", "mix"), (cfg.adv.method != "none", "adv")) if hit]
+    if pixel_space:  # `on` rejects these at validation
+        log.info("features: the frozen backbone runs on the training images every epoch (%s in pixel space); "
+                 "validation features are cached", " and ".join(pixel_space))  # fmt: skip
+        return False, True
     random_parts = stochastic_modules(model, head_block_name(model))
-    augmented = f"{cfg.features.views} augmented view(s) per training image (augment {cfg.augment!r}), one per epoch"
-    if cfg.features.cache == "on":
-        if random_parts:
-            log.warning("features: cached with %s in eval mode (no dropout outside the head)", ", ".join(random_parts))
-        log.info("features: cached: %s", augmented if cfg.augment != "none" else "the training images")
-        return True, True
-    reasons = [
-        (cfg.mix.mode != "none", "mix"),
-        (cfg.adv.method != "none", "adversarial training"),
-        (bool(random_parts), f"random layers outside the head ({', '.join(random_parts[:3])})"),
-    ]
-    why = [text for hit, text in reasons if hit]
-    if why:
-        log.info("features: the frozen backbone runs on the training images every epoch (%s); validation features "
-                 "are cached", "; ".join(why))  # fmt: skip
-    elif cfg.augment != "none":
-        log.info("features: cached %s (features.cache: off runs the backbone every epoch instead)", augmented)
-    return not why, True
+    if random_parts:
+        log.warning("features: cached with %s in eval mode (no dropout outside the head)", ", ".join(random_parts))
+    if cfg.augment != "none":
+        views, recipe = cfg.features.views, cfg.augment
+        log.info("features: cached %d augmented view(s) per training image (augment %r), one drawn per epoch; "
+                 "features.cache: off runs the backbone every epoch instead", views, recipe)  # fmt: skip
+    return True, True
 
 
 @dataclass
