@@ -117,3 +117,20 @@ def test_the_probe_measures_without_changing_the_random_draws(tmp_path, monkeypa
     Compute.of(TrainCfg(data="prepared", init="none", image_size_px=16, batch_size=4), torch.device("cpu"))
     assert torch.equal(torch.rand(3), expected)
     assert (tmp_path / "finegrain" / "compute.json").is_file()
+
+
+def test_predict_in_channels_last_gives_the_logits_and_leaves_the_model_differentiable():
+    from finegrain.evaluate.metrics import predict
+
+    seed_everything(0)
+    model = create_model("tf_efficientnet_lite0", 3)
+    train, _ = _sets()
+    plain, labels, _ = predict(model, train, torch.device("cpu"), 8)
+    fast, labels_cl, _ = predict(model, train, torch.device("cpu"), 8, torch.channels_last)
+    torch.testing.assert_close(fast, plain, atol=1e-4, rtol=1e-4)
+    assert torch.equal(labels, labels_cl)
+    conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous() and not conv.weight.is_inference()
+    x = torch.rand(2, 3, SIZE, SIZE, requires_grad=True)
+    model(x).sum().backward()  # what the robustness attacks do next
+    assert x.grad is not None

@@ -18,7 +18,6 @@ from finegrain.data.prefetch import Ahead
 from finegrain.engine.progress import progress
 
 
-@torch.inference_mode()
 def predict(
     model: torch.nn.Module,
     dataset: Dataset,
@@ -28,19 +27,21 @@ def predict(
 ) -> tuple[torch.Tensor, torch.Tensor, float]:
     """(logits, labels, images per second of the forward passes), the model in `layout` for the pass (then back to
     contiguous) and the next batches loaded in a background thread (evaluation transforms draw nothing)."""
-    model.eval().to(device, memory_format=layout)
+    model.eval().to(device, memory_format=layout)  # outside inference mode: the weights stay normal tensors
     logits, labels, seconds = [], [], 0.0
     batches = Ahead(DataLoader(dataset, batch_size=batch_size))
     batches.go()
     try:
-        for images, target in progress(batches, "predict", unit="batch", total=math.ceil(len(dataset) / batch_size)):
-            t0 = time.perf_counter()
-            out = model(images.to(device).contiguous(memory_format=layout))
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            seconds += time.perf_counter() - t0
-            logits.append(out.float().cpu())
-            labels.append(target)
+        with torch.inference_mode():
+            total = math.ceil(len(dataset) / batch_size)
+            for images, target in progress(batches, "predict", unit="batch", total=total):
+                t0 = time.perf_counter()
+                out = model(images.to(device).contiguous(memory_format=layout))
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                seconds += time.perf_counter() - t0
+                logits.append(out.float().cpu())
+                labels.append(target)
     finally:
         batches.close()
         model.to(memory_format=torch.contiguous_format)
