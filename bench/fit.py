@@ -6,9 +6,10 @@
 For each model (`name:px:stored px`) it writes random uint8 shards (train and val splits) to a temp dir, runs the
 real train code on them (`train.run.train_variant`: data, augmentation, step, validation, checkpoint, dvclive,
 artifacts) and times, on the same machine in the same run, the model's bare fwd+bwd+step on in-memory tensors of
-the same batches (shape, layout and precision as the fit chose). Prints one row per model: images/s of the fit's
-train pass and of the bare step, their ratio, and the validation, checkpoint and whole-stage seconds apart; then
-the layout/precision probe table the fit's `auto` chose from (`train.compute.probe_table`).
+the same batches (shape, layout and precision as the fit chose; its one warm-up step excluded), `--repeat` times in
+turn. Prints one row per model, medians over the pairs: images/s of the fit's train pass and of the bare step, their
+ratio, the validation, checkpoint and whole-stage seconds apart, and the whole stage's images/s over the bare step's
+(setup, first-run probe and artifacts included); then the layout/precision probe table `auto` chose from.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ def bare_rate(model_name: str, size: int, batch: int, batches: int, compute: Com
 
 
 def fit_row(spec: str, args: argparse.Namespace, tmp: Path) -> dict:
+    """The model's row: medians over `args.repeat` (fit, bare) pairs run in turn, ratios taken pair by pair."""
     name, size, stored = (spec.split(":") + [""])[:3]
     size, stored = int(size), int(stored or size)
     data = write_shards(tmp / f"{name}-data", {"train": args.train, "val": args.val}, stored)
@@ -93,36 +95,40 @@ def fit_row(spec: str, args: argparse.Namespace, tmp: Path) -> dict:
         **dict(kv.split("=", 1) for kv in args.set),
     }
     params = Params(variants={"bench": variant})
-    where = TrainPaths(
-        data=data,
-        weights=tmp / "no-weights",
-        models=tmp / f"{name}-models",
-        live=tmp / f"{name}-live",
-        ckpt=tmp / f"{name}-ckpt",
-        features=tmp / "features",
-    )
-    t0 = time.perf_counter()
-    train_variant(params, "bench", where)
-    stage_s = time.perf_counter() - t0
-    history = pd.read_csv(where.models / "seed0" / "history.csv")
     cfg = params.variant("bench")
     compute = Compute.of(cfg, torch.device("cpu"))
     batches = args.train // args.batch
-    bare = bare_rate(name, size, args.batch, batches, compute, cfg.lr)
     seen = batches * args.batch * args.epochs
-    train_s = float(history["epoch_time_s"].sum())
-    fit = seen / train_s
-    return {
-        "model": f"{name} {size} px",
-        "compute": compute.label,
-        "fit img/s": fit,
-        "bare img/s": bare,
-        "fit/bare": fit / bare,
-        "train s": train_s,
-        "val s": float(history["val_time_s"].sum()),
-        "ckpt s": float(history["checkpoint_time_s"].sum()),
-        "stage s": stage_s,
-        "whole/bare": seen / stage_s / bare,
+    pairs = []
+    for run in range(args.repeat):
+        where = TrainPaths(
+            data=data,
+            weights=tmp / "no-weights",
+            models=tmp / f"{name}-models-{run}",
+            live=tmp / f"{name}-live-{run}",
+            ckpt=tmp / f"{name}-ckpt-{run}",
+            features=tmp / "features",
+        )
+        t0 = time.perf_counter()
+        train_variant(params, "bench", where)
+        stage_s = time.perf_counter() - t0
+        history = pd.read_csv(where.models / "seed0" / "history.csv")
+        bare = bare_rate(name, size, args.batch, batches, compute, cfg.lr)
+        train_s = float(history["epoch_time_s"].sum())
+        pairs.append(
+            {
+                "fit img/s": seen / train_s,
+                "bare img/s": bare,
+                "fit/bare": seen / train_s / bare,
+                "train s": train_s,
+                "val s": float(history["val_time_s"].sum()),
+                "ckpt s": float(history["checkpoint_time_s"].sum()),
+                "stage s": stage_s,
+                "whole/bare": seen / stage_s / bare,
+            }
+        )
+    return {"model": f"{name} {size} px", "compute": compute.label} | {
+        key: float(np.median([p[key] for p in pairs])) for key in pairs[0]
     }
 
 
@@ -135,6 +141,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--augment", default="basic")
     ap.add_argument("--set", nargs="*", default=[], help="more variant keys, e.g. num_workers=2 (strings)")
+    ap.add_argument("--repeat", type=int, default=3, help="(fit, bare) pairs per model; medians are printed")
     args = ap.parse_args()
     configure_threads(int(os.environ.get("FINEGRAIN_THREADS", 0)))
     rows = []
@@ -144,14 +151,15 @@ def main() -> None:
     load = os.getloadavg()[0]
     print(
         f"\nfit vs bare step: {args.train} train / {args.val} val images, {args.epochs} epochs, batch {args.batch}, "
-        f"augment {args.augment}, {torch.get_num_threads()} threads, load {load:.2f}\n"
+        f"augment {args.augment}, {torch.get_num_threads()} threads, median of {args.repeat} (fit, bare) pairs, "
+        f"load {load:.2f}\n"
     )
     keys = list(rows[0])
     print("| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))
     for row in rows:
         print("| " + " | ".join(f"{v:.2f}" if isinstance(v, float) else str(v) for v in row.values()) + " |")
     print("\nlayout/precision probe (images/s of the training step; `auto` picks the fastest, see train.compute)\n")
-    print(probe_table())
+    print(probe_table([(s.split(":")[0], int(s.split(":")[1])) for s in args.models]))
 
 
 if __name__ == "__main__":

@@ -207,14 +207,16 @@ def _step(net, x, y, opt, compute: Compute, device: torch.device) -> None:
     loss.backward()
 
 
-def probe_table() -> str:
-    """A markdown table of every cached probe on this machine (what `auto` chose from)."""
+def probe_table(models: list[tuple[str, int]] | None = None) -> str:
+    """A markdown table of the cached probes on this machine (what `auto` chose from), of `models` ((name, px))
+    only when given."""
     lines = ["| model | px | batch | pass | device | rates (img/s) | auto picks |", "|---|---:|---:|---|---|---|---|"]
-    for entry in _read_cache().values():
+    cache = _read_cache()
+    for entry in cache.values():
         p = Probe(**entry["probe"])
         rates = entry["rates"]
-        if p.key() not in _read_cache():  # another machine, thread count or torch
-            continue
+        if p.key() not in cache or (models is not None and (p.model, p.size) not in models):
+            continue  # another machine, thread count or torch; another model
         fmt, precision = choose(p, "auto", "auto")
         text = ", ".join(f"{k} {v:.1f}" for k, v in rates.items())
         pass_ = "train" if p.train else "infer"
