@@ -27,6 +27,7 @@ from finegrain.train.checkpoint import run_key
 
 log = logging.getLogger(__name__)
 
+
 def _stack(split: ShardSplit) -> tuple[torch.Tensor, torch.Tensor]:
     images = torch.stack([split[i][0] for i in range(len(split))])
     return images, torch.as_tensor(split.labels.copy())
