@@ -40,5 +40,8 @@ lint:
 gate:  ## dvc metrics diff against the committed metrics; fails on a drop beyond params.yaml gate.tolerance
 	$(PYTHON) -m finegrain gate
 
+bench:  ## the whole fit vs the bare step (Lite0 224 px, small_cnn 64 px) and the layout/precision probe table
+	$(PYTHON) bench/fit.py
+
 clean-ckpt:  ## drop resume state of interrupted runs
 	rm -rf data/ckpt

@@ -11,8 +11,9 @@ from finegrain.data.transformed import Transformed
 from finegrain.errors import ConfigError
 from finegrain.models.factory import create_model
 from finegrain.runtime import seed_everything
+from finegrain.train.compute import Compute
 from finegrain.train.config import TrainCfg
-from finegrain.train.loop import Compute, fit
+from finegrain.train.loop import fit
 
 SIZE = 24
 
@@ -81,3 +82,55 @@ def test_fp16_without_cuda_fails_in_one_line():
 def test_unknown_memory_format_is_rejected_by_the_config():
     with pytest.raises(ValueError, match="channels_last"):
         TrainCfg(data="prepared", init="none", memory_format="nhwc")
+
+
+def test_auto_picks_the_measured_faster_layout_and_fp32_on_cpu(tmp_path, monkeypatch):
+    from finegrain.train import compute
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    rates = {
+        "contiguous fp32": 100.0,
+        "contiguous bf16": 300.0,
+        "channels_last fp32": 105.0,
+        "channels_last bf16": 400.0,
+    }
+    monkeypatch.setattr(compute, "_measure", lambda probe: dict(rates))
+    cfg = TrainCfg(data="prepared", init="none")
+    assert (cfg.memory_format, cfg.precision) == ("auto", "auto")
+    chosen = Compute.of(cfg, torch.device("cpu"))
+    assert chosen.label == "contiguous fp32"  # channels_last within the margin; bf16 changes numbers: never on CPU
+    rates["channels_last fp32"] = 150.0
+    assert Compute.of(cfg, torch.device("cpu")).label == "contiguous fp32"  # cached: not measured again
+    (tmp_path / "finegrain" / "compute.json").unlink()
+    assert Compute.of(cfg, torch.device("cpu")).label == "channels_last fp32"
+    assert Compute.of(cfg.model_copy(update={"memory_format": "contiguous"}), torch.device("cpu")).label == (
+        "contiguous fp32"
+    )
+    assert "| small_cnn | 64 | 32 | train | cpu |" in compute.probe_table()
+
+
+def test_the_probe_measures_without_changing_the_random_draws(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    Compute.of(TrainCfg(data="prepared", init="none", image_size_px=16, batch_size=4), torch.device("cpu"))
+    assert torch.equal(torch.rand(3), expected)
+    assert (tmp_path / "finegrain" / "compute.json").is_file()
+
+
+def test_predict_in_channels_last_gives_the_logits_and_leaves_the_model_differentiable():
+    from finegrain.evaluate.metrics import predict
+
+    seed_everything(0)
+    model = create_model("tf_efficientnet_lite0", 3)
+    train, _ = _sets()
+    plain, labels, _ = predict(model, train, torch.device("cpu"), 8)
+    fast, labels_cl, _ = predict(model, train, torch.device("cpu"), 8, torch.channels_last)
+    torch.testing.assert_close(fast, plain, atol=1e-4, rtol=1e-4)
+    assert torch.equal(labels, labels_cl)
+    conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous() and not conv.weight.is_inference()
+    x = torch.rand(2, 3, SIZE, SIZE, requires_grad=True)
+    model(x).sum().backward()  # what the robustness attacks do next
+    assert x.grad is not None

@@ -11,6 +11,7 @@ from finegrain.augment.recipes import create_transforms
 from finegrain.data.transformed import Transformed
 from finegrain.errors import ConfigError
 from finegrain.models.factory import create_model
+from finegrain.models.head_block import head_block_name
 from finegrain.runtime import seed_everything
 from finegrain.train import features as feats
 from finegrain.train.config import TrainCfg
@@ -61,8 +62,8 @@ def test_cached_head_training_equals_backbone_every_epoch(tmp_path):
     hist_std, best_std = fit(standard, train_set, val_set, cfg, 0, cpu, tmp_path / "std.pt")
 
     cached_model = _model(cfg)
-    assert feats.use_cache(cfg, cached_model)
-    assert feats.head_block_name(cached_model) == "classifier"  # Dropout + Linear: the dropout trains with the head
+    assert feats.cache_plan(cfg, cached_model) == (True, True)
+    assert head_block_name(cached_model) == "classifier"  # Dropout + Linear: the dropout trains with the head
     cached = feats.cached_features(cached_model, cfg, train_set, val_set, 0, cpu, [], paths.FEATURES, batch_size=16)
     assert cached.train.features.shape == (1, 40, 1280) and cached.val.features.shape == (1, 16, 1280)
     hist_c, best_c = fit(cached_model, train_set, val_set, cfg, 0, cpu, tmp_path / "cached.pt", features=cached)
@@ -110,7 +111,7 @@ def test_augmented_views_are_cached_and_drawn_per_epoch():
     cfg = _cfg(augment="flips", features={"cache": "on", "views": 3})
     train_set, val_set = _sets(cfg)
     model = _model(cfg)
-    assert feats.use_cache(cfg, model)
+    assert feats.cache_plan(cfg, model) == (True, True)
     cached = feats.cached_features(model, cfg, train_set, val_set, 7, torch.device("cpu"), [], paths.FEATURES)
     views = cached.train.features
     assert views.shape == (3, 40, 1280) and cached.val.features.shape[0] == 1
@@ -127,14 +128,30 @@ def test_augmented_views_are_cached_and_drawn_per_epoch():
     torch.testing.assert_close(recomputed.train.features, views)  # the views are seeded too
 
 
-def test_auto_keeps_the_backbone_when_not_equivalent():
-    assert not feats.use_cache(_cfg(augment="flips"), _model(_cfg()))
-    assert not feats.use_cache(_cfg(mode="full"), _model(_cfg()))
-    assert not feats.use_cache(_cfg(features={"cache": "off"}), _model(_cfg()))
+def test_auto_caches_val_always_and_augmented_views_by_default():
+    assert feats.cache_plan(_cfg(augment="flips"), _model(_cfg())) == (True, True)  # augmented views
+    assert feats.cache_plan(_cfg(mix={"mode": "cutmix"}), _model(_cfg())) == (False, True)  # pixel space: backbone
+    assert feats.cache_plan(_cfg(mode="full"), _model(_cfg())) == (False, False)
+    assert feats.cache_plan(_cfg(features={"cache": "off"}), _model(_cfg())) == (False, False)
     cnn = _cfg(model="small_cnn", dropout=0.2)
-    assert not feats.use_cache(cnn, _model(cnn))  # SmallCNN's dropout sits before its head
+    assert feats.cache_plan(cnn, _model(cnn)) == (True, True)  # SmallCNN's dropout (before its head): eval mode
     cnn = _cfg(model="small_cnn", dropout=None)
-    assert feats.use_cache(cnn, _model(cnn))
+    assert feats.cache_plan(cnn, _model(cnn)) == (True, True)
+
+
+def test_cached_val_equals_the_backbone_every_epoch_whatever_the_training_augmentation(tmp_path):
+    cfg = _cfg(model="small_cnn", dropout=0.2, augment="flips", features={"cache": "off"})  # train: backbone
+    train_set, val_set = _sets(cfg)
+    cpu = torch.device("cpu")
+    standard = _model(cfg)
+    hist_std, _ = fit(standard, train_set, val_set, cfg, 0, cpu, tmp_path / "std.pt")
+    model = _model(cfg)
+    cached = feats.cached_features(model, cfg, None, val_set, 0, cpu, [], paths.FEATURES)
+    assert cached.train is None and cached.augmented_views == 0
+    hist_c, _ = fit(model, train_set, val_set, cfg, 0, cpu, tmp_path / "cached.pt", features=cached)
+    for row_std, row_c in zip(hist_std.rows, hist_c.rows, strict=True):
+        for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
+            assert row_c[key] == pytest.approx(row_std[key], rel=1e-4, abs=1e-5), key
 
 
 @pytest.mark.parametrize(
@@ -190,3 +207,24 @@ def test_resume_state_on_cached_features_holds_only_the_head_and_resumes_exactly
     assert set(best) == set(best_ref)
     for key, value in best_ref.items():
         torch.testing.assert_close(best[key], value, msg=key)
+
+
+def test_frozen_seeds_share_one_backbone_pass_with_the_same_logits():
+    from finegrain.evaluate.metrics import predict
+    from finegrain.evaluate.shared import SharedBackbone
+
+    cfg = _cfg()
+    _, val_set = _sets(cfg)
+    cpu = torch.device("cpu")
+    first, second = _model(cfg, 0), _model(cfg, 0)
+    torch.nn.init.normal_(second.net.classifier[1].weight)  # another seed's head on the same backbone
+    shared = SharedBackbone(val_set, cpu, 6)
+    for model in (first, second):
+        logits, labels, _ = shared.predict(model)
+        expected, expected_labels, _ = predict(model, val_set, cpu, 6)
+        assert torch.equal(logits, expected) and torch.equal(labels, expected_labels)
+    features = shared.features
+    shared.predict(second)
+    assert shared.features is features  # not extracted again
+    shared.predict(_model(cfg, 1))  # another backbone (another random init): extracted again
+    assert shared.features is not features

@@ -87,8 +87,9 @@ def run_epochs(
     `state` names what the resume state holds besides the rows (saved at `state_path` when `saves`, e.g. on the
     main process only; no resume without a path). `initial` gives rows before the first epoch (e.g. a random-init
     baseline), computed on a fresh start only. A row gets the epoch's wall time as `epoch_time_s` unless the step
-    sets it. With `steps_per_epoch` the bar counts batches (the step calls `Epoch.advance`), else epochs, showing
-    the row's `postfix` keys. `on_saved(epoch)` runs after each epoch's save point (fault injection in tests).
+    sets it, and the seconds its resume-state save took as `checkpoint_time_s` (0 in the saved copy). With
+    `steps_per_epoch` the bar counts batches (the step calls `Epoch.advance`), else epochs, showing the row's
+    `postfix` keys. `on_saved(epoch)` runs after each epoch's save point (fault injection in tests).
     """
     state = state or {}
     saved = load_state(state_path) if state_path is not None else None
@@ -114,17 +115,21 @@ def run_epochs(
             if not epoch.stepwise:
                 bar.update(1)
                 bar.set_postfix({k: f"{row[k]:.3f}" for k in postfix if k in row}, refresh=False)
-            if on_epoch:
-                on_epoch(row)
             if (
                 saves
                 and state_path is not None
                 and (epoch.stop or (index + 1) % checkpoint_every == 0 or index + 1 == epochs)
             ):
                 done = epochs if epoch.stop else index + 1
+                t0 = time.perf_counter()
+                row["checkpoint_time_s"] = 0.0  # the saved row holds 0; this run's rows the time the save took
                 save_state(
                     state_path, {**{n: obj.state_dict() for n, obj in state.items()}, "history": rows, "epoch": done}
                 )
+                row["checkpoint_time_s"] = time.perf_counter() - t0
+            row.setdefault("checkpoint_time_s", 0.0)
+            if on_epoch:
+                on_epoch(row)
             if on_saved:
                 on_saved(index + 1)
             if epoch.stop:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -13,28 +14,42 @@ from torchmetrics.functional.classification import (
     multiclass_f1_score,
 )
 
+from finegrain.data.prefetch import Ahead
 from finegrain.engine.progress import progress
 
 
-@torch.inference_mode()
 def predict(
-    model: torch.nn.Module, dataset: Dataset, device: torch.device, batch_size: int, tta: str = "none"
+    model: torch.nn.Module,
+    dataset: Dataset,
+    device: torch.device,
+    batch_size: int,
+    layout: torch.memory_format = torch.contiguous_format,
+    tta: str = "none",
 ) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """(logits, labels, images per second of the forward passes); `tta` flip averages each image's logits with
-    those of its horizontal mirror (the time counts both passes)."""
-    model.eval().to(device)
+    """(logits, labels, images per second of the forward passes), the model in `layout` for the pass (then back to
+    contiguous) and the next batches loaded in a background thread (evaluation transforms draw nothing). `tta` flip
+    averages each image's logits with those of its horizontal mirror (the time counts both passes)."""
+    model.eval().to(device, memory_format=layout)  # outside inference mode: the weights stay normal tensors
     logits, labels, seconds = [], [], 0.0
-    for images, target in progress(DataLoader(dataset, batch_size=batch_size), "predict", unit="batch"):
-        t0 = time.perf_counter()
-        images = images.to(device)
-        out = model(images)
-        if tta == "flip":
-            out = (out + model(images.flip(-1))) / 2
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        seconds += time.perf_counter() - t0
-        logits.append(out.float().cpu())
-        labels.append(target)
+    batches = Ahead(DataLoader(dataset, batch_size=batch_size))
+    batches.go()
+    try:
+        with torch.inference_mode():
+            total = math.ceil(len(dataset) / batch_size)
+            for images, target in progress(batches, "predict", unit="batch", total=total):
+                t0 = time.perf_counter()
+                images = images.to(device).contiguous(memory_format=layout)
+                out = model(images)
+                if tta == "flip":
+                    out = (out + model(images.flip(-1))) / 2
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                seconds += time.perf_counter() - t0
+                logits.append(out.float().cpu())
+                labels.append(target)
+    finally:
+        batches.close()
+        model.to(memory_format=torch.contiguous_format)
     logits_t, labels_t = torch.cat(logits), torch.cat(labels)
     return logits_t, labels_t, len(labels_t) / max(seconds, 1e-9)
 

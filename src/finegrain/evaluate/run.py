@@ -14,6 +14,7 @@ from finegrain.atomic import atomic_dir
 from finegrain.augment.recipes import create_transforms
 from finegrain.data.shards import open_split, stratified_subset
 from finegrain.data.transformed import Transformed
+from finegrain.errors import ConfigError
 from finegrain.evaluate.knn import knn_accuracy
 from finegrain.evaluate.metrics import (
     classification_metrics,
@@ -24,12 +25,14 @@ from finegrain.evaluate.metrics import (
     predict,
 )
 from finegrain.evaluate.robustness import robustness_curve, summarise
+from finegrain.evaluate.shared import SharedBackbone
 from finegrain.explain.config import ExplainCfg
 from finegrain.generate.output import save_grid
 from finegrain.models.factory import count_parameters
 from finegrain.models.trained import load_trained, read_history, trained_summary
 from finegrain.params import Params
 from finegrain.runtime import configure_threads, resolve_device
+from finegrain.train.compute import Compute
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +73,20 @@ def evaluate_variant(params: Params, name: str, data_dir: Path, models_dir: Path
     robust_pos = subset_positions(test.labels, rcfg.images if rcfg.attacks else 0, rcfg.seed)
     robust_set = stack_items(test_t, robust_pos)
     per_seed, speeds, confusion, per_class, curves, robust_s = [], [], None, [], [], 0.0
+    layout = Compute.of(cfg, device, train=False).memory_format  # inference in the layout the probe finds fastest
+    shared = SharedBackbone(test_t, device, params.evaluate.batch_size)
     for seed in cfg.seeds:
         model = load_trained(models_dir, seed)
-        logits, labels, img_per_s = predict(model, test_t, device, params.evaluate.batch_size, params.evaluate.tta)
+        one_pass = cfg.mode == "frozen" and len(cfg.seeds) > 1 and params.evaluate.tta == "none"
+        if shared is not None and one_pass:  # heads on one backbone pass
+            try:
+                logits, labels, img_per_s = shared.predict(model)
+            except ConfigError:  # a head that does not take flat features: the whole model per seed
+                shared = None
+        if shared is None or not one_pass:
+            logits, labels, img_per_s = predict(
+                model, test_t, device, params.evaluate.batch_size, layout, params.evaluate.tta
+            )
         if len(robust_pos):
             t0 = time.perf_counter()
             clean = logits[torch.from_numpy(robust_pos)].argmax(1) == labels[torch.from_numpy(robust_pos)]
@@ -117,10 +131,12 @@ def evaluate_variant(params: Params, name: str, data_dir: Path, models_dir: Path
     if curves:
         robust_metrics, robust_rows = summarise(curves, ROUND)
         quality["robust"] = {"images": len(robust_set[0]), **robust_metrics}
+    if "features" in summary:  # a head trained on cached augmented views, not on every epoch's fresh augmentation
+        quality["features"] = summary["features"]
     seeds = summary["seeds"].values()
     perf = {"infer_img_per_s": float(np.mean(speeds)), "device": str(device), "machine": machine_id()}
-    for key in ("epoch_time_s", "train_time_s"):
-        perf[key], std = mean_std([s[key] for s in seeds])
+    for key in ("epoch_time_s", "val_time_s", "checkpoint_time_s", "train_time_s"):
+        perf[key], std = mean_std([s.get(key, 0.0) for s in seeds])
         if len(cfg.seeds) > 1:
             perf[f"{key}_std"] = std
     with atomic_dir(eval_dir) as out:

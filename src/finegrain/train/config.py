@@ -49,7 +49,7 @@ class FeaturesCfg(Strict):
     """Cached frozen-backbone features (mode frozen): the backbone runs once per split, the head trains on them."""
 
     cache: Literal["auto", "on", "off"] = Field(
-        "auto", description="auto = on only when exactly equivalent to running the backbone every epoch"
+        "auto", description="auto = val always, train unless mix/adv/nproc > 1; on = the same, rejecting those"
     )
     views: int = Field(1, gt=0, description="augmented views cached per training image (augment other than none)")
 
@@ -116,11 +116,11 @@ class TrainCfg(Strict):
     elastic_net: ElasticNetCfg = ElasticNetCfg()
     adv: AdvCfg = AdvCfg()
     features: FeaturesCfg = FeaturesCfg()
-    memory_format: Literal["contiguous", "channels_last"] = Field(
-        "contiguous", description="training tensors' layout; measure per device and model (bench/formats.py)"
+    memory_format: Literal["auto", "contiguous", "channels_last"] = Field(
+        "auto", description="training tensors' layout; auto = the faster by a measured probe (train.compute)"
     )
-    precision: Literal["fp32", "bf16", "fp16"] = Field(
-        "fp32", description="training autocast dtype; fp16 (CUDA only) adds a GradScaler; measure per device"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="autocast dtype; auto = fp32 unless bf16 is clearly faster (train.compute); fp16: CUDA"
     )
     nproc: int = Field(1, gt=0, description="data-parallel processes (torchrun); batch_size is the global batch")
     sync_batchnorm: bool = Field(False, description="nproc > 1: convert BatchNorm to SyncBatchNorm (CUDA only)")

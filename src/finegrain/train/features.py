@@ -1,9 +1,15 @@
 """Cached frozen-backbone features: run the backbone once per split, then train only the head on its outputs.
 
-A `mode: frozen` variant uses them when `features.cache` is `on`, or `auto` and the result is exactly that of
-running the backbone every epoch: `augment: none` (the training transform is the evaluation resize), no mix or
-adversarial training, one process, and no dropout / stochastic depth outside the head. With augmentation on
-(`cache: on`), `features.views` augmented views of each training image are cached and every epoch draws one per image.
+A `mode: frozen` variant caches its backbone's features unless `features.cache` is `off` (`cache_plan`):
+- validation features always: the frozen backbone is in eval mode at validation, so they equal running it every
+  epoch, whatever the training augmentation;
+- training features with `augment: none`: once, exactly the result of running the backbone every epoch;
+- with another augmentation: `features.views` augmented views of each training image, and every epoch draws one per
+  image (the log and the variant's metrics, `features.augmented_views`, say so);
+- not with mix or adversarial training (pixel space; `on` rejects them) or several processes: the backbone then runs
+  on the training images every epoch (validation still cached).
+Random layers outside the head (dropout, stochastic depth of a hub backbone) run in eval mode for cached features
+(a warning says so): the standard frozen feature extractor, not the backbone's training-mode noise.
 
 Files: data/features/<key>/<split>-<digest>.pt, the key hashing model, init weights, input data and transform
 (written atomically, loaded with weights_only=True).
@@ -19,12 +25,11 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import Dataset, TensorDataset
 
 from finegrain.engine.loop import epoch_seed
-from finegrain.engine.progress import progress
-from finegrain.errors import ConfigError
 from finegrain.models.factory import Classifier
+from finegrain.models.head_block import HeadOnly, extract, head_block_name
 from finegrain.torch_io import load_weights_only, save_state
 from finegrain.train.checkpoint import run_key
 from finegrain.train.config import TrainCfg
@@ -33,34 +38,6 @@ log = logging.getLogger(__name__)
 
 CACHE_VERSION = 1
 """Bump when the stored format or the extraction changes: old caches are then ignored."""
-
-_PASSIVE = (nn.Dropout, nn.Identity, nn.Flatten)
-"""Parameter-free layers that may wrap the head in a Sequential and so join the trained head block."""
-
-
-class HeadOnly(nn.Module):
-    """The trainable top of a Classifier (its head block) applied to cached backbone features."""
-
-    def __init__(self, model: Classifier) -> None:
-        super().__init__()
-        self.block_name = head_block_name(model)
-        self.block = model.net.get_submodule(self.block_name)
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.block(features)
-
-
-def head_block_name(model: Classifier) -> str:
-    """The head, or its parent Sequential when the rest of it is only dropout/identity layers (factory dropout)."""
-    name = model.head_name
-    while "." in name:
-        parent_name = name.rpartition(".")[0]
-        parent = model.net.get_submodule(parent_name)
-        head = model.net.get_submodule(name)
-        if not isinstance(parent, nn.Sequential) or not all(m is head or isinstance(m, _PASSIVE) for m in parent):
-            break
-        name = parent_name
-    return name
 
 
 def stochastic_modules(model: Classifier, block_name: str) -> list[str]:
@@ -79,28 +56,32 @@ def stochastic_modules(model: Classifier, block_name: str) -> list[str]:
     return found
 
 
-def use_cache(cfg: TrainCfg, model: Classifier) -> bool:
-    """Whether this variant trains its head on cached features (see the module docstring); logs why not."""
-    if cfg.features.cache == "off" or cfg.mode != "frozen":
-        return False
+def cache_plan(cfg: TrainCfg, model: Classifier) -> tuple[bool, bool]:
+    """(train, val): whether this variant's head trains on cached training features and validates on cached
+    validation features (see the module docstring); logs what it does and why."""
+    if cfg.features.cache == "off" or cfg.mode != "frozen" or cfg.nproc > 1:
+        return False, False
+    pixel_space = [text for hit, text in ((cfg.mix.mode != "none", "mix"), (cfg.adv.method != "none", "adv")) if hit]
+    if pixel_space:  # `on` rejects these at validation
+        log.info("features: the frozen backbone runs on the training images every epoch (%s in pixel space); "
+                 "validation features are cached", " and ".join(pixel_space))  # fmt: skip
+        return False, True
     random_parts = stochastic_modules(model, head_block_name(model))
-    if cfg.features.cache == "on":
-        if random_parts:
-            log.warning("features: cached with %s in eval mode (no dropout outside the head)", ", ".join(random_parts))
-        return True
-    reasons = [
-        (cfg.augment != "none", f"augment {cfg.augment!r} (features.cache: on caches {cfg.features.views} views)"),
-        (cfg.mix.mode != "none", "mix"),
-        (cfg.adv.method != "none", "adversarial training"),
-        (cfg.nproc > 1, "nproc > 1"),
-        (cfg.ema.decay > 0, "ema"),
-        (cfg.resize.from_px is not None, "progressive resizing"),
-        (bool(random_parts), f"random layers outside the head ({', '.join(random_parts[:3])})"),
+    smoothing = [
+        text
+        for hit, text in ((cfg.ema.decay > 0, "ema"), (cfg.resize.from_px is not None, "progressive resizing"))
+        if hit
     ]
-    why = [text for hit, text in reasons if hit]
-    if why:
-        log.info("features: running the frozen backbone every epoch: %s", "; ".join(why))
-    return not why
+    if smoothing:  # `on` rejects these at validation: EMA scores other weights, resizing changes the inputs
+        log.info("features: the frozen backbone runs every epoch (%s)", " and ".join(smoothing))
+        return False, False
+    if random_parts:
+        log.warning("features: cached with %s in eval mode (no dropout outside the head)", ", ".join(random_parts))
+    if cfg.augment != "none":
+        views, recipe = cfg.features.views, cfg.augment
+        log.info("features: cached %d augmented view(s) per training image (augment %r), one drawn per epoch; "
+                 "features.cache: off runs the backbone every epoch instead", views, recipe)  # fmt: skip
+    return True, True
 
 
 @dataclass
@@ -109,6 +90,7 @@ class FeatureSplit:
 
     features: torch.Tensor
     labels: torch.Tensor
+    augmented: bool = False
 
     def epoch_dataset(self, epoch_seed: int) -> TensorDataset:
         """One view per image: the only one, or a seeded random choice for this epoch."""
@@ -121,38 +103,16 @@ class FeatureSplit:
 
 @dataclass
 class CachedFeatures:
+    """The head on cached features: training features (None: the backbone runs on them every epoch) and val."""
+
     head: HeadOnly
-    train: FeatureSplit
+    train: FeatureSplit | None
     val: FeatureSplit
 
-
-def extract(model: Classifier, block: nn.Module, dataset: Dataset, device: torch.device, batch_size: int):
-    """(features at the head block's input, labels) of every item, the model in eval mode.
-
-    Checks on the first batch that the head block's output is the model's output, so the head alone is equivalent.
-    """
-    captured: list[torch.Tensor] = []
-    hook = block.register_forward_pre_hook(lambda _m, args: captured.append(args[0].detach()))
-    feats, labels = [], []
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            batches = DataLoader(dataset, batch_size=batch_size, shuffle=False)
-            for images, targets in progress(batches, "features", unit="batch"):
-                logits = model(images.to(device))
-                if len(captured) != 1 or captured[0].ndim != 2:
-                    raise ConfigError(f"features.cache: the head of {model.name!r} does not take flat features")
-                batch = captured.pop()
-                if not feats and not torch.allclose(block(batch), logits, atol=1e-5, rtol=1e-4):
-                    raise ConfigError(f"features.cache: the head of {model.name!r} is not the model's last layer")
-                captured.clear()  # the check's own call
-                feats.append(batch.float().cpu())
-                labels.append(torch.as_tensor(targets))
-    finally:
-        hook.remove()
-        model.train(was_training)
-    return torch.cat(feats), torch.cat(labels).long()
+    @property
+    def augmented_views(self) -> int:
+        """Cached augmented views per training image (0: none, the training features are exact or not cached)."""
+        return 0 if self.train is None or not self.train.augmented else self.train.features.shape[0]
 
 
 def _ids_digest(dataset: Dataset) -> str:
@@ -191,7 +151,7 @@ def load_or_extract(
 def cached_features(
     model: Classifier,
     cfg: TrainCfg,
-    train_set: Dataset,
+    train_set: Dataset | None,
     val_set: Dataset,
     seed: int,
     device: torch.device,
@@ -199,8 +159,8 @@ def cached_features(
     cache_root: Path,
     batch_size: int | None = None,
 ) -> CachedFeatures:
-    """Train and val features of `model`'s frozen backbone (train: its transform, `views` views when augmented),
-    cached under `cache_root` (data/features).
+    """Train (unless `train_set` is None: not cached) and val features of `model`'s frozen backbone (train: its
+    transform, `views` views when augmented), cached under `cache_root` (data/features).
 
     Batches of `batch_size` (default: the training batch; on 1 CPU thread lite0 at 112 px ran 38-52 img/s in
     batches of 32 vs 27-28 in batches of 128).
@@ -209,11 +169,14 @@ def cached_features(
     model.to(device)
     head = HeadOnly(model)
     root = cache_dir(cfg, inputs, cache_root)
-    augmented = cfg.augment != "none"
-    views = cfg.features.views if augmented else 1
-    view_seed = epoch_seed(seed, 0) if augmented else 0  # view v: epoch_seed(seed, v), as epoch v of a fit
-    train_name = f"train-{_ids_digest(train_set)}-{cfg.augment}-v{views}-s{view_seed}.pt"
-    train = load_or_extract(model, head.block, train_set, root / train_name, views, view_seed, device, batch_size)
+    train = None
+    if train_set is not None:
+        augmented = cfg.augment != "none"
+        views = cfg.features.views if augmented else 1
+        view_seed = epoch_seed(seed, 0) if augmented else 0  # view v: epoch_seed(seed, v), as epoch v of a fit
+        train_name = f"train-{_ids_digest(train_set)}-{cfg.augment}-v{views}-s{view_seed}.pt"
+        train = load_or_extract(model, head.block, train_set, root / train_name, views, view_seed, device, batch_size)
+        train.augmented = augmented
     val_name = f"val-{_ids_digest(val_set)}-eval.pt"
     val = load_or_extract(model, head.block, val_set, root / val_name, 1, 0, device, batch_size)
     return CachedFeatures(head, train, val)

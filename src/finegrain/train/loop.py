@@ -17,14 +17,24 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from finegrain.augment.recipes import create_transforms
+from finegrain.data.prefetch import Ahead, rng_states, same_states
 from finegrain.data.transformed import Transformed
 from finegrain.engine.loop import Epoch, run_epochs
 from finegrain.errors import ConfigError
 from finegrain.losses.elastic import elastic_net_penalty
 from finegrain.losses.factory import Loss, create_loss
 from finegrain.models.factory import Classifier
+from finegrain.train.compute import FP32, Compute
 from finegrain.train.config import TrainCfg
-from finegrain.train.distributed import SINGLE, Dist, SameOrderSampler, all_sum, data_parallel, sync_batchnorm
+from finegrain.train.distributed import (
+    SINGLE,
+    Dist,
+    SameOrderSampler,
+    all_sum,
+    barrier,
+    data_parallel,
+    sync_batchnorm,
+)
 from finegrain.train.features import CachedFeatures
 from finegrain.train.optim import create_optimizer, create_scheduler, step_scheduler
 from finegrain.train.sampler import PKBatchSampler, class_labels
@@ -81,27 +91,6 @@ def _train_loader(dataset: Dataset, cfg: TrainCfg, epoch_seed: int, dist: Dist, 
     return DataLoader(dataset, cfg.batch_size // dist.world, sampler=sampler, generator=gen, **kw)
 
 
-@dataclass(frozen=True)
-class Compute:
-    """How the training step runs on its device: tensor layout and autocast (`train.memory_format`, `precision`)."""
-
-    memory_format: torch.memory_format = torch.contiguous_format
-    autocast: torch.dtype | None = None
-    scaler: torch.amp.GradScaler | None = None
-
-    @classmethod
-    def of(cls, cfg: TrainCfg, device: torch.device) -> Compute:
-        if cfg.precision == "fp16" and device.type != "cuda":
-            raise ConfigError(f"train.precision: fp16 needs a CUDA device (got {device}); use bf16 or fp32")
-        layout = torch.channels_last if cfg.memory_format == "channels_last" else torch.contiguous_format
-        dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[cfg.precision]
-        scaler = torch.amp.GradScaler(device.type) if cfg.precision == "fp16" else None
-        return cls(layout, dtype, scaler)
-
-
-FP32 = Compute()
-
-
 def epoch_totals(
     model: nn.Module,
     loader: DataLoader,
@@ -122,36 +111,46 @@ def epoch_totals(
     """
     training = optimizer is not None
     model.train(training)
-    total_loss, correct, seen = 0.0, 0, 0
-    with torch.set_grad_enabled(training):
-        for images, labels in loader:
-            images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-            if images.ndim == 4:
-                images = images.contiguous(memory_format=compute.memory_format)
-            if training and adversary is not None:
-                images = adversary(images, labels)
-            with torch.autocast(device.type, dtype=compute.autocast, enabled=compute.autocast is not None):
-                logits = model(images)
-                loss = loss_fn(logits, labels, model)
-            logits = logits.float()
-            if training:
-                if penalty is not None:
-                    loss = loss + penalty()
-                optimizer.zero_grad(set_to_none=True)
-                if compute.scaler is not None:
-                    compute.scaler.scale(loss).backward()
-                    compute.scaler.step(optimizer)
-                    compute.scaler.update()
-                else:
-                    loss.backward()
-                    optimizer.step()
-                if after_step is not None:
-                    after_step()
-            hard = labels.argmax(1) if labels.ndim == 2 else labels
-            total_loss += loss.item() * len(labels)
-            correct += (logits.argmax(1) == hard).sum().item()
-            seen += len(labels)
-    return total_loss, correct, seen
+    # sums kept on the device (no sync per step); float64 adds in the same order as Python floats: same result
+    total_loss = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    seen = 0
+    batches = Ahead(loader)  # the data in a background thread once the step is seen to draw no random numbers
+    try:
+        with torch.set_grad_enabled(training):
+            for images, labels in batches:
+                before = rng_states() if not seen else None
+                images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+                if images.ndim == 4:
+                    images = images.contiguous(memory_format=compute.memory_format)
+                if training and adversary is not None:
+                    images = adversary(images, labels)
+                with compute.autocast_context(device):
+                    logits = model(images)
+                    loss = loss_fn(logits, labels, model)
+                logits = logits.float()
+                if training:
+                    if penalty is not None:
+                        loss = loss + penalty()
+                    optimizer.zero_grad(set_to_none=True)
+                    if compute.scaler is not None:
+                        compute.scaler.scale(loss).backward()
+                        compute.scaler.step(optimizer)
+                        compute.scaler.update()
+                    else:
+                        loss.backward()
+                        optimizer.step()
+                    if after_step is not None:
+                        after_step()
+                hard = labels.argmax(1) if labels.ndim == 2 else labels
+                total_loss += loss.detach().double() * len(labels)
+                correct += (logits.argmax(1) == hard).sum()
+                seen += len(labels)
+                if before is not None and same_states(before, rng_states()):
+                    batches.go()
+    finally:
+        batches.close()
+    return float(total_loss), int(correct), seen
 
 
 def _resumable_keys(model: Classifier, features: CachedFeatures | None) -> set[str] | None:
@@ -198,7 +197,11 @@ class _SeedRun:
         self.model, self.train_set, self.cfg, self.device, self.features, self.dist = (
             model, train_set, cfg, device, features, dist
         )  # fmt: skip
+        if not dist.main:  # under DDP the main process probes first; the others read its cached choice
+            barrier(dist)
         self.compute = Compute.of(cfg, device)
+        if dist.main:
+            barrier(dist)
         model.to(device, memory_format=self.compute.memory_format)
         if cfg.batch_size % dist.world:
             raise ConfigError(f"batch_size: must divide among {dist.world} processes (got {cfg.batch_size})")
@@ -228,13 +231,17 @@ class _SeedRun:
 
             self.collate = MixCollate(model.head_out_features, cfg.mix.cutmix_alpha, cfg.mix.mixup_alpha, cfg.mix.mode)
         self.pin = device.type == "cuda"
-        self.workers = cfg.num_workers if features is None else 0  # cached features are in memory already
+        self.head_only = features is not None and features.train is not None  # the head alone trains on features
+        self.workers = 0 if self.head_only else cfg.num_workers  # cached features are in memory already
         if features is not None:
             val_set = features.val.epoch_dataset(0)
         if dist.active:  # each process scores its share of val; the sums are added
             val_set = Subset(val_set, range(dist.rank, len(val_set), dist.world))
         self.val_loader = DataLoader(
-            val_set, batch_size=cfg.batch_size * 2, num_workers=self.workers, pin_memory=self.pin
+            val_set,
+            batch_size=cfg.batch_size * 2,
+            num_workers=0 if features is not None else cfg.num_workers,
+            pin_memory=self.pin,
         )
         self.resumable = _resumable_keys(model, features)
         self.best_epoch, self.best_val_acc, self.stopped_early, self.done = 0, -1.0, False, 0
@@ -312,14 +319,12 @@ class _SeedRun:
         if cfg.mode == "two_phase" and index == self.frozen_epochs and self.phase == "phase1":
             self._set_phase(index)
         if self.trainer is None:
-            self.trainer = (
-                self.features.head if self.features is not None else data_parallel(self.model, self.dist, self.device)
-            )
+            self.trainer = self.features.head if self.head_only else data_parallel(self.model, self.dist, self.device)
         torch.manual_seed(epoch.seed + self.dist.rank * 2**40)
         if cfg.resize.from_px is not None and isinstance(self.train_set, Transformed):
             self.train_set.transform = create_transforms(cfg.augment, train_px(cfg, index), train=True)
         train_loader = _train_loader(
-            self.train_set if self.features is None else self.features.train.epoch_dataset(epoch.seed),
+            self.features.train.epoch_dataset(epoch.seed) if self.head_only else self.train_set,
             cfg,
             epoch.seed,
             self.dist,
@@ -331,7 +336,8 @@ class _SeedRun:
         lr = self.optimizer.param_groups[0]["lr"]
         train_loss, train_acc = self._pass(self.trainer, train_loader, self.optimizer)
         epoch_time = time.perf_counter() - t0
-        val_loss, val_acc = self._pass(self.scored if self.features is None else self.trainer, self.val_loader)
+        val_loss, val_acc = self._pass(self.scored if self.features is None else self.features.head, self.val_loader)
+        val_time = time.perf_counter() - t0 - epoch_time
         if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
             raise Diverged(index + 1, self.phase, f"train loss {train_loss:.4g}, val loss {val_loss:.4g}")
         if cfg.lr_interval == "epoch":
@@ -356,6 +362,7 @@ class _SeedRun:
             "val_acc": val_acc,
             "lr": lr,
             "epoch_time_s": epoch_time,
+            "val_time_s": val_time,
         }
 
 

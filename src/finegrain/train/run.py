@@ -23,7 +23,7 @@ from finegrain.runtime import configure_threads, resolve_device, seed_everything
 from finegrain.train import distributed
 from finegrain.train.checkpoint import load_state, run_key
 from finegrain.train.config import TrainCfg
-from finegrain.train.features import cached_features, use_cache
+from finegrain.train.features import cache_plan, cached_features
 from finegrain.train.loop import Diverged, fit
 
 log = logging.getLogger(__name__)
@@ -111,8 +111,12 @@ def _train_seeds(
             mods=cfg.mods,
         )
         features = None
-        if not dist.active and use_cache(cfg, model):
-            features = cached_features(model, cfg, train_set, val_set, run_seed, device, inputs, where.features)
+        train_cached, val_cached = cache_plan(cfg, model)
+        if not dist.active and val_cached:
+            cached_train = train_set if train_cached else None
+            features = cached_features(model, cfg, cached_train, val_set, run_seed, device, inputs, where.features)
+            if features.augmented_views:
+                summary["features"] = {"augmented_views": features.augmented_views}
         live = open_live(live_dir if i == 0 else seed_dir(out_dir, seed) / "live") if dist.main else None
 
         def log_row(row: dict, live=live) -> None:
@@ -151,6 +155,8 @@ def _train_seeds(
             "epochs_run": len(history.rows),
             "train_time_s": history.train_time_s,
             "epoch_time_s": float(np.mean([r["epoch_time_s"] for r in history.rows])),
+            "val_time_s": float(np.mean([r.get("val_time_s", 0.0) for r in history.rows])),
+            "checkpoint_time_s": float(np.mean([r.get("checkpoint_time_s", 0.0) for r in history.rows])),
         }
     distributed.barrier(dist)  # every process is done with the resume state
     if not dist.main:

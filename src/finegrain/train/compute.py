@@ -1,0 +1,224 @@
+"""How a model runs on its device: tensor layout and autocast (`train.memory_format`, `train.precision`).
+
+`auto` (the default of both) is decided by a short measured probe per (machine, device, model, image size, batch,
+train or inference): a few steps on random tensors in each layout and dtype, cached on disk in
+~/.cache/finegrain/compute.json (`$XDG_CACHE_HOME` honoured; outside the project, so no DVC output or dependency).
+The probe runs under a forked RNG: it never changes the random draws of the run that asks.
+
+Rules (a faster choice must win by a margin, so noise on a shared machine does not flip it):
+- layout: channels_last when it is at least `LAYOUT_MARGIN` faster than contiguous, else contiguous;
+- precision: fp32 on CPU, always: bf16 changes the numbers (an 8-bit mantissa in the convolutions), and a default
+  whose results depend on a timing (this machine's load, its bf16 units) would make the same params give different
+  metrics (no probe runs for it; a probe that measures the layout also measures bf16, and `bench/fit.py` prints what
+  `precision: bf16` would gain). On CUDA, bf16 when it is at least `BF16_MARGIN` faster. fp16 is never chosen by
+  `auto` (set it).
+A layout changes only the float summation order (results agree to ~1e-4, not bit for bit).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from finegrain.atomic import write_json
+from finegrain.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+LAYOUT_MARGIN = 1.10
+BF16_MARGIN = 1.30
+PROBE_VERSION = 1
+"""Bump when the probe measures differently: older cached choices are ignored."""
+LAYOUTS = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
+DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass(frozen=True)
+class Compute:
+    """The resolved layout and autocast of a training step or an inference pass."""
+
+    memory_format: torch.memory_format = torch.contiguous_format
+    autocast: torch.dtype | None = None
+    scaler: torch.amp.GradScaler | None = None
+
+    @property
+    def label(self) -> str:
+        fmt = next(k for k, v in LAYOUTS.items() if v == self.memory_format)
+        return f"{fmt} {next(k for k, v in DTYPES.items() if v == self.autocast)}"
+
+    @classmethod
+    def of(cls, cfg, device: torch.device, train: bool = True) -> Compute:
+        """From a TrainCfg-like `cfg` (memory_format, precision, model, image_size_px, batch_size, model_args,
+        mods); `auto` keys resolved by the probe (`train`: the training step, else inference)."""
+        if cfg.precision == "fp16" and device.type != "cuda":
+            raise ConfigError(f"train.precision: fp16 needs a CUDA device (got {device}); use bf16 or fp32")
+        fmt, precision = cfg.memory_format, cfg.precision
+        if precision == "auto" and device.type != "cuda":
+            precision = "fp32"  # the rule below, without a probe when the layout is given
+        if "auto" in (fmt, precision):
+            fmt, precision = choose(Probe.of(cfg, device, train), fmt, precision)
+        scaler = torch.amp.GradScaler(device.type) if precision == "fp16" and train else None
+        return cls(LAYOUTS[fmt], DTYPES[precision], scaler)
+
+    def autocast_context(self, device: torch.device):
+        return torch.autocast(device.type, dtype=self.autocast, enabled=self.autocast is not None)
+
+
+FP32 = Compute()
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What a probe measures: a model (by name and builder options) at a size and batch, training or inference."""
+
+    model: str
+    size: int
+    batch: int
+    device: str
+    train: bool = True
+    model_args: str = "{}"
+    mods: str = "{}"
+
+    @classmethod
+    def of(cls, cfg, device: torch.device, train: bool = True) -> Probe:
+        args, mods = (json.dumps(getattr(cfg, k, {}) or {}, sort_keys=True) for k in ("model_args", "mods"))
+        return cls(cfg.model, cfg.image_size_px, cfg.batch_size, device.type, train, args, mods)
+
+    def key(self) -> str:
+        machine = f"{platform.node()}|{platform.processor() or platform.machine()}|{torch.__version__}"
+        threads = torch.get_num_threads() if self.device == "cpu" else 0
+        text = json.dumps([PROBE_VERSION, machine, threads, *self.__dict__.values()])
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def cache_path() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "finegrain" / "compute.json"
+
+
+def _read_cache() -> dict:
+    try:
+        return json.loads(cache_path().read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def measured(probe: Probe) -> dict[str, float]:
+    """{'<layout> <precision>': images/s} of `probe`, from the cache or measured now (and cached)."""
+    cache = _read_cache()
+    key = probe.key()
+    if key in cache:
+        return cache[key]["rates"]
+    t0 = time.perf_counter()
+    rates = _measure(probe)
+    cache = _read_cache()  # another process may have added entries meanwhile
+    cache[key] = {"probe": probe.__dict__, "rates": rates, "threads": torch.get_num_threads()}
+    try:
+        cache_path().parent.mkdir(parents=True, exist_ok=True)
+        write_json(cache_path(), cache)
+    except OSError as err:  # a read-only home: measure again next time
+        log.warning("compute probe: cannot cache in %s (%s)", cache_path(), err)
+    log.info("compute probe: %s at %d px measured in %.1fs: %s", probe.model, probe.size, time.perf_counter() - t0,
+             ", ".join(f"{k} {v:.1f} img/s" for k, v in rates.items()))  # fmt: skip
+    return rates
+
+
+def choose(probe: Probe, fmt: str, precision: str) -> tuple[str, str]:
+    """The layout and precision for `probe`: given values kept, `auto` ones from the measured rates (see rules)."""
+    rates = measured(probe)
+    cuda = probe.device.startswith("cuda")
+
+    def rate(layout: str, dtype: str) -> float:
+        return rates.get(f"{layout} {dtype}", 0.0)
+
+    if fmt == "auto":  # compared at the precision(s) the run may use
+        candidates = [precision] if precision != "auto" else ["fp32", "bf16"] if cuda else ["fp32"]
+        best = {f: max(rate(f, p) for p in candidates) for f in LAYOUTS}
+        fmt = "channels_last" if best["channels_last"] >= LAYOUT_MARGIN * best["contiguous"] > 0 else "contiguous"
+    if precision == "auto":
+        faster = rate(fmt, "bf16") >= BF16_MARGIN * rate(fmt, "fp32")
+        precision = "bf16" if faster and cuda else "fp32"
+        if faster and not cuda:
+            gain = rate(fmt, "bf16") / rate(fmt, "fp32")
+            log.info("compute: bf16 autocast would be %.2fx faster here (changes results: set precision: bf16)", gain)
+    log.info(
+        "compute: %s %s for %s at %d px (%s; %s)",
+        fmt,
+        precision,
+        probe.model,
+        probe.size,
+        "training" if probe.train else "inference",
+        ", ".join(f"{k} {v:.1f}" for k, v in rates.items()) + " img/s",
+    )
+    return fmt, precision
+
+
+def _measure(probe: Probe, steps: int = 2) -> dict[str, float]:
+    """Images/s of each layout x precision: the best of `steps` timed steps after a warm-up step."""
+    from finegrain.models.factory import create_model
+
+    device = torch.device(probe.device)
+    precisions = ["fp32", "bf16"] if device.type == "cuda" or torch.ops.mkldnn._is_mkldnn_bf16_supported() else ["fp32"]
+    batch = min(probe.batch, 8)  # Lite0 at 224 px on 1 CPU thread: ~20 s for the four rows
+    rates: dict[str, float] = {}
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(0)
+        net = create_model(probe.model, 10, model_args=json.loads(probe.model_args), mods=json.loads(probe.mods))
+        net.to(device).train(probe.train)
+        opt = torch.optim.SGD(net.parameters(), lr=1e-6)
+        x = torch.rand(batch, 3, probe.size, probe.size, device=device)
+        y = torch.arange(batch, device=device) % 10
+        for fmt, layout in LAYOUTS.items():
+            net.to(memory_format=layout)
+            xs = x.contiguous(memory_format=layout)
+            for precision in precisions:
+                compute = Compute(layout, DTYPES[precision])
+                best = float("inf")
+                try:
+                    for i in range(steps + 1):
+                        t0 = time.perf_counter()
+                        _step(net, xs, y, opt if probe.train else None, compute, device)
+                        if device.type == "cuda":
+                            torch.cuda.synchronize()
+                        if i:
+                            best = min(best, time.perf_counter() - t0)
+                except (RuntimeError, NotImplementedError) as err:  # e.g. an op without a bf16 kernel: not a choice
+                    log.info("compute probe: %s %s %s fails (%s)", probe.model, fmt, precision, str(err)[:120])
+                rates[f"{fmt} {precision}"] = round(batch / best, 2)
+    return rates
+
+
+def _step(net, x, y, opt, compute: Compute, device: torch.device) -> None:
+    if opt is None:
+        with torch.inference_mode(), compute.autocast_context(device):
+            net(x)
+        return
+    with compute.autocast_context(device):
+        loss = nn.functional.cross_entropy(net(x), y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+
+
+def probe_table(models: list[tuple[str, int]] | None = None) -> str:
+    """A markdown table of the cached probes on this machine (what `auto` chose from), of `models` ((name, px))
+    only when given."""
+    lines = ["| model | px | batch | pass | device | rates (img/s) | auto picks |", "|---|---:|---:|---|---|---|---|"]
+    cache = _read_cache()
+    for entry in cache.values():
+        p = Probe(**entry["probe"])
+        rates = entry["rates"]
+        if p.key() not in cache or (models is not None and (p.model, p.size) not in models):
+            continue  # another machine, thread count or torch; another model
+        fmt, precision = choose(p, "auto", "auto")
+        text = ", ".join(f"{k} {v:.1f}" for k, v in rates.items())
+        pass_ = "train" if p.train else "infer"
+        lines.append(f"| {p.model} | {p.size} | {p.batch} | {pass_} | {p.device} | {text} | {fmt} {precision} |")
+    return "\n".join(lines)
