@@ -160,7 +160,10 @@ def _doctor(root: Path) -> int:
         print(f"device: {device} (base.device {params.base.device}{override}; crop.device {params.crop.device})")
         by_precision: dict[str, list[str]] = {}
         for name in params.variants:
-            by_precision.setdefault(params.variant(name).precision, []).append(name)
+            precision = params.variant(name).precision
+            if precision == "auto":  # as train/compute.py resolves it: fp32 off CUDA, a measured probe on CUDA
+                precision = "fp32" if device.type != "cuda" else "auto (bf16 if a probe finds it >= 1.3x faster)"
+            by_precision.setdefault(precision, []).append(name)
         print("precision: " + "; ".join(f"{p} ({', '.join(names)})" for p, names in by_precision.items()))
         configure_threads(params.base.threads)
         env = f", {THREADS_ENV}={os.environ[THREADS_ENV]}" if THREADS_ENV in os.environ else ""

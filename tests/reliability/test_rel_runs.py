@@ -202,14 +202,20 @@ def _experiments(shown: list[dict]) -> list[dict]:
     return [rev for baseline in shown for exp in baseline.get("experiments") or [] for rev in exp.get("revs") or []]
 
 
-def _cached_model_config(project: Path, rev: str) -> dict:
-    """data/models/cnn/config.yaml as experiment `rev` recorded it in the DVC cache."""
+def _cached_model_file(project: Path, rev: str, name: str) -> str:
+    """The first file of data/models/cnn named `name` (config.yaml, or e.g. seed0's history.csv) as experiment `rev`
+    recorded it in the DVC cache."""
     stages = yaml.safe_load(run(["git", "show", f"{rev}:dvc.lock"], project).stdout)["stages"]
     out = next(o for o in stages["train@cnn"]["outs"] if o["path"] == "data/models/cnn")
     cache = project / ".dvc" / "cache" / "files" / "md5"
     listing = json.loads((cache / out["md5"][:2] / out["md5"][2:]).read_text())
-    md5 = next(entry["md5"] for entry in listing if entry["relpath"] == "config.yaml")
-    return yaml.safe_load((cache / md5[:2] / md5[2:]).read_text())
+    md5 = next(e["md5"] for e in sorted(listing, key=lambda e: e["relpath"]) if e["relpath"].split("/")[-1] == name)
+    return (cache / md5[:2] / md5[2:]).read_text()
+
+
+def _cached_model_config(project: Path, rev: str) -> dict:
+    """data/models/cnn/config.yaml as experiment `rev` recorded it in the DVC cache."""
+    return yaml.safe_load(_cached_model_file(project, rev, "config.yaml"))
 
 
 @case(
@@ -342,10 +348,13 @@ def test_two_queued_experiments_do_not_interfere(project, queued):
         assert expect(test_two_queued_experiments_do_not_interfere, name=e["name"]) in queued["run"].splitlines()
     metrics = [e["data"]["metrics"]["metrics/variants/cnn.json"]["data"] for e in experiments]
     assert all(0.0 <= m["test"]["top1"] <= 1.0 for m in metrics)
-    assert metrics[0] != metrics[1]
+    histories = []
     for e in experiments:
         lr = e["data"]["params"]["params.yaml"]["data"]["variants"]["cnn"]["lr"]
         assert _cached_model_config(project, e["rev"])["lr"] == lr
+        histories.append(_cached_model_file(project, e["rev"], "history.csv"))
+    assert _without_times(histories[0]) != _without_times(histories[1])  # each trained with its own lr (both
+    # tiny models may end at chance, so their test metrics can coincide; their training losses cannot)
 
 
 def _without_times(history: str) -> list[str]:
