@@ -112,3 +112,18 @@ def test_python_m_finegrain_runs_the_command_from_a_subfolder():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("A  scales: ")
+
+
+def test_python_m_finegrain_presets_is_the_presets_command(project):
+    """`python -m finegrain.presets apply ...` (the form the issues and docs quote) runs `finegrain presets`."""
+    done = subprocess.run(
+        [sys.executable, "-m", "finegrain.presets", "apply", "B", "--scale", "cpu", "--set", "train.epochs=3"],
+        capture_output=True,
+        text=True,
+        cwd=Path.cwd(),
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"{project / 'params.yaml'}: preset B, scale cpu:")
+    assert "epochs: 3" in (project / "params.yaml").read_text()
+    bad = subprocess.run([sys.executable, "-m", "finegrain.presets", "apply", "Z"], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: preset: no ") and bad.stderr.count("\n") == 1
