@@ -91,3 +91,34 @@ def test_a_stopped_run_is_saved_as_finished(tmp_path):
 
 def test_progress_is_quiet_when_stderr_is_not_a_terminal():
     assert progress(range(3), "x").disable  # pytest captures stderr: not a TTY
+
+
+def _log_once_per_epoch(script: str) -> list[str]:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    return [line for line in done.stderr.splitlines() if "epoch " in line]
+
+
+LOGGING_RUN = """
+import logging, sys
+logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+import colorama
+colorama.init()  # what dvclive's import does to sys.stderr in a stage: the root handler keeps the original stream
+{force}
+from finegrain.engine.loop import run_epochs
+log = logging.getLogger("finegrain.x")
+def step(e):
+    log.info("epoch %d", e.index)
+    return {{}}
+run_epochs(step, 2, 0)
+"""
+
+
+@pytest.mark.parametrize("bar_shown", [False, True])
+def test_each_log_line_prints_once_beside_the_progress_bar(bar_shown):
+    """A stage's log held every epoch line twice (tqdm's redirect missed the handler of a wrapped stderr)."""
+    force = "import tqdm, functools; tqdm.tqdm.__init__ = functools.partialmethod(tqdm.tqdm.__init__, disable=False)"
+    lines = _log_once_per_epoch(LOGGING_RUN.format(force=force if bar_shown else ""))
+    assert lines == ["finegrain.x: epoch 0", "finegrain.x: epoch 1"], lines

@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass
 
 import torch
-from tqdm.contrib.logging import logging_redirect_tqdm
 
+from finegrain.engine.progress import logs_above
 from finegrain.engine.progress import progress as progress_bar
 from finegrain.engine.schedule import warmup_cosine_at
 
@@ -48,7 +48,7 @@ def train_detector(model: torch.nn.Module, batches, sched: TrainSchedule, log_ev
     )
     model.train()
     start, it, frac, smoothed = time.perf_counter(), 0, 0.0, None
-    with logging_redirect_tqdm(), progress_bar(desc="detector", total=sched.iters, unit="it") as bar:
+    with progress_bar(desc="detector", total=sched.iters, unit="it") as bar, logs_above(bar):
         while frac < 1.0:
             for group in optimizer.param_groups:  # warm-up by iteration, cosine decay by the budget's progress
                 group["lr"] = warmup_cosine_at(it, sched.warmup_iters, frac, sched.lr)

@@ -17,9 +17,8 @@ from typing import Any, Protocol
 
 import torch
 from tqdm import tqdm
-from tqdm.contrib.logging import logging_redirect_tqdm
 
-from finegrain.engine.progress import progress
+from finegrain.engine.progress import logs_above, progress
 from finegrain.torch_io import save_state
 from finegrain.train.checkpoint import load_state
 
@@ -105,7 +104,7 @@ def run_epochs(
             on_epoch(row)
     per = steps_per_epoch or 1
     bar = progress(desc=desc, total=epochs * per, initial=start * per, unit="step" if steps_per_epoch else "epoch")
-    with logging_redirect_tqdm(), bar:
+    with logs_above(bar), bar:
         for index in range(start, epochs):
             epoch = Epoch(index, epoch_seed(seed, index), bar, steps_per_epoch is not None)
             t0 = time.perf_counter()
