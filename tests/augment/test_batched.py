@@ -75,7 +75,8 @@ def _as_step(t: v2.Transform) -> B.Step | None:
         return B.Jitter(*(None if r is None else tuple(r) for r in ranges))
     if isinstance(t, v2.RandomAffine):
         assert tuple(t.degrees) == (0.0, 0.0) and t.shear is None and _nearest_fill_0(t) and t.center is None
-        return B.Affine(None if t.translate is None else tuple(t.translate), None if t.scale is None else tuple(t.scale))
+        as_tuple = lambda v: None if v is None else tuple(v)  # noqa: E731
+        return B.Affine(as_tuple(t.translate), as_tuple(t.scale))
     if isinstance(t, v2.RandomErasing):
         assert t.value == [0.0]
         return B.Erase(t.p, tuple(t.scale), tuple(t.ratio))
