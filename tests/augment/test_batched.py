@@ -303,3 +303,33 @@ def test_a_variant_trains_on_the_device_path_on_cpu(tmp_path, monkeypatch, caplo
     assert auto == _fit(tmp_path, monkeypatch, "cpu")[0]
     mixed, _ = _fit(tmp_path, monkeypatch, "device", mix={"mode": "random"})
     assert len(mixed) == 4 and all(math.isfinite(r["train_loss"]) for r in mixed)
+
+
+def _image_stats(images: torch.Tensor) -> torch.Tensor:
+    """Per image: the channel means, red's left minus right half, green's top minus bottom half (crop, flips,
+    shifts, colour), to 0.01: the paths' rounding differs (per-sample steps round to uint8 after each one)."""
+    half = images.shape[-1] // 2
+    lr = images[:, 0, :, :half].mean((1, 2)) - images[:, 0, :, half:].mean((1, 2))
+    tb = images[:, 1, :half].mean((1, 2)) - images[:, 1, half:].mean((1, 2))
+    return (torch.cat([images.mean((2, 3)), lr[:, None], tb[:, None]], 1) * 100).round() / 100
+
+
+@pytest.mark.parametrize("recipe", ["basic", "reportC", "zoom", "cutout", "brightness"])
+def test_batched_and_per_sample_images_have_the_same_statistics(recipe):
+    n, size = 400, 32
+    ramp = torch.linspace(0, 1, 40)
+    image = torch.stack([ramp.expand(40, 40), ramp.view(-1, 1).expand(40, 40), 1 - ramp.expand(40, 40)])
+    image = (image * 200 + 20).round().to(torch.uint8)  # red grows to the right, green downwards
+    transform = create_transforms(recipe, size, train=True)
+    torch.manual_seed(0)
+    per_sample = _image_stats(torch.stack([transform(image) for _ in range(n)]))
+    augment = BatchAugment(recipe, size)
+    augment.start_epoch(size, 0)
+    batched = _image_stats(augment.images(image.expand(n, -1, -1, -1)))
+    for k in range(per_sample.shape[1]):
+        assert _ks(per_sample[:, k], batched[:, k]) > KS_P, k
+    if recipe == "basic":  # the test can fail: a flip probability of 0.3 instead of 0.5 is seen
+        augment.start_epoch(size, 0)
+        augment.steps = [B.ResizedCrop(size, scale=(0.6, 1.0)), B.Flip(0.3)]
+        wrong = _image_stats(augment.images(image.expand(n, -1, -1, -1)))
+        assert _ks(per_sample[:, 3], wrong[:, 3]) < 1e-6
