@@ -29,6 +29,25 @@ from finegrain.augment.names import BATCHABLE
 Params = dict[str, torch.Tensor]
 
 
+def _box_tries(n: int, size: tuple[int, int], scale, ratio, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ten tries per image of a box of area U(scale) x h x w and log-uniform aspect ratio (RandomResizedCrop,
+    RandomErasing): sides sqrt(area x aspect) and sqrt(area / aspect), rounded, (n, 10) each."""
+    area = torch.empty(n, 10).uniform_(*scale, generator=g).double() * (size[0] * size[1])
+    aspect = torch.exp(torch.empty(n, 10).uniform_(math.log(ratio[0]), math.log(ratio[1]), generator=g)).double()
+    return torch.sqrt(area * aspect).round().long(), torch.sqrt(area / aspect).round().long()
+
+
+def _first_fit(fits: torch.Tensor, *sides: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Whether any try fits, and each of `sides` at the first try that fits (torchvision's loop breaks there)."""
+    first = fits.int().argmax(1, keepdim=True)
+    return fits.any(1), *(side.gather(1, first).flatten() for side in sides)
+
+
+def _randint(high: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """torch.randint(0, high) per image (high >= 1)."""
+    return (torch.rand(len(high), generator=g) * high).long().clamp(max=high - 1)
+
+
 class Step:
     """One recipe step: `params` draws every image's parameters (on the CPU), `apply` transforms the batch."""
 
@@ -61,13 +80,8 @@ class ResizedCrop(Step):
     ratio: tuple[float, float] = (3 / 4, 4 / 3)
 
     def params(self, n: int, h: int, w: int, g: torch.Generator) -> Params:
-        area = torch.empty(n, 10).uniform_(*self.scale, generator=g).double() * (h * w)
-        log_ratio = torch.empty(n, 10).uniform_(math.log(self.ratio[0]), math.log(self.ratio[1]), generator=g)
-        aspect = torch.exp(log_ratio).double()
-        cw, ch = torch.sqrt(area * aspect).round().long(), torch.sqrt(area / aspect).round().long()
-        fits = (cw > 0) & (cw <= w) & (ch > 0) & (ch <= h)
-        first = fits.int().argmax(1, keepdim=True)  # the first try that fits, as torchvision's loop
-        cw, ch, found = cw.gather(1, first).flatten(), ch.gather(1, first).flatten(), fits.any(1)
+        cw, ch = _box_tries(n, (h, w), self.scale, self.ratio, g)
+        found, cw, ch = _first_fit((cw > 0) & (cw <= w) & (ch > 0) & (ch <= h), cw, ch)
         in_ratio = w / h  # torchvision's fallback after 10 misses: the centre crop of the nearest ratio
         if in_ratio < min(self.ratio):
             fw, fh = w, int(round(w / min(self.ratio)))
@@ -76,8 +90,7 @@ class ResizedCrop(Step):
         else:
             fw, fh = w, h
         cw, ch = torch.where(found, cw, fw), torch.where(found, ch, fh)
-        top = (torch.rand(n, generator=g) * (h - ch + 1)).long().clamp(max=h - ch)  # randint(0, h - ch + 1)
-        left = (torch.rand(n, generator=g) * (w - cw + 1)).long().clamp(max=w - cw)
+        top, left = _randint(h - ch + 1, g), _randint(w - cw + 1, g)
         top, left = torch.where(found, top, (h - ch) // 2), torch.where(found, left, (w - cw) // 2)
         return {"top": top, "left": left, "height": ch, "width": cw}
 
@@ -166,16 +179,11 @@ class Erase(Step):
 
     def params(self, n: int, h: int, w: int, g: torch.Generator) -> Params:
         chosen = torch.rand(n, generator=g) < self.p
-        area = torch.empty(n, 10).uniform_(*self.scale, generator=g).double() * (h * w)
-        log_ratio = torch.empty(n, 10).uniform_(math.log(self.ratio[0]), math.log(self.ratio[1]), generator=g)
-        aspect = torch.exp(log_ratio).double()
-        eh, ew = torch.sqrt(area * aspect).round().long(), torch.sqrt(area / aspect).round().long()
-        fits = (eh < h) & (ew < w)
-        first = fits.int().argmax(1, keepdim=True)
-        eh, ew = eh.gather(1, first).flatten(), ew.gather(1, first).flatten()
-        top = (torch.rand(n, generator=g) * (h - eh + 1)).long().clamp(max=h - eh)
-        left = (torch.rand(n, generator=g) * (w - ew + 1)).long().clamp(max=w - ew)
-        return {"chosen": chosen & fits.any(1), "boxes": torch.stack([top, left, eh, ew], 1)}
+        eh, ew = _box_tries(n, (h, w), self.scale, self.ratio, g)  # RandomErasing: height = sqrt(area x aspect)
+        found, eh, ew = _first_fit((eh < h) & (ew < w), eh, ew)
+        eh, ew = torch.where(found, eh, 1), torch.where(found, ew, 1)  # no hole: any box
+        top, left = _randint(h - eh + 1, g), _randint(w - ew + 1, g)
+        return {"chosen": chosen & found, "boxes": torch.stack([top, left, eh, ew], 1)}
 
     def apply(self, x: torch.Tensor, p: Params) -> torch.Tensor:
         return ops.erase(x, p["boxes"], p["chosen"])
