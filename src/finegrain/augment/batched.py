@@ -8,8 +8,9 @@ RandomErasing's tries), on the CPU from the path's own seeded generator; `augmen
 batch on its device. The loader only collates the stored fixed-size uint8 images; the batch becomes float [0, 1]
 once on the device and the model normalises it (as on the CPU path). CutMix/MixUp follow, with torchvision's own
 v2 transforms on the device batch (`augment.mix`), today's semantics exactly (timm's Mixup pairs each image with
-the reversed batch, not its neighbour, and draws from NumPy's global generator). TrivialAugment and RandAugment (one of 14 ops per image) stay
-per-sample on the CPU. tests/augment/test_batched.py compares both paths' parameter distributions and kernels.
+the reversed batch, not its neighbour, and draws from NumPy's global generator). TrivialAugment and RandAugment
+(one of 14 ops per image) stay per-sample on the CPU. tests/augment/test_batched.py compares both paths' parameter
+distributions, kernels and images.
 
 Differences a run may see: the same seed draws other numbers than the per-sample path (the images differ, their
 distribution does not); the steps compute on float images, where torchvision's per-sample steps round to uint8
