@@ -10,9 +10,13 @@ counterpart (named in its docstring) on float images; tests/augment/test_batched
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torchvision.ops import roi_align
+
+from finegrain.data.tensors import to_device
 
 GRAY = (0.299, 0.587, 0.114)
 
@@ -22,16 +26,25 @@ def uniform(n: int, low: float, high: float, g: torch.Generator | None) -> torch
     return torch.rand(n, generator=g) * (high - low) + low
 
 
+def like(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Parameters drawn on the CPU, on x's device (to CUDA from pinned memory, no host sync) and, floats, x's dtype."""
+    values = to_device(values, x.device)
+    return values.to(x.dtype) if values.is_floating_point() else values
+
+
 def per_image(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """(N,) parameters as (N, 1, 1, 1), on x's device and (for floats) dtype, to broadcast over images."""
-    values = values.view(-1, 1, 1, 1)
-    return values.to(x.device) if values.dtype == torch.bool else values.to(x)
+    return like(values.view(-1, 1, 1, 1), x)
+
+
+@functools.cache
+def _gray_weights(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    return torch.tensor(GRAY, dtype=dtype, device=device).view(1, 3, 1, 1)  # made once per device, not per batch
 
 
 def gray(x: torch.Tensor) -> torch.Tensor:
     """(N, 1, H, W) luma."""
-    w = torch.tensor(GRAY, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    return (x * w).sum(1, keepdim=True)
+    return (x * _gray_weights(x.dtype, x.device)).sum(1, keepdim=True)
 
 
 def resize(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -47,7 +60,7 @@ def crop_resize(x: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor
     roi_align averages ceil(box / size) bilinear samples per output pixel (an antialiased downscale, bilinear
     upscale), all images in one call."""
     index = torch.arange(len(x), dtype=boxes.dtype).view(-1, 1)
-    rois = torch.cat([index, boxes], 1).to(x)
+    rois = like(torch.cat([index, boxes], 1), x)
     return roi_align(x, rois, output_size=(size, size), spatial_scale=1.0, sampling_ratio=-1, aligned=True)
 
 
@@ -111,7 +124,7 @@ def jitter_in_order(x: torch.Tensor, factors: list[torch.Tensor | None], order: 
                 continue
             rows = (order[:, position] == op).nonzero().flatten()
             if len(rows):
-                picked = rows.to(x.device)
+                picked = like(rows, x)
                 x[picked] = JITTER_OPS[op](x[picked], per_image(values[rows], x))
     return x
 
@@ -128,22 +141,21 @@ def affine(
     cos, sin = rot.cos() / scale.double(), rot.sin() / scale.double()
     tx, ty = translate.double().unbind(1)
     theta = torch.stack([cos, sin, -(cos * tx + sin * ty), -sin, cos, -(-sin * tx + cos * ty)], 1).view(n, 2, 3)
-    theta = theta.float().to(x.device)
+    theta = like(theta.float().transpose(1, 2) / torch.tensor([0.5 * w, 0.5 * h]), x)  # in torchvision's order
     xs = torch.linspace(-w * 0.5 + 0.5, w * 0.5 - 0.5, steps=w, device=x.device)
     ys = torch.linspace(-h * 0.5 + 0.5, h * 0.5 - 0.5, steps=h, device=x.device)
     base = torch.stack([xs.expand(h, w), ys.view(-1, 1).expand(h, w), torch.ones(h, w, device=x.device)], -1)
-    half = torch.tensor([0.5 * w, 0.5 * h], device=x.device)
-    grid = base.view(1, h * w, 3).expand(n, -1, -1).bmm(theta.transpose(1, 2) / half).view(n, h, w, 2)
+    grid = base.view(1, h * w, 3).expand(n, -1, -1).bmm(theta).view(n, h, w, 2)
     return F.grid_sample(x, grid.to(x.dtype), mode=mode, padding_mode="zeros", align_corners=False)
 
 
 def erase(x: torch.Tensor, boxes: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
     """F.erase with value 0 of integer boxes (N, 4) top, left, height, width, in the chosen (N,) images."""
     _, _, h, w = x.shape
-    top, left, bh, bw = (v.view(-1, 1).to(x.device) for v in boxes.unbind(1))
+    top, left, bh, bw = (like(v.view(-1, 1), x) for v in boxes.unbind(1))
     rows = torch.arange(h, device=x.device).view(1, -1)
     cols = torch.arange(w, device=x.device).view(1, -1)
     inside_rows = (rows >= top) & (rows < top + bh)
     inside_cols = (cols >= left) & (cols < left + bw)
-    hole = inside_rows.unsqueeze(2) & inside_cols.unsqueeze(1) & chosen.to(x.device).view(-1, 1, 1)
+    hole = inside_rows.unsqueeze(2) & inside_cols.unsqueeze(1) & like(chosen, x).view(-1, 1, 1)
     return x.masked_fill(hole.unsqueeze(1), 0.0)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from finegrain.augment.batch_ops import JITTER_OPS, crop_resize, flip, gray, per_image, uniform
+from finegrain.augment.batch_ops import JITTER_OPS, crop_resize, flip, gray, like, per_image, uniform
 
 
 def random_resized_crop(
@@ -64,7 +64,7 @@ def gaussian_blur(x: torch.Tensor, p: float, sigmas: tuple[float, float], g: tor
     sigma = uniform(n, *sigmas, g).clamp(min=1e-3).view(n, 1)
     offsets = torch.arange(-radius, radius + 1, dtype=x.dtype).view(1, -1)
     kernel = torch.exp(-(offsets**2) / (2 * sigma**2))
-    kernel = (kernel / kernel.sum(1, keepdim=True)).to(x)
+    kernel = like(kernel / kernel.sum(1, keepdim=True), x)
     kernel = kernel.repeat_interleave(c, 0)  # (n * c, k)
     y = F.pad(x.reshape(1, n * c, h, w), (radius, radius, radius, radius), mode="reflect")
     y = F.conv2d(y, kernel.view(n * c, 1, 1, -1), groups=n * c)
