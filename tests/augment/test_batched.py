@@ -333,3 +333,18 @@ def test_batched_and_per_sample_images_have_the_same_statistics(recipe):
         augment.steps = [B.ResizedCrop(size, scale=(0.6, 1.0)), B.Flip(0.3)]
         wrong = _image_stats(augment.images(image.expand(n, -1, -1, -1)))
         assert _ks(per_sample[:, 3], wrong[:, 3]) < 1e-6
+
+
+def test_the_device_path_keeps_every_tensor_on_the_batchs_device():
+    """On the meta device (no CUDA here) an op mixing a CPU parameter into the batch's device raises; none does."""
+    from finegrain.ssl.views import BatchSimCLRAugment
+
+    x = torch.empty(4, 3, 40, 40, dtype=torch.uint8, device="meta")
+    with pytest.raises(RuntimeError, match="device"):  # the check works: a CPU mask on a meta batch
+        torch.where(torch.ones(4, 1, 1, 1, dtype=torch.bool), x.flip(3), x)
+    for recipe in BATCHABLE:
+        augment = BatchAugment(recipe, 32)
+        out = augment.images(x)
+        assert out.device.type == "meta" and out.shape == (4, 3, 32, 32) and out.dtype == torch.float32
+    view = BatchSimCLRAugment(24, sigmas=(0.05, 0.3))(x, torch.Generator().manual_seed(0))
+    assert view.device.type == "meta" and view.shape == (4, 3, 24, 24)
