@@ -121,6 +121,20 @@ def test_unknown_recipe(tmp_path):
 
 @case(
     "Params",
+    "device augmentation of a per-sample recipe (variants.cnn.augment: trivialaugment, augment_on: device)",
+    "error: params.yaml: variants.cnn.augment_on: 'device' (train.augment_on) cannot run recipe 'trivialaugment', "
+    "which is per-sample only (batchable: {batchable}); set augment_on: auto or cpu",
+    "nothing runs (exit 2)",
+)
+def test_device_augment_of_a_per_sample_recipe(tmp_path):
+    from finegrain.augment.names import BATCHABLE
+
+    error = refused(tmp_path, variant(augment="trivialaugment", augment_on="device"))
+    assert error == expect(test_device_augment_of_a_per_sample_recipe, batchable=", ".join(BATCHABLE))
+
+
+@case(
+    "Params",
     "an unknown detector / crop mode (crop.mode: yolo)",
     "error: params.yaml: crop.mode: Input should be {modes} (got 'yolo')",
     "nothing runs (exit 2), not even the download",

@@ -7,13 +7,14 @@ import math
 import pytest
 import torch
 
+from finegrain.augment.batch_ops import hsv_to_rgb, rgb_to_hsv
 from finegrain.errors import ConfigError, FinegrainError
 from finegrain.models.factory import create_model
 from finegrain.params import Params
 from finegrain.ssl.config import PretrainCfg
 from finegrain.ssl.run import _save_backbone
 from finegrain.ssl.simclr import SimCLR, backbone_of, nt_xent, simclr_transform
-from finegrain.ssl.views import BatchSimCLRAugment, _hsv_to_rgb, _rgb_to_hsv
+from finegrain.ssl.views import BatchSimCLRAugment
 
 torch.set_num_threads(1)
 
@@ -50,7 +51,7 @@ def test_batched_views_are_independent_per_image_and_seeded():
 
 def test_hsv_round_trip_and_lightly_reference_transform():
     x = torch.rand(2, 3, 8, 8)
-    assert torch.allclose(_hsv_to_rgb(_rgb_to_hsv(x)), x, atol=1e-5)
+    assert torch.allclose(hsv_to_rgb(rgb_to_hsv(x)), x, atol=1e-5)
     v0, v1 = simclr_transform(16)(torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8))
     assert v0.shape == v1.shape == (3, 16, 16) and v0.dtype == torch.float32
 
@@ -95,3 +96,46 @@ def test_pretrain_grayscale_reaches_both_view_implementations(impl):
             assert same == colour_free, (grayscale, impl)
     with pytest.raises(ValueError, match="grayscale"):
         PretrainCfg(grayscale=1.5)
+
+
+def _tiny_prepared(root, size=16, classes=("a", "b")):
+    import numpy as np
+
+    from finegrain.data.shards import ShardWriter, box_columns, write_dataset
+
+    root.mkdir(parents=True)
+    rng, rows = np.random.default_rng(0), []
+    for split, n in (("train", 12), ("val", 4)):
+        writer = ShardWriter(root, split, size, 8)
+        for k in range(n * len(classes)):
+            row = {"id": f"{split}/{k}", "label": k % 2, "class_name": classes[k % 2], "orig_w": size, "orig_h": size}
+            image = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+            writer.add(image, {**row, **box_columns(None), "generated": False})
+        writer.flush()
+        rows += writer.rows
+    write_dataset(root, rows, {"class_names": list(classes), "size_px": size})
+    return root
+
+
+def test_pretrain_makes_the_batched_views_on_the_training_device(tmp_path, monkeypatch, caplog):
+    """augment_on auto/device: each uint8 batch goes to the device (data.tensors.to_device) and the views are made
+    there; on the CPU the numbers equal the views made before the move (augment_on: cpu)."""
+    from finegrain.ssl import run
+
+    data = _tiny_prepared(tmp_path / "data")
+    moved = []
+    to_device = run.to_device
+    monkeypatch.setattr(run, "to_device", lambda batch, device: moved.append(batch.dtype) or to_device(batch, device))
+    caplog.set_level("INFO", logger="finegrain.ssl.run")
+    metrics = {}
+    for where in ("device", "cpu"):
+        pretrain = {"epochs": 2, "batch_size": 8, "image_size_px": 16, "model_args": {"width": 8}, "augment_on": where}
+        params = Params(base={"device": "cpu", "threads": 1}, pretrain=pretrain)
+        out = tmp_path / where
+        metrics[where] = run.pretrain(params, data, out / "weights", out / "live", out / "ckpt")
+    assert moved == [torch.uint8] * 6  # 2 epochs x 3 batches, all on the device path
+    assert "SimCLR views: batched, made on cpu" in caplog.text
+    drop = ("train_time_s",)
+    assert {k: v for k, v in metrics["device"].items() if k not in drop} == {
+        k: v for k, v in metrics["cpu"].items() if k not in drop
+    }

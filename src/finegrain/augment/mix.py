@@ -1,4 +1,4 @@
-"""CutMix / MixUp as a DataLoader collate_fn (report A), on top of torchvision.transforms.v2."""
+"""CutMix / MixUp (report A) with torchvision.transforms.v2: a DataLoader collate_fn, or on a device batch."""
 
 from __future__ import annotations
 
@@ -9,6 +9,19 @@ from torch.utils.data import default_collate
 from torchvision.transforms import v2
 
 MIX_MODES = ("cutmix", "mixup", "random")
+
+
+def create_mix(num_classes: int, cutmix_alpha: float, mixup_alpha: float, mode: str) -> v2.Transform:
+    """torchvision's CutMix, MixUp or a random choice of the two per batch: (images, labels) -> (images, soft
+    targets), on a collated batch on any device (MixCollate on the CPU, augment.batched on the device)."""
+    if mode not in MIX_MODES:
+        raise ValueError(f"mix mode {mode!r}; expected one of {', '.join(MIX_MODES)}")
+    chosen = []
+    if mode in ("cutmix", "random"):
+        chosen.append(v2.CutMix(alpha=cutmix_alpha, num_classes=num_classes))
+    if mode in ("mixup", "random"):
+        chosen.append(v2.MixUp(alpha=mixup_alpha, num_classes=num_classes))
+    return chosen[0] if len(chosen) == 1 else v2.RandomChoice(chosen)
 
 
 class MixCollate:
@@ -22,14 +35,7 @@ class MixCollate:
     def __init__(
         self, num_classes: int, cutmix_alpha: float = 1.0, mixup_alpha: float = 1.0, mode: str = "random"
     ) -> None:
-        if mode not in MIX_MODES:
-            raise ValueError(f"mix mode {mode!r}; expected one of {', '.join(MIX_MODES)}")
-        chosen = []
-        if mode in ("cutmix", "random"):
-            chosen.append(v2.CutMix(alpha=cutmix_alpha, num_classes=num_classes))
-        if mode in ("mixup", "random"):
-            chosen.append(v2.MixUp(alpha=mixup_alpha, num_classes=num_classes))
-        self.mix = chosen[0] if len(chosen) == 1 else v2.RandomChoice(chosen)
+        self.mix = create_mix(num_classes, cutmix_alpha, mixup_alpha, mode)
 
     def __call__(self, batch: list[tuple[torch.Tensor, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
         images, labels = default_collate(batch)

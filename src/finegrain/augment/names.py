@@ -16,3 +16,9 @@ RECIPE_NAMES = (
     "cutout",
     "randaugment",
 )
+
+BATCHABLE = ("none", "basic", "reportC", "flips", "brightness", "hflip", "vflip", "rotation", "zoom", "cutout")
+"""The recipes with a batched form on the training device (augment.batched); the others are per-sample only."""
+
+AUGMENT_ON = ("auto", "cpu", "device")
+"""train.augment_on / pretrain.augment_on: where augmentation runs (auto: the device path on CUDA when batchable)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from finegrain.data.catalog import DATA_INPUTS
 from finegrain.models.names import known_model
@@ -35,6 +35,9 @@ class PretrainCfg(Strict):
         1.0, ge=0.0, le=1.0, description="random grayscale probability (SimCLR: 0.2; 1 = colour-free views)"
     )
     augment_impl: Literal["batched", "lightly"] = Field("batched", description="see ssl.views")
+    augment_on: Literal["auto", "cpu", "device"] = Field(
+        "auto", description="where batched views are made: device = the training device; auto = device when batched"
+    )
     knn_k: int = Field(20, gt=0)
     knn_t: float = Field(0.1, gt=0.0)
 
@@ -46,3 +49,12 @@ class PretrainCfg(Strict):
         return v
 
     _model = field_validator("model")(known_model)
+
+    @model_validator(mode="after")
+    def _views_on_device(self) -> PretrainCfg:
+        if self.augment_on == "device" and self.augment_impl != "batched":
+            raise ValueError(
+                "augment_on: 'device' (pretrain.augment_on) makes the batched views; lightly's per-image transform "
+                "runs on the CPU: set augment_impl: batched or augment_on: auto or cpu"
+            )
+        return self

@@ -12,7 +12,7 @@ import torch
 from finegrain import checks
 from finegrain.atomic import atomic_dir, write_json
 from finegrain.data.shards import ShardSplit, open_split
-from finegrain.data.tensors import resize_uint8
+from finegrain.data.tensors import resize_uint8, to_device
 from finegrain.engine.live import log_metrics, open_live
 from finegrain.engine.loop import Epoch, run_epochs
 from finegrain.engine.schedule import warmup_cosine_scheduler
@@ -88,6 +88,8 @@ def pretrain(params: Params, data_dir: Path, out_dir: Path, live_dir: Path, ckpt
     total, warmup = cfg.epochs * per_epoch, cfg.warmup_epochs * per_epoch
     scheduler = warmup_cosine_scheduler(optimizer, total, warmup)
     views = _ViewPairs(cfg)
+    views_on_device = cfg.augment_impl == "batched" and cfg.augment_on != "cpu"  # auto: batched views on the device
+    log.info("SimCLR views: %s, made on %s", cfg.augment_impl, device if views_on_device else "cpu")
 
     def knn() -> float:
         bank = embed(backbone, bank_x.to(device))
@@ -108,7 +110,7 @@ def pretrain(params: Params, data_dir: Path, out_dir: Path, live_dir: Path, ckpt
         loss_sum, lr = 0.0, optimizer.param_groups[0]["lr"]
         for i in range(per_epoch):
             batch = train_x[order[i * cfg.batch_size : (i + 1) * cfg.batch_size]]
-            v0, v1 = views(batch, g)
+            v0, v1 = views(to_device(batch, device) if views_on_device else batch, g)
             loss = loss_fn(model(v0.to(device)), model(v1.to(device)))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

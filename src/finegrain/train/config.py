@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from finegrain.augment.names import RECIPE_NAMES
+from finegrain.augment.names import BATCHABLE, RECIPE_NAMES
 from finegrain.data.catalog import DATA_INPUTS
 from finegrain.errors import ConfigError
 from finegrain.models.names import INITS, LITE_MODELS, MOD_NAMES, known_model
@@ -97,6 +97,11 @@ class TrainCfg(Strict):
     early_stopping_patience: int = Field(0, ge=0, description="epochs without val improvement; 0 = off")
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
     augment: str = "basic"
+    augment_on: Literal["auto", "cpu", "device"] = Field(
+        "auto",
+        description="where training images are augmented: cpu = per sample in the loader; device = batched on the "
+        "training device (augment.batched); auto = device on CUDA when the recipe is batchable, else cpu",
+    )
     image_size_px: int = Field(64, ge=16)
     train_images: int | None = Field(None, gt=0, description="few-shot: seeded stratified subset of the train split")
     seeds: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [0], min_length=1)
@@ -204,6 +209,11 @@ class TrainCfg(Strict):
                 raise ValueError("features.cache: 'on' needs mix.mode none and adv.method none (pixel space)")
             if self.nproc > 1:
                 raise ValueError(f"features.cache: 'on' trains in one process; set nproc: 1 (got {self.nproc})")
+        if self.augment_on == "device" and self.augment not in BATCHABLE:
+            raise ValueError(
+                f"augment_on: 'device' (train.augment_on) cannot run recipe {self.augment!r}, which is per-sample only "
+                f"(batchable: {', '.join(BATCHABLE)}); set augment_on: auto or cpu"
+            )
         if self.batch_size % self.nproc:
             raise ValueError(
                 f"batch_size: the global batch must be divisible by nproc ({self.nproc}) (got {self.batch_size})"

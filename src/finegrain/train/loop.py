@@ -24,6 +24,7 @@ from finegrain.errors import ConfigError
 from finegrain.losses.elastic import elastic_net_penalty
 from finegrain.losses.factory import Loss, create_loss
 from finegrain.models.factory import Classifier
+from finegrain.train.augment_path import augment_path
 from finegrain.train.compute import FP32, Compute
 from finegrain.train.config import TrainCfg
 from finegrain.train.distributed import (
@@ -101,13 +102,15 @@ def epoch_totals(
     adversary: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     compute: Compute = FP32,
     after_step: Callable[[], None] | None = None,
+    augment: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> tuple[float, int, int]:
     """One pass; trains when an optimizer is given. Returns (summed loss, correct, seen), to add across processes.
 
     Targets may be labels (N,) or soft targets (N, C) from CutMix/MixUp (accuracy then uses their argmax).
     `penalty` (e.g. elastic net) is added to the training loss; `adversary` (adversarial training) replaces
     training images by attacked ones; `compute` sets the image layout and autocast; `after_step` runs after
-    every optimizer step (a per-step lr schedule, the weights' EMA).
+    every optimizer step (a per-step lr schedule, the weights' EMA); `augment` turns each batch on the device into
+    model inputs and targets (the device augmentation path, augment.batched).
     """
     training = optimizer is not None
     model.train(training)
@@ -121,6 +124,8 @@ def epoch_totals(
             for images, labels in batches:
                 before = rng_states() if not seen else None
                 images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+                if augment is not None:
+                    images, labels = augment(images, labels)
                 if images.ndim == 4:
                     images = images.contiguous(memory_format=compute.memory_format)
                 if training and adversary is not None:
@@ -233,6 +238,9 @@ class _SeedRun:
         self.pin = device.type == "cuda"
         self.head_only = features is not None and features.train is not None  # the head alone trains on features
         self.workers = 0 if self.head_only else cfg.num_workers  # cached features are in memory already
+        self.augment, self.train_set = augment_path(cfg, device, train_set, self.head_only, model.head_out_features)
+        if self.augment is not None:
+            self.collate = None  # CutMix/MixUp run on the device batch
         if features is not None:
             val_set = features.val.epoch_dataset(0)
         if dist.active:  # each process scores its share of val; the sums are added
@@ -307,10 +315,8 @@ class _SeedRun:
         self, net: nn.Module, loader: DataLoader, opt: torch.optim.Optimizer | None = None
     ) -> tuple[float, float]:
         extras = (self.penalty, self.adversary) if opt is not None else (None, None)
-        after = self._after_step if opt is not None else None
-        totals = epoch_totals(
-            net, loader, self.device, self.loss_fn, opt, *extras, compute=self.compute, after_step=after
-        )
+        steps = {"after_step": self._after_step, "augment": self.augment} if opt is not None else {}
+        totals = epoch_totals(net, loader, self.device, self.loss_fn, opt, *extras, compute=self.compute, **steps)
         total_loss, correct, seen = all_sum(list(totals), self.dist, self.device)
         return total_loss / max(seen, 1), correct / max(seen, 1)
 
@@ -321,7 +327,9 @@ class _SeedRun:
         if self.trainer is None:
             self.trainer = self.features.head if self.head_only else data_parallel(self.model, self.dist, self.device)
         torch.manual_seed(epoch.seed + self.dist.rank * 2**40)
-        if cfg.resize.from_px is not None and isinstance(self.train_set, Transformed):
+        if self.augment is not None:  # its own generator: the epoch's seed, apart from the global one
+            self.augment.start_epoch(train_px(cfg, index), epoch.seed + self.dist.rank * 2**40 + 2**50)
+        elif cfg.resize.from_px is not None and isinstance(self.train_set, Transformed):
             self.train_set.transform = create_transforms(cfg.augment, train_px(cfg, index), train=True)
         train_loader = _train_loader(
             self.features.train.epoch_dataset(epoch.seed) if self.head_only else self.train_set,
