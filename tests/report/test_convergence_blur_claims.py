@@ -109,3 +109,5 @@ def test_metric_b_needs_its_stats_and_is_for_pairwise_claims(tmp_path):
                                 "report": {"claims": [series]}}))  # fmt: skip
     with pytest.raises(ConfigError, match="metric_b: a series claim compares one metric"):
         load_params(path)
+    with pytest.raises(ValueError, match="must both be timings or neither"):
+        ClaimCfg(**deeper_blurrier(metric_b="perf.epoch_time_s"))

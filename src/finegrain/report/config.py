@@ -95,6 +95,8 @@ class ClaimCfg(Strict):
             if self.report and set(self.report) != set(self.series):
                 raise ValueError(f"report: needs one value per series variant {self.series}, got {sorted(self.report)}")
         else:
+            if self.metric_b and self.metric_b.startswith("perf.") != self.metric.startswith("perf."):
+                raise ValueError(f"metric_b: {self.metric_b} and metric {self.metric} must both be timings or neither")
             if self.report and set(self.report) != {"a", "b"}:
                 raise ValueError(f"report: needs the report's values of a and b, got {sorted(self.report)}")
             if self.compare == "ratio" and any(v <= 0 for v in self.report.values()):
