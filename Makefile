@@ -40,7 +40,7 @@ lint:
 gate:  ## dvc metrics diff against the committed metrics; fails on a drop beyond params.yaml gate.tolerance
 	$(PYTHON) -m finegrain gate
 
-bench:  ## the whole fit vs the bare step (Lite0 224 px, small_cnn 64 px) and the layout/precision probe table
+bench:  ## the bare step vs the whole fit per layout and precision (Lite0 224 px, small_cnn 64 px) on the device found
 	$(PYTHON) bench/fit.py
 
 clean-ckpt:  ## drop resume state of interrupted runs

@@ -161,10 +161,12 @@ def test_preset_c_report_judges_its_claim(workspace, monkeypatch):
         paths.VARIANT_METRICS,
         paths.PERF / "variants",
     )
-    claim, smoother = json.loads((workspace / "reports" / "claims.json").read_text())["claims"]
+    claim, smoother, faster = json.loads((workspace / "reports" / "claims.json").read_text())["claims"]
     assert claim["claim"] == "batch 64 gives slightly lower accuracy than batch 32"
     assert smoother["metric"] == "curve.val_loss_roughness" and smoother["expect"] == "less"
     assert smoother["verdict"] == "inconclusive"  # 1 epoch: no second difference, roughness 0 on both sides
+    assert faster["metric"] == "curve.epochs_to_95" and faster["report"] == {"a": 3, "b": 5}
+    assert faster["verdict"] == "inconclusive"  # 1 epoch: every run is at 95% of its best at epoch 1
     assert claim["verdict"] in ("reproduced", "contradicted", "inconclusive")
     lo, hi = claim["intervals"]["a-b"][1:]
     assert lo <= claim["intervals"]["a-b"][0] <= hi

@@ -27,6 +27,12 @@ def test_every_variant_has_robustness_metrics_curves_and_heatmaps(tiny_project):
         explain = quality["explain"]
         assert explain["images"] == params["evaluate"]["explain"]["faithfulness_images"]
         assert {"cam_drop", "random_drop", "deletion_auc_cam", "deletion_auc_random"} <= set(explain)
+        layers = explain["feature_sharpness"]  # per feature-map layer, shallowest first
+        assert len(layers) >= 2 and all(v >= 0 for v in layers.values())
+        first, *_, last = layers.values()
+        assert (explain["feature_sharpness_first"], explain["feature_sharpness_last"]) == (first, last)
+        epochs = params["variants"][name].get("epochs", params["train"]["epochs"])
+        assert 1 <= quality["curve"]["epochs_to_95"] <= epochs
         for png in ("cam.png", "feature_maps.png"):
             assert (tiny_project / "data" / "eval" / name / "explain" / png).stat().st_size > 5000
         perf = json.loads((tiny_project / paths.variant_perf(name)).read_text())

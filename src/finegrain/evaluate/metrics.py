@@ -1,4 +1,5 @@
-"""Metrics of a trained classifier: test top-1/top-5, macro-F1, per-class accuracy, confusion; curve roughness."""
+"""Metrics of a trained classifier: test top-1/top-5, macro-F1, per-class accuracy, confusion; curve roughness and
+convergence speed."""
 
 from __future__ import annotations
 
@@ -80,6 +81,15 @@ def curve_roughness(values) -> float:
     """Jaggedness of a per-epoch curve: mean over t of |v[t+1] - 2 v[t] + v[t-1]| (0 for a line or < 3 points)."""
     arr = np.asarray(values, dtype=np.float64)
     return float(np.abs(np.diff(arr, n=2)).mean()) if len(arr) >= 3 else 0.0
+
+
+def epochs_to_reach(values, fraction: float = 0.95) -> int:
+    """Epochs trained until a per-epoch accuracy curve first reaches `fraction` of its own best (1 = the first
+    epoch): how fast a run converges, on its own scale (lower = faster), e.g. epochs to 95% of the best val accuracy."""
+    arr = np.asarray(values, dtype=np.float64)
+    if not len(arr):
+        raise ValueError("epochs_to_reach: an empty curve")
+    return int(np.flatnonzero(arr >= fraction * arr.max())[0]) + 1
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:

@@ -20,6 +20,7 @@ from finegrain.evaluate.metrics import (
     classification_metrics,
     curve_roughness,
     embeddings,
+    epochs_to_reach,
     majority_share,
     mean_std,
     predict,
@@ -27,6 +28,7 @@ from finegrain.evaluate.metrics import (
 from finegrain.evaluate.robustness import robustness_curve, summarise
 from finegrain.evaluate.shared import SharedBackbone
 from finegrain.explain.config import ExplainCfg
+from finegrain.explain.sharpness import feature_sharpness, sharpness_metrics
 from finegrain.generate.output import save_grid
 from finegrain.models.factory import count_parameters
 from finegrain.models.trained import load_trained, read_history, trained_summary
@@ -72,7 +74,8 @@ def evaluate_variant(params: Params, name: str, data_dir: Path, models_dir: Path
     rcfg, ecfg = params.evaluate.robust, params.evaluate.explain
     robust_pos = subset_positions(test.labels, rcfg.images if rcfg.attacks else 0, rcfg.seed)
     robust_set = stack_items(test_t, robust_pos)
-    per_seed, speeds, confusion, per_class, curves, robust_s = [], [], None, [], [], 0.0
+    overlay_images = stack_items(test_t, subset_positions(test.labels, ecfg.images, ecfg.seed))[0]
+    per_seed, speeds, confusion, per_class, curves, robust_s, sharpness = [], [], None, [], [], 0.0, []
     layout = Compute.of(cfg, device, train=False).memory_format  # inference in the layout the probe finds fastest
     shared = SharedBackbone(test_t, device, params.evaluate.batch_size)
     for seed in cfg.seeds:
@@ -98,6 +101,8 @@ def evaluate_variant(params: Params, name: str, data_dir: Path, models_dir: Path
             train_t = Transformed(open_split(data_dir, "train"), test_t.transform)
             ref = embeddings(model, train_t, device, params.evaluate.batch_size)
             m["knn_top1"] = knn_accuracy(*ref, *embeddings(model, test_t, device, params.evaluate.batch_size))
+        if len(overlay_images):  # every seed's feature maps: how blurry each layer's are (explain.sharpness)
+            sharpness.append(feature_sharpness(model, overlay_images, ecfg.feature_channels, ecfg.feature_layers))
         confusion = m.pop("confusion") if confusion is None else confusion + m.pop("confusion")
         per_class.append(m.pop("per_class_acc"))
         per_seed.append(m)
@@ -120,13 +125,17 @@ def evaluate_variant(params: Params, name: str, data_dir: Path, models_dir: Path
     }
     if len(cfg.seeds) > 1:
         quality["val"]["top1_std"] = round(val_std, ROUND)
-    roughness = [  # per seed, from the train stage's per-epoch history; lower = smoother convergence
-        curve_roughness(read_history(models_dir, seed)["val_loss"]) for seed in cfg.seeds
-    ]
-    rough_mean, rough_std = mean_std(roughness)
-    quality["curve"] = {"val_loss_roughness": round(rough_mean, ROUND)}
-    if len(cfg.seeds) > 1:
-        quality["curve"]["val_loss_roughness_std"] = round(rough_std, ROUND)
+    histories = [read_history(models_dir, seed) for seed in cfg.seeds]  # the train stage's per-epoch rows
+    curve = {  # per seed: lower = smoother convergence; epochs to 95% of the run's best val accuracy (lower = faster)
+        "val_loss_roughness": [curve_roughness(h["val_loss"]) for h in histories],
+        "epochs_to_95": [epochs_to_reach(h["val_acc"], 0.95) for h in histories],
+    }
+    quality["curve"] = {}
+    for key, values in curve.items():
+        mean, std = mean_std(values)
+        quality["curve"][key] = round(mean, ROUND)
+        if len(cfg.seeds) > 1:
+            quality["curve"][f"{key}_std"] = round(std, ROUND)
     robust_rows: dict[str, list[dict]] = {}
     if curves:
         robust_metrics, robust_rows = summarise(curves, ROUND)
@@ -155,6 +164,7 @@ def evaluate_variant(params: Params, name: str, data_dir: Path, models_dir: Path
             first_model, test_t, test.labels, class_names, ecfg, out / "explain", params.evaluate.batch_size
         )
         perf["explain_time_s"] = time.perf_counter() - t0
+        explained |= sharpness_metrics(sharpness, ROUND)
         if explained:
             quality["explain"] = explained
         _generated_samples(data_dir, out / "explain" / "generated.png")

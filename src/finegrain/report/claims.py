@@ -188,7 +188,10 @@ def _finish(verdict: Verdict, checks: list[Check]) -> Verdict:
 def judge_pair(claim: ClaimCfg, a: Stat, b: Stat) -> Verdict:
     """a - b (or log(a/b) for ratio claims) with its Welch CI, judged against the claim's expected direction (or
     equivalence margin), and against the report's values when the claim has them."""
-    sides = {" + ".join(claim.a): str(a), " + ".join(claim.b): str(b)}
+    label_a, label_b = " + ".join(claim.a), " + ".join(claim.b)
+    if claim.metric_b:  # the sides may be the same variants: named by their metrics
+        label_a, label_b = f"{label_a} ({claim.metric})", f"{label_b} ({claim.metric_b})"
+    sides = {label_a: str(a), label_b: str(b)}
     name, groups = "a-b", [a, b]
     if claim.compare == "ratio":
         name, groups = "log(a/b)", [log_stat(a), log_stat(b)]
@@ -234,11 +237,15 @@ def judge_series(claim: ClaimCfg, points: list[Stat]) -> Verdict:
     return verdict
 
 
-def judge(claim: ClaimCfg, stat_of: dict[str, Stat]) -> Verdict:
-    """The claim's raw verdict given each variant's Stat on the claim's metric (`adjust` adds the Holm verdicts)."""
+def judge(claim: ClaimCfg, stat_of: dict[str, Stat], stat_of_b: dict[str, Stat] | None = None) -> Verdict:
+    """The claim's raw verdict given each variant's Stat on the claim's metric (side b's on `metric_b` from
+    `stat_of_b` when the claim has one; `adjust` adds the Holm verdicts)."""
     if claim.series:
         return judge_series(claim, [stat_of[v] for v in claim.series])
-    return judge_pair(claim, pool([stat_of[v] for v in claim.a]), pool([stat_of[v] for v in claim.b]))
+    if claim.metric_b and stat_of_b is None:
+        raise ValueError(f"claim {claim.text!r}: side b is on {claim.metric_b}; pass its stats")
+    of_b = stat_of_b if claim.metric_b else stat_of
+    return judge_pair(claim, pool([stat_of[v] for v in claim.a]), pool([of_b[v] for v in claim.b]))
 
 
 def sensitivity(verdict: Verdict, alpha: float) -> dict[str, dict]:

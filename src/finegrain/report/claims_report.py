@@ -127,7 +127,8 @@ def judge_claims(
         names = list(dict.fromkeys(claim.variants()))
         loaded = {n: _metrics(n, metrics_dir, perf_dir) for n in names}
         perfs = {n: loaded[n][1] for n in names}
-        verdict = judge(claim, {n: variant_stat(*loaded[n], claim.metric) for n in names})
+        stats_b = {n: variant_stat(*loaded[n], claim.metric_b) for n in claim.b} if claim.metric_b else None
+        verdict = judge(claim, {n: variant_stat(*loaded[n], claim.metric) for n in names}, stats_b)
         techniques = rests_on(claim, {n: variant_checks(n, models_dir) for n in names})
         reason = unreadable_reason(claim.metric, [loaded[n][0] for n in names], list(perfs.values()), techniques)
         if reason:
@@ -159,7 +160,7 @@ def claims_frame(verdicts: list[Verdict]) -> pd.DataFrame:
         [
             {
                 "claim": v.claim.text + (f" ({v.claim.note})" if v.claim.note else ""),
-                "metric": v.claim.metric,
+                "metric": v.claim.metric_text,
                 "expected": expected_text(v.claim),
                 "groups": "; ".join(f"{k}: {s}" for k, s in v.sides.items()),
                 "difference [95% CI]": v.difference,
@@ -194,6 +195,7 @@ def claims_json(verdicts: list[Verdict]) -> list[dict]:
             {
                 "claim": v.claim.text,
                 "metric": v.claim.metric,
+                "metric_b": v.claim.metric_b,
                 "expect": v.claim.expect,
                 "verdict": v.verdict,
                 "reason": v.reason,

@@ -22,12 +22,17 @@ METRICS = (
     "val.top1",
     "params",
     "curve.val_loss_roughness",
+    "curve.epochs_to_95",
+    "explain.feature_sharpness_first",
+    "explain.feature_sharpness_last",
     "perf.epoch_time_s",
     "perf.train_time_s",
 )
 """Metric paths a claim can compare: quality metrics (metrics/variants/<v>.json; curve.val_loss_roughness is the
-mean |second difference| of the per-epoch val loss, lower = smoother) and timings (perf.*:
-data/perf/variants/<v>.json)."""
+mean |second difference| of the per-epoch val loss, lower = smoother; curve.epochs_to_95 the epochs until the val
+accuracy first reaches 95% of its run's best, lower = faster; explain.feature_sharpness_first / _last the variance of
+the Laplacian of the shallowest / deepest feature-map layer's most active maps, lower = blurrier, see
+finegrain.explain.sharpness) and timings (perf.*: data/perf/variants/<v>.json)."""
 
 
 class ClaimCfg(Strict):
@@ -35,6 +40,12 @@ class ClaimCfg(Strict):
 
     text: str = Field(min_length=1)
     metric: Literal[METRICS] = "test.top1"  # type: ignore[valid-type]
+    metric_b: Literal[METRICS] | None = Field(  # type: ignore[valid-type]
+        None,
+        description="side b's metric when not `metric` (pairwise), e.g. a model's deepest vs its shallowest layer: "
+        "both sides are then the same seeds' runs, which the Welch CI treats as independent (conservative when the "
+        "two metrics rise and fall together over seeds)",
+    )
     expect: Literal["greater", "less", "equal", "rising", "rising_diminishing"]
     a: list[str] = Field(default_factory=list, description="variants pooled on side a (a str is one variant)")
     b: list[str] = Field(default_factory=list)
@@ -79,9 +90,13 @@ class ClaimCfg(Strict):
                 raise ValueError(f"x: must increase (got {self.x})")
             if self.compare == "ratio":
                 raise ValueError("compare: 'ratio' is for pairwise claims")
+            if self.metric_b is not None:
+                raise ValueError("metric_b: a series claim compares one metric")
             if self.report and set(self.report) != set(self.series):
                 raise ValueError(f"report: needs one value per series variant {self.series}, got {sorted(self.report)}")
         else:
+            if self.metric_b and self.metric_b.startswith("perf.") != self.metric.startswith("perf."):
+                raise ValueError(f"metric_b: {self.metric_b} and metric {self.metric} must both be timings or neither")
             if self.report and set(self.report) != {"a", "b"}:
                 raise ValueError(f"report: needs the report's values of a and b, got {sorted(self.report)}")
             if self.compare == "ratio" and any(v <= 0 for v in self.report.values()):
@@ -94,6 +109,11 @@ class ClaimCfg(Strict):
 
     def variants(self) -> list[str]:
         return [*self.a, *self.b, *self.series]
+
+    @property
+    def metric_text(self) -> str:
+        """'test.top1', or 'a: <metric>; b: <metric_b>' when the sides compare different metrics."""
+        return f"a: {self.metric}; b: {self.metric_b}" if self.metric_b else self.metric
 
     def applies(self, scale: str | None, dataset: str) -> bool:
         """Testable at this preset scale on this dataset."""
