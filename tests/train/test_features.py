@@ -53,8 +53,10 @@ def _feature_dir(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "FEATURES", tmp_path / "features")
 
 
-def test_cached_head_training_equals_backbone_every_epoch(tmp_path):
-    cfg = _cfg()
+@pytest.mark.parametrize("extra", [{}, {"ema": {"decay": 0.9}}], ids=["plain", "ema"])
+def test_cached_head_training_equals_backbone_every_epoch(tmp_path, extra):
+    """With EMA too: the head's EMA scored on cached features is the whole model's EMA (the backbone is frozen)."""
+    cfg = _cfg(**extra)
     train_set, val_set = _sets(cfg)
     cpu = torch.device("cpu")
 
@@ -163,6 +165,7 @@ def test_cached_val_equals_the_backbone_every_epoch_whatever_the_training_augmen
     ],
 )
 def test_cache_on_rejects_what_it_cannot_reproduce(override, message):
+    """(EMA and progressive resizing are not rejected: see the tests above and below.)"""
     from finegrain.train.config import resolve_variant
 
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -170,10 +173,11 @@ def test_cache_on_rejects_what_it_cannot_reproduce(override, message):
         resolve_variant("v", {}, variant)
 
 
-def test_resume_state_on_cached_features_holds_only_the_head_and_resumes_exactly(tmp_path, monkeypatch):
+@pytest.mark.parametrize("extra", [{}, {"ema": {"decay": 0.9}}], ids=["plain", "ema"])
+def test_resume_state_on_cached_features_holds_only_the_head_and_resumes_exactly(tmp_path, monkeypatch, extra):
     from finegrain.engine import loop
 
-    cfg = _cfg(epochs=3)
+    cfg = _cfg(epochs=3, **extra)
     train_set, val_set = _sets(cfg)
     cpu = torch.device("cpu")
 
@@ -199,6 +203,7 @@ def test_resume_state_on_cached_features_holds_only_the_head_and_resumes_exactly
     assert (
         set(saved["run"]["model"])
         == set(saved["run"]["best_model"])
+        == set(saved["run"].get("ema", saved["run"]["model"]))
         == {"net.classifier.1.weight", "net.classifier.1.bias"}
     )
 
@@ -228,3 +233,11 @@ def test_frozen_seeds_share_one_backbone_pass_with_the_same_logits():
     assert shared.features is features  # not extracted again
     shared.predict(_model(cfg, 1))  # another backbone (another random init): extracted again
     assert shared.features is not features
+
+
+def test_progressive_resizing_keeps_the_cache_and_says_it_does_not_apply(caplog):
+    """A head-only sweep with the recipe's progressive resizing still costs one backbone pass per image and view."""
+    cfg = _cfg(resize={"from_px": 24}, ema={"decay": 0.99}, augment="basic")
+    with caplog.at_level("INFO", logger="finegrain.train.features"):
+        assert feats.cache_plan(cfg, _model(cfg)) == (True, True)
+    assert "progressive resizing does not apply: the head trains on features cached at 32 px" in caplog.text

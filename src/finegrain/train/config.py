@@ -201,8 +201,6 @@ class TrainCfg(Strict):
         if self.lr_interval == "step" and self.scheduler not in ("cosine", "none"):
             raise ValueError(f"lr_interval: 'step' schedules cosine or none (got scheduler {self.scheduler!r})")
         if self.features.cache == "on":
-            if self.ema.decay > 0 or self.resize.from_px is not None:
-                raise ValueError("features.cache: 'on' trains the head on fixed features; set ema.decay 0, resize off")
             if self.mode != "frozen":
                 raise ValueError(f"features.cache: 'on' needs mode: frozen (got {self.mode!r})")
             if self.mix.mode != "none" or self.adv.method != "none":

@@ -8,6 +8,9 @@ A `mode: frozen` variant caches its backbone's features unless `features.cache` 
   image (the log and the variant's metrics, `features.augmented_views`, say so);
 - not with mix or adversarial training (pixel space; `on` rejects them) or several processes: the backbone then runs
   on the training images every epoch (validation still cached).
+With `ema` the head's EMA is scored on the same cached features (the frozen backbone is its own average), and
+progressive resizing does not apply to a cached head: its features are computed once at image_size_px (resizing
+only saves backbone time, which the cache removes); the log says so.
 Random layers outside the head (dropout, stochastic depth of a hub backbone) run in eval mode for cached features
 (a warning says so): the standard frozen feature extractor, not the backbone's training-mode noise.
 
@@ -67,14 +70,9 @@ def cache_plan(cfg: TrainCfg, model: Classifier) -> tuple[bool, bool]:
                  "validation features are cached", " and ".join(pixel_space))  # fmt: skip
         return False, True
     random_parts = stochastic_modules(model, head_block_name(model))
-    smoothing = [
-        text
-        for hit, text in ((cfg.ema.decay > 0, "ema"), (cfg.resize.from_px is not None, "progressive resizing"))
-        if hit
-    ]
-    if smoothing:  # `on` rejects these at validation: EMA scores other weights, resizing changes the inputs
-        log.info("features: the frozen backbone runs every epoch (%s)", " and ".join(smoothing))
-        return False, False
+    if cfg.resize.from_px is not None:
+        log.info("features: progressive resizing does not apply: the head trains on features cached at %d px",
+                 cfg.image_size_px)  # fmt: skip
     if random_parts:
         log.warning("features: cached with %s in eval mode (no dropout outside the head)", ", ".join(random_parts))
     if cfg.augment != "none":

@@ -24,6 +24,7 @@ from finegrain.errors import ConfigError
 from finegrain.losses.elastic import elastic_net_penalty
 from finegrain.losses.factory import Loss, create_loss
 from finegrain.models.factory import Classifier
+from finegrain.models.head_block import HeadOnly
 from finegrain.train.augment_path import augment_path
 from finegrain.train.compute import FP32, Compute
 from finegrain.train.config import TrainCfg
@@ -237,6 +238,9 @@ class _SeedRun:
             self.collate = MixCollate(model.head_out_features, cfg.mix.cutmix_alpha, cfg.mix.mixup_alpha, cfg.mix.mode)
         self.pin = device.type == "cuda"
         self.head_only = features is not None and features.train is not None  # the head alone trains on features
+        self.scored_head = None  # validation on cached features: the head, or the head of the weights' EMA
+        if features is not None:
+            self.scored_head = features.head if self.ema is None else HeadOnly(self.ema.module)
         self.workers = 0 if self.head_only else cfg.num_workers  # cached features are in memory already
         self.augment, self.train_set = augment_path(cfg, device, train_set, self.head_only, model.head_out_features)
         if self.augment is not None:
@@ -294,7 +298,11 @@ class _SeedRun:
             "scaler": self.compute.scaler.state_dict() if self.compute.scaler is not None else None,
             "best": [self.best_epoch, self.best_val_acc, self.stopped_early, self.done],
             "best_model": _only(self.best_state, self.resumable),
-            **({"ema": self.ema.state_dict(), "ema_steps": self.ema_steps} if self.ema is not None else {}),
+            **(
+                {"ema": _only(self.ema.module.state_dict(), self.resumable), "ema_steps": self.ema_steps}
+                if self.ema is not None
+                else {}
+            ),
         }
 
     def load_state_dict(self, saved: dict) -> None:
@@ -307,7 +315,7 @@ class _SeedRun:
         if self.compute.scaler is not None and saved.get("scaler") is not None:
             self.compute.scaler.load_state_dict(saved["scaler"])
         if self.ema is not None:
-            self.ema.load_state_dict(saved["ema"])
+            self.ema.module.load_state_dict(saved["ema"], strict=self.resumable is None)
             self.ema_steps = saved["ema_steps"]
         self.best_state = {**copy.deepcopy(self.scored.state_dict()), **saved["best_model"]}
 
@@ -344,7 +352,7 @@ class _SeedRun:
         lr = self.optimizer.param_groups[0]["lr"]
         train_loss, train_acc = self._pass(self.trainer, train_loader, self.optimizer)
         epoch_time = time.perf_counter() - t0
-        val_loss, val_acc = self._pass(self.scored if self.features is None else self.features.head, self.val_loader)
+        val_loss, val_acc = self._pass(self.scored if self.features is None else self.scored_head, self.val_loader)
         val_time = time.perf_counter() - t0 - epoch_time
         if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
             raise Diverged(index + 1, self.phase, f"train loss {train_loss:.4g}, val loss {val_loss:.4g}")
