@@ -365,7 +365,7 @@ class _SeedRun:
         log.info(
             "epoch %d/%d  train loss %.4f acc %.4f  val loss %.4f acc %.4f%s  lr %.2e  %d px  %.1fs",
             *(index + 1, cfg.epochs, train_loss, train_acc, val_loss, val_acc, " (EMA)" if self.ema else ""),
-            *(lr, train_px(cfg, index), epoch_time),
+            *(lr, cfg.image_size_px if self.head_only else train_px(cfg, index), epoch_time),
         )
         stale = self.done - self.best_epoch
         epoch.stop = self.stopped_early = cfg.early_stopping_patience > 0 and stale >= cfg.early_stopping_patience
