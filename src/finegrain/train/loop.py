@@ -285,7 +285,8 @@ class _SeedRun:
             "scheduler": self.scheduler.state_dict() if self.scheduler else None,
             "scaler": self.compute.scaler.state_dict() if self.compute.scaler is not None else None,
             "best": [self.best_epoch, self.best_val_acc, self.stopped_early, self.done],
-            "best_model": _only(self.best_state, self.resumable),
+            # the best weights are held in memory; a state of the best epoch itself holds them once (as `model`/`ema`)
+            "best_model": None if self.best_epoch == self.done else _only(self.best_state, self.resumable),
             **({"ema": self.ema.state_dict(), "ema_steps": self.ema_steps} if self.ema is not None else {}),
         }
 
@@ -301,7 +302,7 @@ class _SeedRun:
         if self.ema is not None:
             self.ema.load_state_dict(saved["ema"])
             self.ema_steps = saved["ema_steps"]
-        self.best_state = {**copy.deepcopy(self.scored.state_dict()), **saved["best_model"]}
+        self.best_state = {**copy.deepcopy(self.scored.state_dict()), **(saved["best_model"] or {})}
 
     def _pass(
         self, net: nn.Module, loader: DataLoader, opt: torch.optim.Optimizer | None = None
@@ -318,8 +319,9 @@ class _SeedRun:
         cfg, index = self.cfg, epoch.index
         if cfg.mode == "two_phase" and index == self.frozen_epochs and self.phase == "phase1":
             self._set_phase(index)
-        if self.trainer is None:
-            self.trainer = self.features.head if self.head_only else data_parallel(self.model, self.dist, self.device)
+        if self.trainer is None:  # torch.compile after the DDP wrapper, as timm's train.py
+            trainer = self.features.head if self.head_only else data_parallel(self.model, self.dist, self.device)
+            self.trainer = self.compute.compiled(trainer)
         torch.manual_seed(epoch.seed + self.dist.rank * 2**40)
         if cfg.resize.from_px is not None and isinstance(self.train_set, Transformed):
             self.train_set.transform = create_transforms(cfg.augment, train_px(cfg, index), train=True)
@@ -366,8 +368,9 @@ class _SeedRun:
         }
 
 
-def _fault_injection(epoch: int) -> None:
+def _fault_injection(epoch: int, flush: Callable[[], None]) -> None:
     if os.environ.get(FAULT_ENV) == str(epoch):
+        flush()  # "after the checkpoint": its background write is on disk
         os.kill(os.getpid(), getattr(signal, f"SIG{os.environ.get(FAULT_SIGNAL_ENV, 'KILL')}"))
 
 
@@ -397,6 +400,7 @@ def fit(
         state_path=state_path,
         on_epoch=on_epoch,
         saves=dist.main,
+        checkpoint_every=cfg.checkpoint_every,
         on_saved=_fault_injection,
         desc="train",
         postfix=("train_loss", "val_acc"),
