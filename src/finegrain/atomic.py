@@ -18,7 +18,7 @@ import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 FAULT_KILL_ENV = "FINEGRAIN_FAULT_KILL_IN_ATOMIC_DIR"
 """Fault injection for tests: SIGKILL this process when atomic_dir(<dir name>) is complete but not yet in place."""
@@ -80,14 +80,16 @@ def atomic_dir(final: str | Path) -> Iterator[Path]:
         _remove(old)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write bytes to a temp file in the same directory, fsync, then rename over `path`."""
+@contextlib.contextmanager
+def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
+    """Yield a binary file in `path`'s directory; on success fsync it and rename it over `path`, on error delete it
+    (so a large payload streams to disk without a copy in memory)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -95,6 +97,12 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write bytes to a temp file in the same directory, fsync, then rename over `path`."""
+    with atomic_file(path) as fh:
+        fh.write(data)
 
 
 def write_json(path: str | Path, obj: Any) -> None:

@@ -26,14 +26,34 @@ class BaseCfg(Strict):
     _device = field_validator("device")(device_name)
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """`auto` picks CUDA when available, else CPU; an explicit name is used as given."""
+def resolve_device(name: str = "auto", fixed_shapes: bool = True) -> torch.device:
+    """`auto` picks CUDA when available, else CPU; an explicit name is used as given. On CUDA, the field's defaults
+    are set once for the process (`cuda_defaults`); `fixed_shapes` False (e.g. detection's varying image sizes)
+    leaves cudnn.benchmark off."""
     import torch
 
     name = os.environ.get(DEVICE_ENV, name)
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(name)
+    cuda_defaults(device, benchmark=fixed_shapes)
+    return device
+
+
+def cuda_defaults(device: torch.device, benchmark: bool = True) -> bool:
+    """On a CUDA `device` (the one device check; CPU and MPS: nothing changes): TF32 matmuls and convolutions
+    (`set_float32_matmul_precision("high")`, cudnn.allow_tf32) and, for batches of fixed size, cudnn.benchmark
+    (each input shape's fastest kernel chosen once), as timm's train.py and torchvision's reference scripts do.
+    Returns whether it set them."""
+    import torch
+
+    if device.type != "cuda":
+        return False
+    torch.set_float32_matmul_precision("high")  # CUDA-only branch
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cudnn.benchmark = benchmark
+    return True
 
 
 def seed_everything(seed: int) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import pickle
 import re
 from pathlib import Path
@@ -10,15 +9,14 @@ from typing import Any
 
 import torch
 
-from finegrain.atomic import atomic_write_bytes
+from finegrain.atomic import atomic_file
 from finegrain.errors import DataError
 
 
 def save_state(path: Path, state: dict[str, Any]) -> None:
-    """torch.save `state` to `path` atomically."""
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+    """torch.save `state` to `path` atomically (streamed to a temp file, fsynced, renamed over `path`)."""
+    with atomic_file(path) as fh:
+        torch.save(state, fh)
 
 
 def load_weights_only(path: Path, remedy: str) -> Any:

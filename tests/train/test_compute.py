@@ -126,7 +126,7 @@ def test_predict_in_channels_last_gives_the_logits_and_leaves_the_model_differen
     model = create_model("tf_efficientnet_lite0", 3)
     train, _ = _sets()
     plain, labels, _ = predict(model, train, torch.device("cpu"), 8)
-    fast, labels_cl, _ = predict(model, train, torch.device("cpu"), 8, torch.channels_last)
+    fast, labels_cl, _ = predict(model, train, torch.device("cpu"), 8, Compute(torch.channels_last))
     torch.testing.assert_close(fast, plain, atol=1e-4, rtol=1e-4)
     assert torch.equal(labels, labels_cl)
     conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))

@@ -175,7 +175,7 @@ def test_cache_on_rejects_what_it_cannot_reproduce(override, message):
 
 @pytest.mark.parametrize("extra", [{}, {"ema": {"decay": 0.9}}], ids=["plain", "ema"])
 def test_resume_state_on_cached_features_holds_only_the_head_and_resumes_exactly(tmp_path, monkeypatch, extra):
-    from finegrain.engine import loop
+    from finegrain.engine import writer
 
     cfg = _cfg(epochs=3, **extra)
     train_set, val_set = _sets(cfg)
@@ -187,25 +187,22 @@ def test_resume_state_on_cached_features_holds_only_the_head_and_resumes_exactly
         return fit(model, train_set, val_set, cfg, 0, cpu, tmp_path / state, features=cached)
 
     hist_ref, best_ref = run("ref.pt")
-    real_save, saves = loop.save_state, []
+    real_save, saves = writer.save_state, []
 
     def save_then_stop(path, state):  # the process dies right after epoch 1's state is on disk
         real_save(path, state)
         saves.append(path)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(loop, "save_state", save_then_stop)
+    monkeypatch.setattr(writer, "save_state", save_then_stop)  # raised on the loop's thread at its next wait
     with pytest.raises(KeyboardInterrupt):
         run("resumed.pt")
     monkeypatch.undo()
     saved = torch.load(tmp_path / "resumed.pt", weights_only=True)
-    assert saved["epoch"] == 1
-    assert (
-        set(saved["run"]["model"])
-        == set(saved["run"]["best_model"])
-        == set(saved["run"].get("ema", saved["run"]["model"]))
-        == {"net.classifier.1.weight", "net.classifier.1.bias"}
-    )
+    assert saved["epoch"] == 1 and saved["run"]["best"][0] == 1
+    head = {"net.classifier.1.weight", "net.classifier.1.bias"}
+    assert set(saved["run"]["model"]) == set(saved["run"].get("ema", saved["run"]["model"])) == head
+    assert saved["run"]["best_model"] is None  # the best epoch is the saved one: its weights are `model`, not twice
 
     hist, best = run("resumed.pt")
     assert [r["val_loss"] for r in hist.rows] == pytest.approx([r["val_loss"] for r in hist_ref.rows], rel=1e-6)

@@ -42,7 +42,8 @@ def top_boxes(
     """Best box of the RGB images `image(i)` for i in indices: ((n, 4) boxes, (n,) scores, seconds per image).
 
     Rows are NaN where the detector returned no box of `keep_classes` (None = any class) above its own test_cfg
-    score threshold. Boxes are in the input image's pixel coordinates.
+    score threshold. Boxes are in the input image's pixel coordinates. Each batch of `batch_size` images is one
+    test_step (as mmdet's inference_detector with a list), its best boxes chosen on the device and read back once.
     """
     pipeline = test_pipeline_for_arrays(model)
     n = len(indices)
@@ -55,13 +56,21 @@ def top_boxes(
             pipeline(dict(img=np.ascontiguousarray(image(int(i))[:, :, ::-1]), img_id=int(i)))  # RGB -> BGR as loaded
             for i in indices[lo : lo + batch_size]
         ]
-        for i, result in enumerate(model.test_step(pseudo_collate(items)), start=lo):
-            pred = result.pred_instances
-            keep = torch.ones_like(pred.scores, dtype=torch.bool)
-            if keep_classes is not None:
-                keep = torch.isin(pred.labels, torch.tensor(keep_classes, device=pred.labels.device))
-            if keep.any():
-                best = int(torch.argmax(torch.where(keep, pred.scores, -1.0)))
-                boxes[i] = pred.bboxes[best].cpu().numpy()
-                scores[i] = float(pred.scores[best])
+        rows = torch.stack([best_row(r.pred_instances, keep_classes) for r in model.test_step(pseudo_collate(items))])
+        rows = rows.cpu().numpy()  # the batch's one read back
+        scores[lo : lo + len(rows)], boxes[lo : lo + len(rows)] = rows[:, 0], rows[:, 1:]
     return boxes, scores, (time.perf_counter() - start) / max(n, 1)
+
+
+def best_row(pred, keep_classes: list[int] | None) -> torch.Tensor:
+    """(5,) float64 [score, x1, y1, x2, y2] of the highest-scoring box of `keep_classes` (None = any), NaN when there
+    is none; computed on the device, without reading anything back."""
+    scores, bboxes = pred.scores.double(), pred.bboxes.double()
+    if len(scores) == 0:  # a shape: known without a sync
+        return torch.full((5,), float("nan"), dtype=torch.float64, device=scores.device)
+    if keep_classes is not None:
+        keep = torch.isin(pred.labels, torch.tensor(keep_classes, device=pred.labels.device))
+        scores = torch.where(keep, scores, torch.full_like(scores, -1.0))
+    best = torch.argmax(scores)
+    row = torch.cat([scores[best].reshape(1), bboxes[best]])
+    return torch.where(scores[best] >= 0, row, torch.full_like(row, float("nan")))

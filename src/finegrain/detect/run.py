@@ -54,7 +54,7 @@ def detect_boxes(cfg: CropCfg, src: Path, out_dir: Path) -> tuple[dict[str, np.n
     The detector is trained on the train split's GT boxes (minus a seeded holdout) and saved to out_dir, or loaded
     from crop.detector.config + checkpoint. Train-split crops use GT boxes when crop.train_boxes is `gt`.
     """
-    det, device = cfg.detector, str(resolve_device(cfg.device))
+    det, device = cfg.detector, str(resolve_device(cfg.device, fixed_shapes=False))  # multi-scale configs
     meta = read_meta(src)
     index = pd.read_parquet(src / "index.parquet", columns=["split"])
     parts = {s: open_split(src, s) for s in SPLITS if (index["split"] == s).any()}

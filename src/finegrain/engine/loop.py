@@ -2,12 +2,14 @@
 
 Each epoch gets its seed from `epoch_seed`; after an epoch its row goes to `on_epoch` (dvclive) and, every
 `checkpoint_every` epochs, the rows and the caller's state go atomically to a resume state keyed by the run
-(`finegrain.train.checkpoint.run_key`: config, input data and code). A later call with the same path resumes
+(`finegrain.train.checkpoint.run_key`: config, input data and code), copied to the CPU on the loop's thread and
+written in a background thread (`engine.writer`) while the next epoch runs. A later call with the same path resumes
 after the last saved epoch and replays the saved rows into `on_epoch` first.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -19,7 +21,7 @@ import torch
 from tqdm import tqdm
 
 from finegrain.engine.progress import logs_above, progress
-from finegrain.torch_io import save_state
+from finegrain.engine.writer import StateWriter
 from finegrain.train.checkpoint import load_state
 
 log = logging.getLogger(__name__)
@@ -76,7 +78,7 @@ def run_epochs(
     on_epoch: Callable[[dict], None] | None = None,
     checkpoint_every: int = 1,
     saves: bool = True,
-    on_saved: Callable[[int], None] | None = None,
+    on_saved: Callable[[int, Callable[[], None]], None] | None = None,
     desc: str = "train",
     steps_per_epoch: int | None = None,
     postfix: tuple[str, ...] = (),
@@ -86,9 +88,11 @@ def run_epochs(
     `state` names what the resume state holds besides the rows (saved at `state_path` when `saves`, e.g. on the
     main process only; no resume without a path). `initial` gives rows before the first epoch (e.g. a random-init
     baseline), computed on a fresh start only. A row gets the epoch's wall time as `epoch_time_s` unless the step
-    sets it, and the seconds its resume-state save took as `checkpoint_time_s` (0 in the saved copy). With
-    `steps_per_epoch` the bar counts batches (the step calls `Epoch.advance`), else epochs, showing the row's
-    `postfix` keys. `on_saved(epoch)` runs after each epoch's save point (fault injection in tests).
+    sets it, and the seconds its resume-state save cost the loop as `checkpoint_time_s` (0 in the saved copy): the
+    wait for the previous write plus the CPU copy; the write itself overlaps the next epoch and is joined before
+    the next save and before returning (or raising). With `steps_per_epoch` the bar counts batches (the step calls
+    `Epoch.advance`), else epochs, showing the row's `postfix` keys. `on_saved(epoch, flush)` runs after each
+    epoch's save point; `flush()` waits until the state is on disk (fault injection in tests).
     """
     state = state or {}
     saved = load_state(state_path) if state_path is not None else None
@@ -104,33 +108,42 @@ def run_epochs(
             on_epoch(row)
     per = steps_per_epoch or 1
     bar = progress(desc=desc, total=epochs * per, initial=start * per, unit="step" if steps_per_epoch else "epoch")
-    with logs_above(bar), bar:
-        for index in range(start, epochs):
-            epoch = Epoch(index, epoch_seed(seed, index), bar, steps_per_epoch is not None)
-            t0 = time.perf_counter()
-            row = {"epoch": index + 1, **step(epoch)}
-            row.setdefault("epoch_time_s", time.perf_counter() - t0)
-            rows.append(row)
-            if not epoch.stepwise:
-                bar.update(1)
-                bar.set_postfix({k: f"{row[k]:.3f}" for k in postfix if k in row}, refresh=False)
-            if (
-                saves
-                and state_path is not None
-                and (epoch.stop or (index + 1) % checkpoint_every == 0 or index + 1 == epochs)
-            ):
-                done = epochs if epoch.stop else index + 1
+    writer = StateWriter()
+    try:
+        with logs_above(bar), bar:
+            for index in range(start, epochs):
+                epoch = Epoch(index, epoch_seed(seed, index), bar, steps_per_epoch is not None)
                 t0 = time.perf_counter()
-                row["checkpoint_time_s"] = 0.0  # the saved row holds 0; this run's rows the time the save took
-                save_state(
-                    state_path, {**{n: obj.state_dict() for n, obj in state.items()}, "history": rows, "epoch": done}
-                )
-                row["checkpoint_time_s"] = time.perf_counter() - t0
-            row.setdefault("checkpoint_time_s", 0.0)
-            if on_epoch:
-                on_epoch(row)
-            if on_saved:
-                on_saved(index + 1)
-            if epoch.stop:
-                break
+                row = {"epoch": index + 1, **step(epoch)}
+                row.setdefault("epoch_time_s", time.perf_counter() - t0)
+                rows.append(row)
+                if not epoch.stepwise:
+                    bar.update(1)
+                    bar.set_postfix({k: f"{row[k]:.3f}" for k in postfix if k in row}, refresh=False)
+                if (
+                    saves
+                    and state_path is not None
+                    and (epoch.stop or (index + 1) % checkpoint_every == 0 or index + 1 == epochs)
+                ):
+                    done = epochs if epoch.stop else index + 1
+                    t0 = time.perf_counter()
+                    row["checkpoint_time_s"] = 0.0  # the saved row holds 0; this run's rows what the save cost
+                    state_now = {n: obj.state_dict() for n, obj in state.items()}
+                    writer.save(state_path, {**state_now, "history": rows, "epoch": done})
+                    row["checkpoint_time_s"] = time.perf_counter() - t0
+                row.setdefault("checkpoint_time_s", 0.0)
+                if on_epoch:
+                    on_epoch(row)
+                if on_saved:
+                    on_saved(index + 1, writer.wait)
+                if epoch.stop:
+                    break
+    except BaseException:
+        with contextlib.suppress(Exception):  # the error in flight matters more than a failed write
+            writer.wait()
+        raise
+    t0 = time.perf_counter()
+    writer.wait()  # the last write is not overlapped by an epoch: its wait counts to the last row's save
+    if rows and rows[-1].get("checkpoint_time_s"):
+        rows[-1]["checkpoint_time_s"] += time.perf_counter() - t0
     return rows

@@ -17,6 +17,7 @@ from torchmetrics.functional.classification import (
 
 from finegrain.data.prefetch import Ahead
 from finegrain.engine.progress import progress
+from finegrain.train.compute import FP32, Compute
 
 
 def predict(
@@ -24,35 +25,73 @@ def predict(
     dataset: Dataset,
     device: torch.device,
     batch_size: int,
-    layout: torch.memory_format = torch.contiguous_format,
+    compute: Compute = FP32,
     tta: str = "none",
+    workers: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """(logits, labels, images per second of the forward passes), the model in `layout` for the pass (then back to
-    contiguous) and the next batches loaded in a background thread (evaluation transforms draw nothing). `tta` flip
-    averages each image's logits with those of its horizontal mirror (the time counts both passes)."""
-    model.eval().to(device, memory_format=layout)  # outside inference mode: the weights stay normal tensors
-    logits, labels, seconds = [], [], 0.0
-    batches = Ahead(DataLoader(dataset, batch_size=batch_size))
+    """(logits, labels, images per second of the forward passes): the model in `compute`'s layout (then back to
+    contiguous) and autocast, the next batches loaded in a background thread (evaluation transforms draw nothing;
+    on CUDA by `workers` processes into pinned memory). The logits stay on the device until the end: no sync per
+    batch. `tta` flip averages each image's logits with those of its horizontal mirror (the time counts both)."""
+    model.eval().to(device)  # outside inference mode: the weights stay normal tensors
+    logits, labels = [], []
+    timer = ForwardTimer(device)
+    batches = Ahead(DataLoader(dataset, batch_size=batch_size, **loader_options(device, workers)))
     batches.go()
     try:
-        with torch.inference_mode():
+        with compute.inference(model, device) as net, torch.inference_mode():
             total = math.ceil(len(dataset) / batch_size)
             for images, target in progress(batches, "predict", unit="batch", total=total):
-                t0 = time.perf_counter()
-                images = images.to(device).contiguous(memory_format=layout)
-                out = model(images)
-                if tta == "flip":
-                    out = (out + model(images.flip(-1))) / 2
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                seconds += time.perf_counter() - t0
-                logits.append(out.float().cpu())
+                images = images.to(device, non_blocking=True)
+                with timer:
+                    out = net(images).float()
+                    if tta == "flip":
+                        out = (out + net(images.flip(-1)).float()) / 2
+                logits.append(out)
                 labels.append(target)
     finally:
         batches.close()
-        model.to(memory_format=torch.contiguous_format)
-    logits_t, labels_t = torch.cat(logits), torch.cat(labels)
-    return logits_t, labels_t, len(labels_t) / max(seconds, 1e-9)
+    logits_t, labels_t = torch.cat(logits).cpu(), torch.cat(labels)
+    return logits_t, labels_t, len(labels_t) / max(timer.seconds(), 1e-9)
+
+
+def loader_options(device: torch.device, workers: int) -> dict:
+    """DataLoader options of an evaluation pass: on CUDA `workers` processes and pinned memory (the one device
+    check), on the CPU the loading stays in the main process (the background thread of `Ahead` overlaps it)."""
+    if device.type == "cuda":  # CUDA-only branch
+        return {"num_workers": workers, "pin_memory": True, "persistent_workers": False}
+    return {}
+
+
+class ForwardTimer:
+    """Seconds inside `with timer:` blocks. On CUDA timed by CUDA events, read once in `seconds()` (no sync per
+    block: the one device check); elsewhere by the wall clock."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"  # CUDA-only branch
+        self.events: list[tuple[torch.cuda.Event, torch.cuda.Event]] = []
+        self.total = 0.0
+
+    def __enter__(self) -> ForwardTimer:
+        if self.cuda:
+            self.events.append((torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)))
+            self.events[-1][0].record()
+        else:
+            self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.cuda:
+            self.events[-1][1].record()
+        else:
+            self.total += time.perf_counter() - self.t0
+
+    def seconds(self) -> float:
+        if self.events:
+            torch.cuda.synchronize()
+            self.total += sum(start.elapsed_time(end) for start, end in self.events) / 1000
+            self.events = []
+        return self.total
 
 
 def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> dict:
@@ -100,15 +139,23 @@ def mean_std(values: list[float]) -> tuple[float, float]:
 
 @torch.inference_mode()
 def embeddings(
-    model: torch.nn.Module, dataset: Dataset, device: torch.device, batch_size: int
+    model: torch.nn.Module,
+    dataset: Dataset,
+    device: torch.device,
+    batch_size: int,
+    compute: Compute = FP32,
+    workers: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(L2-normalised head embeddings, labels) of a model with an EmbeddingHead."""
+    """(L2-normalised head embeddings, labels) of a model with an EmbeddingHead, in `compute`'s autocast; read
+    back once, at the end."""
     from finegrain.losses.triplet import head_embedding
 
     model.eval().to(device)
     out, labels = [], []
-    for images, target in progress(DataLoader(dataset, batch_size=batch_size), "embed", unit="batch"):
-        model(images.to(device))
-        out.append(head_embedding(model).float().cpu())
+    loader = DataLoader(dataset, batch_size=batch_size, **loader_options(device, workers))
+    for images, target in progress(loader, "embed", unit="batch"):
+        with compute.autocast_context(device):
+            model(images.to(device, non_blocking=True))
+        out.append(head_embedding(model).float())
         labels.append(target)
-    return torch.cat(out), torch.cat(labels)
+    return torch.cat(out).cpu(), torch.cat(labels)

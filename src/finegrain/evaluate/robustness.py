@@ -15,6 +15,7 @@ from torch import nn
 
 from finegrain.adversarial.attacks import fgsm_from_sign, input_gradient_sign, pgd
 from finegrain.engine.progress import progress
+from finegrain.train.compute import FP32, Compute
 
 
 @torch.no_grad()
@@ -37,12 +38,20 @@ def robustness_curve(
     seed: int = 0,
     batch_size: int = 128,
     clean: torch.Tensor | None = None,
+    compute: Compute = FP32,
 ) -> dict[str, dict[float, float]]:
-    """{attack: {ε: robust accuracy}} for images in [0, 1] (the model normalises inside).
+    """{attack: {ε: robust accuracy}} for images in [0, 1] (the model normalises inside), every forward pass in
+    `compute`'s layout and autocast.
 
     `clean` (optional): which images the model already classifies correctly, saving a forward pass.
     """
     model.eval()
+    device = next(model.parameters()).device
+    with compute.inference(model, device) as net:
+        return _curves(net, images, labels, eps_list, attacks, pgd_steps, pgd_alpha, seed, batch_size, clean)
+
+
+def _curves(model, images, labels, eps_list, attacks, pgd_steps, pgd_alpha, seed, batch_size, clean):
     device = next(model.parameters()).device
     images, labels = images.to(device), labels.to(device)
     if clean is None:

@@ -76,8 +76,9 @@ def evaluate_variant(params: Params, name: str, data_dir: Path, models_dir: Path
     robust_set = stack_items(test_t, robust_pos)
     overlay_images = stack_items(test_t, subset_positions(test.labels, ecfg.images, ecfg.seed))[0]
     per_seed, speeds, confusion, per_class, curves, robust_s, sharpness = [], [], None, [], [], 0.0, []
-    layout = Compute.of(cfg, device, train=False).memory_format  # inference in the layout the probe finds fastest
-    shared = SharedBackbone(test_t, device, params.evaluate.batch_size)
+    compute = Compute.of(cfg, device, train=False)  # the device's autocast, the layout the probe finds fastest
+    workers = cfg.num_workers
+    shared = SharedBackbone(test_t, device, params.evaluate.batch_size, compute)
     for seed in cfg.seeds:
         model = load_trained(models_dir, seed)
         one_pass = cfg.mode == "frozen" and len(cfg.seeds) > 1 and params.evaluate.tta == "none"
@@ -88,19 +89,20 @@ def evaluate_variant(params: Params, name: str, data_dir: Path, models_dir: Path
                 shared = None
         if shared is None or not one_pass:
             logits, labels, img_per_s = predict(
-                model, test_t, device, params.evaluate.batch_size, layout, params.evaluate.tta
+                model, test_t, device, params.evaluate.batch_size, compute, params.evaluate.tta, workers
             )
         if len(robust_pos):
             t0 = time.perf_counter()
             clean = logits[torch.from_numpy(robust_pos)].argmax(1) == labels[torch.from_numpy(robust_pos)]
             curve_args = (rcfg.eps, rcfg.attacks, rcfg.pgd_steps, rcfg.pgd_alpha, rcfg.seed, params.evaluate.batch_size)
-            curves.append(robustness_curve(model, *robust_set, *curve_args, clean=clean))
+            curves.append(robustness_curve(model, *robust_set, *curve_args, clean=clean, compute=compute))
             robust_s += time.perf_counter() - t0
         m = classification_metrics(logits, labels, len(class_names))
         if cfg.mods.get("embedding_head"):  # embedding quality, labelled apart from the classifier's top1
             train_t = Transformed(open_split(data_dir, "train"), test_t.transform)
-            ref = embeddings(model, train_t, device, params.evaluate.batch_size)
-            m["knn_top1"] = knn_accuracy(*ref, *embeddings(model, test_t, device, params.evaluate.batch_size))
+            embed_args = (device, params.evaluate.batch_size, compute, workers)
+            ref = embeddings(model, train_t, *embed_args)
+            m["knn_top1"] = knn_accuracy(*ref, *embeddings(model, test_t, *embed_args))
         if len(overlay_images):  # every seed's feature maps: how blurry each layer's are (explain.sharpness)
             sharpness.append(feature_sharpness(model, overlay_images, ecfg.feature_channels, ecfg.feature_layers))
         confusion = m.pop("confusion") if confusion is None else confusion + m.pop("confusion")
@@ -161,7 +163,7 @@ def evaluate_variant(params: Params, name: str, data_dir: Path, models_dir: Path
             pd.DataFrame(rows).to_csv(out / "robust" / f"{attack}.csv", index=False)
         t0 = time.perf_counter()
         explained = _explain(
-            first_model, test_t, test.labels, class_names, ecfg, out / "explain", params.evaluate.batch_size
+            first_model, test_t, test.labels, class_names, ecfg, out / "explain", params.evaluate.batch_size, compute
         )
         perf["explain_time_s"] = time.perf_counter() - t0
         explained |= sharpness_metrics(sharpness, ROUND)
@@ -190,6 +192,7 @@ def _explain(
     ecfg: ExplainCfg,
     out_dir: Path,
     batch_size: int,
+    compute: Compute,
 ) -> dict:
     """Heatmaps and feature maps into out_dir (the first seed's model); numeric faithfulness metrics."""
     from finegrain.explain.run import explain_model
@@ -199,6 +202,6 @@ def _explain(
         return {}
     overlay = stack_items(test_t, subset_positions(labels, ecfg.images, ecfg.seed))
     faithful = stack_items(test_t, subset_positions(labels, ecfg.faithfulness_images, ecfg.seed))
-    metrics = explain_model(model, overlay, faithful, class_names, ecfg, out_dir, batch_size)
+    metrics = explain_model(model, overlay, faithful, class_names, ecfg, out_dir, batch_size, compute)
     log.info("explain: heatmaps of layer %s (%s)", metrics.pop("cam_layer"), ", ".join(metrics.pop("methods")))
     return {k: round(v, ROUND) if isinstance(v, float) else v for k, v in metrics.items()}

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from finegrain.explain.layers import cam_layer
+from finegrain.train.compute import FP32, Compute
 
 METHODS = ("gradcam", "gradcam++", "scorecam")
 
@@ -29,17 +30,25 @@ def compute_cams(
     method: str = "gradcam",
     layer: str = "auto",
     batch_size: int = 32,
+    compute: Compute = FP32,
 ) -> np.ndarray:
     """(N, H, W) maps in [0, 1] (each scaled to its own max) of `targets` for images in [0, 1].
 
     `model` is a `Classifier`; `layer` names a module of `model.net` or is `auto` (see explain.layers.cam_layer).
+    The passes run in `compute`'s layout and autocast; the target layer's activations (and so their gradients)
+    are cast to float32 for pytorch-grad-cam, which reads them as NumPy arrays (NumPy has no bf16).
     """
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
     name, reshape = cam_layer(model.net, images.shape[-1], layer)
     target_layer = model.net.get_submodule(name)
     out = []
-    with _cam_class(method)(model=model, target_layers=[target_layer], reshape_transform=reshape) as cam:
+    device = images.device
+    with (
+        compute.inference(model, device) as net,
+        _float_output(target_layer, compute),
+        _cam_class(method)(model=net, target_layers=[target_layer], reshape_transform=reshape) as cam,
+    ):
         if method == "scorecam":
             cam.batch_size = batch_size
         for start in range(0, len(images), batch_size):
@@ -49,3 +58,17 @@ def compute_cams(
                 out.append(cam(input_tensor=x, targets=t))
     model.zero_grad(set_to_none=True)
     return np.concatenate(out).astype(np.float32)
+
+
+@contextlib.contextmanager
+def _float_output(layer: torch.nn.Module, compute: Compute):
+    """Under autocast, `layer`'s output cast to float32 (a forward hook registered before pytorch-grad-cam's, so
+    its hooks see the float tensor); nothing without autocast."""
+    if compute.autocast is None:
+        yield
+        return
+    handle = layer.register_forward_hook(lambda _m, _inputs, out: out.float() if torch.is_tensor(out) else out)
+    try:
+        yield
+    finally:
+        handle.remove()

@@ -11,6 +11,7 @@ from finegrain.explain.config import ExplainCfg
 from finegrain.explain.faithfulness import deletion_scores
 from finegrain.explain.figures import cam_grid, feature_grid
 from finegrain.explain.layers import cam_layer, capture, feature_layers
+from finegrain.train.compute import FP32, Compute
 
 CAM_PNG, FEATURES_PNG = "cam.png", "feature_maps.png"
 
@@ -23,13 +24,15 @@ def explain_model(
     cfg: ExplainCfg,
     out_dir: Path,
     batch_size: int = 32,
+    compute: Compute = FP32,
 ) -> dict:
     """Write cam.png and feature_maps.png to out_dir for the `overlay` (images, labels); return metrics.
 
     `cfg` (evaluate.explain) names the heatmap methods, the target and feature layers, the feature channels shown
     and the faithfulness top-k and seed; its image counts are the caller's (`overlay`, `faithful`). Faithfulness is
     measured with the first method's heatmaps on the `faithful` (images, labels) of the predicted classes. Images
-    are in [0, 1]; `model` is a `Classifier`.
+    are in [0, 1]; `model` is a `Classifier`. Predictions, heatmaps and deletion scores run in `compute`'s layout
+    and autocast (the feature-map figure in float32).
     """
     methods, target_layer = list(cfg.methods), cfg.target_layer
     model.eval()
@@ -40,18 +43,19 @@ def explain_model(
     image_px = (images if len(images) else f_images).shape[-1]
     metrics: dict = {"cam_layer": cam_layer(model.net, image_px, target_layer)[0], "methods": list(methods)}
     if len(images):
-        with torch.no_grad():
-            preds = model(images).argmax(1)
-        cams = {m: compute_cams(model, images, preds.tolist(), m, target_layer, batch_size) for m in methods}
+        with torch.no_grad(), compute.inference(model, device) as net:
+            preds = net(images).argmax(1)
+        cams = {m: compute_cams(model, images, preds.tolist(), m, target_layer, batch_size, compute) for m in methods}
         titles = [f"{class_names[t]}→{class_names[p]}" for t, p in zip(labels.tolist(), preds.tolist(), strict=True)]
         cam_grid(images, cams, titles, out_dir / CAM_PNG)
         names = feature_layers(model.net, image_px, list(cfg.feature_layers) or None)
         maps = capture(model, model.net, names, images[:1])
         feature_grid(images[0], {n: m[0] for n, m in maps.items()}, cfg.feature_channels, out_dir / FEATURES_PNG)
     if len(f_images) and methods:
-        with torch.no_grad():
-            f_preds = model(f_images).argmax(1)
-        f_cams = compute_cams(model, f_images, f_preds.tolist(), methods[0], target_layer, batch_size)
-        scores, _ = deletion_scores(model, f_images, f_cams, f_preds, cfg.topk, cfg.seed)
+        with torch.no_grad(), compute.inference(model, device) as net:
+            f_preds = net(f_images).argmax(1)
+        f_cams = compute_cams(model, f_images, f_preds.tolist(), methods[0], target_layer, batch_size, compute)
+        with compute.inference(model, device) as net:
+            scores, _ = deletion_scores(net, f_images, f_cams, f_preds, cfg.topk, cfg.seed)
         metrics.update({"images": len(f_images), **scores})
     return metrics

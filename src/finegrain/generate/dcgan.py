@@ -198,8 +198,9 @@ def train_step(
     mode_seeking: float = 0.3,
     aux_weight: float = 1.0,
     policy: str = "translation",
-) -> tuple[float, float]:
-    """One discriminator and one generator update on a batch of real images in [-1, 1]. Returns (loss_d, loss_g).
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One discriminator and one generator update on a batch of real images in [-1, 1]. Returns (loss_d, loss_g),
+    detached 0-dim tensors on the device (reading them is the caller's choice: no sync per step here).
 
     The fakes use the batch's labels twice over (halves share labels) for the mode-seeking term.
     """
@@ -217,7 +218,7 @@ def train_step(
     opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
     opt_g.step()
-    return loss_d.item(), loss_g.item()
+    return loss_d.detach(), loss_g.detach()
 
 
 @torch.no_grad()
@@ -265,7 +266,7 @@ class DCGAN:
         self.ema = EMAModel(self.g.parameters(), decay=ema_max_decay, use_ema_warmup=True, power=ema_power)
         self._ema_g = copy.deepcopy(self.g).requires_grad_(False)
 
-    def train_step(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    def train_step(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         loss_d, loss_g = train_step(
             self.g, self.d, self.opt_g, self.opt_d, images, labels, self.mode_seeking, self.aux_weight, self.policy
         )

@@ -146,7 +146,7 @@ class DDPM:
         )
         self._ema_unet = copy.deepcopy(self.unet).requires_grad_(False).eval()
 
-    def train_step(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    def train_step(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         self.unet.train()
         loss = noise_prediction_loss(
             self.unet, self.scheduler, images, labels, self.num_classes, self.cond_drop, self.snr_gamma
@@ -157,7 +157,7 @@ class DDPM:
         self.opt.step()
         self.lr_sched.step()
         self.ema.step(self.unet.parameters())
-        return {"loss": loss.item()}
+        return {"loss": loss.detach()}  # read once per epoch by the loop, not per step
 
     def ema_unet(self):
         """A UNet2DModel holding the EMA weights (what `sample` and `save_pretrained` use)."""

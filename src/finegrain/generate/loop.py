@@ -14,7 +14,8 @@ from finegrain.engine.loop import Epoch, TorchRNG, run_epochs
 class GenerativeModel(Protocol):
     """What the loop needs from a generator: a training step, its full state, and class-conditional sampling."""
 
-    def train_step(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, float]: ...
+    def train_step(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor | float]:
+        """Losses of the step: 0-dim tensors (on the device; summed there) or floats."""
 
     def state_dict(self) -> dict: ...
 
@@ -52,7 +53,8 @@ def fit_generator(
 
     def epoch_step(epoch: Epoch) -> dict:
         order = torch.randperm(n, generator=torch.Generator().manual_seed(epoch.seed))
-        sums: dict[str, float] = {}
+        # sums kept on the device, read once per epoch; float64 adds as Python floats did: the same means
+        sums: dict[str, torch.Tensor] = {}
         for i in range(per_epoch):
             idx = order[i * batch_size : (i + 1) * batch_size]
             batch = images[idx]
@@ -60,9 +62,11 @@ def fit_generator(
             batch = torch.where(flip, batch.flip(3), batch).to(device)
             losses = model.train_step(batch, labels[idx].to(device))
             for key, value in losses.items():
-                sums[key] = sums.get(key, 0.0) + value
-            epoch.advance(losses)
-        return {k: v / per_epoch for k, v in sums.items()}
+                sums.setdefault(key, torch.zeros((), dtype=torch.float64, device=device))
+                sums[key] += torch.as_tensor(value).double()
+            means = {k: float(v) / per_epoch for k, v in sums.items()} if i == per_epoch - 1 else None
+            epoch.advance(means)  # the bar shows the epoch's mean losses at its end
+        return means
 
     return run_epochs(
         epoch_step,

@@ -47,7 +47,7 @@ def train_reference_classifier(
 
     def epoch_step(epoch: Epoch) -> dict:  # draws from the global RNG seeded above, not the epoch's seed
         order = torch.randperm(len(x)).to(device)
-        loss_sum = 0.0
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)  # read once per epoch, not per step
         for i in range(steps):
             idx = order[i * batch : (i + 1) * batch]
             xb = x[idx]
@@ -59,9 +59,9 @@ def train_reference_classifier(
             loss.backward()
             opt.step()
             sched.step()
-            loss_sum += (value := loss.item())
-            epoch.advance({"loss": value})
-        return {"loss": loss_sum / steps}
+            loss_sum += loss.detach().double()
+            epoch.advance({"loss": float(loss_sum) / steps} if i == steps - 1 else None)
+        return {"loss": float(loss_sum) / steps}
 
     run_epochs(epoch_step, epochs, seed, desc="judge", steps_per_epoch=steps)
     return model.eval()

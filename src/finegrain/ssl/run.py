@@ -107,7 +107,7 @@ def pretrain(params: Params, data_dir: Path, out_dir: Path, live_dir: Path, ckpt
         g = torch.Generator().manual_seed(epoch.seed)
         order = torch.randperm(len(train_x), generator=g)
         model.train()
-        loss_sum, lr = 0.0, optimizer.param_groups[0]["lr"]
+        loss_sum, lr = torch.zeros((), dtype=torch.float64, device=device), optimizer.param_groups[0]["lr"]
         for i in range(per_epoch):
             batch = train_x[order[i * cfg.batch_size : (i + 1) * cfg.batch_size]]
             v0, v1 = views(to_device(batch, device) if views_on_device else batch, g)
@@ -116,8 +116,8 @@ def pretrain(params: Params, data_dir: Path, out_dir: Path, live_dir: Path, ckpt
             loss.backward()
             optimizer.step()
             scheduler.step()
-            loss_sum += loss.item()
-        return {"loss": loss_sum / per_epoch, "lr": lr, "knn_val_acc": knn()}
+            loss_sum += loss.detach().double()  # on the device: read once per epoch, not per step
+        return {"loss": float(loss_sum) / per_epoch, "lr": lr, "knn_val_acc": knn()}
 
     key = run_key({"pretrain": cfg.model_dump(), "seed": params.base.seed}, [src / "index.parquet"])
     state_path = ckpt_dir / f"{key}.pt"

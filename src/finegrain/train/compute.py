@@ -1,28 +1,32 @@
-"""How a model runs on its device: tensor layout and autocast (`train.memory_format`, `train.precision`).
+"""How a model runs on its device: tensor layout, autocast and compilation (`train.memory_format`, `train.precision`,
+`train.compile`).
 
-`auto` (the default of both) is decided by a short measured probe per (machine, device, model, image size, batch,
-train or inference): a few steps on random tensors in each layout and dtype, cached on disk in
-~/.cache/finegrain/compute.json (`$XDG_CACHE_HOME` honoured; outside the project, so no DVC output or dependency).
-The probe runs under a forked RNG: it never changes the random draws of the run that asks.
+`precision: auto` follows the device, with no probe: fp32 on CPU, always (bf16 changes the numbers, an 8-bit mantissa
+in the convolutions, and a default whose results depended on a timing would make the same params give different
+metrics; `bench/fit.py` prints what `precision: bf16` would gain); on CUDA the field's default (timm's train.py
+`--amp`, torchvision's reference scripts): bf16 autocast where the GPU has bf16 units (`torch.cuda.is_bf16_supported`),
+else fp16 autocast with a GradScaler. Other devices (MPS): fp32. `memory_format: auto` is decided by a short measured
+probe per (machine, device, model, image size, batch, train or inference): a few steps on random tensors in each
+layout (at the run's precision), cached on disk in ~/.cache/finegrain/compute.json (`$XDG_CACHE_HOME` honoured;
+outside the project, so no DVC output or dependency). The probe runs under a forked RNG: it never changes the random
+draws of the run that asks. channels_last is chosen when it is at least `LAYOUT_MARGIN` faster than contiguous (so
+noise on a shared machine does not flip it). A layout changes only the float summation order (results agree to ~1e-4,
+not bit for bit).
 
-Rules (a faster choice must win by a margin, so noise on a shared machine does not flip it):
-- layout: channels_last when it is at least `LAYOUT_MARGIN` faster than contiguous, else contiguous;
-- precision: fp32 on CPU, always: bf16 changes the numbers (an 8-bit mantissa in the convolutions), and a default
-  whose results depend on a timing (this machine's load, its bf16 units) would make the same params give different
-  metrics (no probe runs for it; a probe that measures the layout also measures bf16, and `bench/fit.py` prints what
-  `precision: bf16` would gain). On CUDA, bf16 when it is at least `BF16_MARGIN` faster. fp16 is never chosen by
-  `auto` (set it).
-A layout changes only the float summation order (results agree to ~1e-4, not bit for bit).
+`compile: true` wraps the training module in `torch.compile` (default backend inductor; the weights stay the
+model's own tensors, so state dicts and checkpoints are unchanged).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import platform
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +42,8 @@ LAYOUT_MARGIN = 1.10
 BF16_MARGIN = 1.30
 PROBE_VERSION = 1
 """Bump when the probe measures differently: older cached choices are ignored."""
+CUDA_PROBE_VERSION = 2
+"""CUDA probes also measure fp16 (v2); in CUDA keys only, so the CPU cache (and CPU choices) stay as they were."""
 LAYOUTS = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -49,6 +55,8 @@ class Compute:
     memory_format: torch.memory_format = torch.contiguous_format
     autocast: torch.dtype | None = None
     scaler: torch.amp.GradScaler | None = None
+    compile_backend: str | None = None
+    """torch.compile backend of the training module (`train.compile`), None = eager."""
 
     @property
     def label(self) -> str:
@@ -58,22 +66,71 @@ class Compute:
     @classmethod
     def of(cls, cfg, device: torch.device, train: bool = True) -> Compute:
         """From a TrainCfg-like `cfg` (memory_format, precision, model, image_size_px, batch_size, model_args,
-        mods); `auto` keys resolved by the probe (`train`: the training step, else inference)."""
+        mods, compile); `precision: auto` by the device (module doc), `memory_format: auto` by the probe (`train`:
+        the training step, else inference). `compile` applies to training only."""
         if cfg.precision == "fp16" and device.type != "cuda":
             raise ConfigError(f"train.precision: fp16 needs a CUDA device (got {device}); use bf16 or fp32")
-        fmt, precision = cfg.memory_format, cfg.precision
-        if precision == "auto" and device.type != "cuda":
-            precision = "fp32"  # the rule below, without a probe when the layout is given
-        if "auto" in (fmt, precision):
+        precision = auto_precision(device) if cfg.precision == "auto" else cfg.precision
+        fmt = cfg.memory_format
+        if fmt == "auto":
             fmt, precision = choose(Probe.of(cfg, device, train), fmt, precision)
         scaler = torch.amp.GradScaler(device.type) if precision == "fp16" and train else None
-        return cls(LAYOUTS[fmt], DTYPES[precision], scaler)
+        backend = COMPILE_BACKEND if train and getattr(cfg, "compile", False) else None
+        return cls(LAYOUTS[fmt], DTYPES[precision], scaler, backend)
+
+    def compiled(self, net: nn.Module) -> nn.Module:
+        """`net` under torch.compile when `compile_backend` is set, else `net` itself (sharing its parameters)."""
+        return net if self.compile_backend is None else torch.compile(net, backend=self.compile_backend)
 
     def autocast_context(self, device: torch.device):
         return torch.autocast(device.type, dtype=self.autocast, enabled=self.autocast is not None)
 
+    @contextlib.contextmanager
+    def inference(self, net: nn.Module, device: torch.device) -> Iterator[nn.Module]:
+        """`net` in this layout (back to contiguous on exit) as a module that runs it under this autocast with float32
+        outputs, for code that only calls a model (predict, attacks, Grad-CAM); `net` itself when fp32 contiguous."""
+        if self.autocast is None and self.memory_format == torch.contiguous_format:
+            yield net
+            return
+        net.to(memory_format=self.memory_format)
+        try:
+            yield _Autocast(net, self, device)
+        finally:
+            net.to(memory_format=torch.contiguous_format)
+
+
+class _Autocast(nn.Module):
+    """`net` run in a Compute's input layout and autocast, its output as float32; `net` stays reachable as `.net`'s
+    owner: attributes it lacks are looked up on `net` (e.g. a Classifier's `.net` for Grad-CAM's target layer)."""
+
+    def __init__(self, net: nn.Module, compute: Compute, device: torch.device) -> None:
+        super().__init__()
+        self.inner, self.compute, self.device = net, compute, device
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(super().__getattr__("inner"), name)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim == 4:
+            x = x.contiguous(memory_format=self.compute.memory_format)
+        with self.compute.autocast_context(self.device):
+            out = self.inner(x)
+        return out.float()
+
 
 FP32 = Compute()
+COMPILE_BACKEND = "inductor"
+"""torch.compile's default backend (what timm's --torchcompile uses); tests on CPU may set a faster-compiling one."""
+
+
+def auto_precision(device: torch.device) -> str:
+    """`precision: auto` on `device`: the one device check of this module (see the module doc)."""
+    if device.type == "cuda":  # CUDA-only branch
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "fp32"
 
 
 @dataclass(frozen=True)
@@ -96,7 +153,8 @@ class Probe:
     def key(self) -> str:
         machine = f"{platform.node()}|{platform.processor() or platform.machine()}|{torch.__version__}"
         threads = torch.get_num_threads() if self.device == "cpu" else 0
-        text = json.dumps([PROBE_VERSION, machine, threads, *self.__dict__.values()])
+        version = PROBE_VERSION if self.device == "cpu" else [PROBE_VERSION, CUDA_PROBE_VERSION]
+        text = json.dumps([version, machine, threads, *self.__dict__.values()])
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -132,23 +190,20 @@ def measured(probe: Probe) -> dict[str, float]:
 
 
 def choose(probe: Probe, fmt: str, precision: str) -> tuple[str, str]:
-    """The layout and precision for `probe`: given values kept, `auto` ones from the measured rates (see rules)."""
+    """The layout and precision for `probe`: given values kept, `auto` precision by the device (`auto_precision`),
+    `auto` layout from the measured rates at that precision (channels_last when >= LAYOUT_MARGIN faster)."""
     rates = measured(probe)
-    cuda = probe.device.startswith("cuda")
-
-    def rate(layout: str, dtype: str) -> float:
-        return rates.get(f"{layout} {dtype}", 0.0)
-
-    if fmt == "auto":  # compared at the precision(s) the run may use
-        candidates = [precision] if precision != "auto" else ["fp32", "bf16"] if cuda else ["fp32"]
-        best = {f: max(rate(f, p) for p in candidates) for f in LAYOUTS}
-        fmt = "channels_last" if best["channels_last"] >= LAYOUT_MARGIN * best["contiguous"] > 0 else "contiguous"
     if precision == "auto":
-        faster = rate(fmt, "bf16") >= BF16_MARGIN * rate(fmt, "fp32")
-        precision = "bf16" if faster and cuda else "fp32"
-        if faster and not cuda:
-            gain = rate(fmt, "bf16") / rate(fmt, "fp32")
-            log.info("compute: bf16 autocast would be %.2fx faster here (changes results: set precision: bf16)", gain)
+        precision = auto_precision(torch.device(probe.device))
+
+    def rate(layout: str) -> float:
+        return rates.get(f"{layout} {precision}", 0.0)
+
+    if fmt == "auto":
+        fmt = "channels_last" if rate("channels_last") >= LAYOUT_MARGIN * rate("contiguous") > 0 else "contiguous"
+    if precision == "fp32" and rates.get(f"{fmt} bf16", 0.0) >= BF16_MARGIN * rate(fmt) > 0:
+        gain = rates[f"{fmt} bf16"] / rate(fmt)
+        log.info("compute: bf16 autocast would be %.2fx faster here (changes results: set precision: bf16)", gain)
     log.info(
         "compute: %s %s for %s at %d px (%s; %s)",
         fmt,
@@ -166,7 +221,10 @@ def _measure(probe: Probe, steps: int = 2) -> dict[str, float]:
     from finegrain.models.factory import create_model
 
     device = torch.device(probe.device)
-    precisions = ["fp32", "bf16"] if device.type == "cuda" or torch.ops.mkldnn._is_mkldnn_bf16_supported() else ["fp32"]
+    if device.type == "cuda":  # CUDA-only branch: fp16 (with bf16 where supported) is what `auto` may pick there
+        precisions = ["fp32", "fp16"] + (["bf16"] if torch.cuda.is_bf16_supported() else [])
+    else:
+        precisions = ["fp32", "bf16"] if torch.ops.mkldnn._is_mkldnn_bf16_supported() else ["fp32"]
     batch = min(probe.batch, 8)  # Lite0 at 224 px on 1 CPU thread: ~20 s for the four rows
     rates: dict[str, float] = {}
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):

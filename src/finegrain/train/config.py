@@ -125,7 +125,11 @@ class TrainCfg(Strict):
         "auto", description="training tensors' layout; auto = the faster by a measured probe (train.compute)"
     )
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
-        "auto", description="autocast dtype; auto = fp32 unless bf16 is clearly faster (train.compute); fp16: CUDA"
+        "auto", description="autocast dtype; auto = fp32 on CPU, bf16 on CUDA where supported else fp16 (train.compute)"
+    )
+    compile: bool = Field(False, description="torch.compile the training module (inductor; first steps compile)")
+    checkpoint_every: int = Field(
+        1, gt=0, description="epochs between resume states (written in a background thread; the last epoch always)"
     )
     nproc: int = Field(1, gt=0, description="data-parallel processes (torchrun); batch_size is the global batch")
     sync_batchnorm: bool = Field(False, description="nproc > 1: convert BatchNorm to SyncBatchNorm (CUDA only)")

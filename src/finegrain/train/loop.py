@@ -297,7 +297,8 @@ class _SeedRun:
             "scheduler": self.scheduler.state_dict() if self.scheduler else None,
             "scaler": self.compute.scaler.state_dict() if self.compute.scaler is not None else None,
             "best": [self.best_epoch, self.best_val_acc, self.stopped_early, self.done],
-            "best_model": _only(self.best_state, self.resumable),
+            # the best weights are held in memory; a state of the best epoch itself holds them once (as `model`/`ema`)
+            "best_model": None if self.best_epoch == self.done else _only(self.best_state, self.resumable),
             **(
                 {"ema": _only(self.ema.module.state_dict(), self.resumable), "ema_steps": self.ema_steps}
                 if self.ema is not None
@@ -317,7 +318,7 @@ class _SeedRun:
         if self.ema is not None:
             self.ema.module.load_state_dict(saved["ema"], strict=self.resumable is None)
             self.ema_steps = saved["ema_steps"]
-        self.best_state = {**copy.deepcopy(self.scored.state_dict()), **saved["best_model"]}
+        self.best_state = {**copy.deepcopy(self.scored.state_dict()), **(saved["best_model"] or {})}
 
     def _pass(
         self, net: nn.Module, loader: DataLoader, opt: torch.optim.Optimizer | None = None
@@ -332,8 +333,9 @@ class _SeedRun:
         cfg, index = self.cfg, epoch.index
         if cfg.mode == "two_phase" and index == self.frozen_epochs and self.phase == "phase1":
             self._set_phase(index)
-        if self.trainer is None:
-            self.trainer = self.features.head if self.head_only else data_parallel(self.model, self.dist, self.device)
+        if self.trainer is None:  # torch.compile after the DDP wrapper, as timm's train.py
+            trainer = self.features.head if self.head_only else data_parallel(self.model, self.dist, self.device)
+            self.trainer = self.compute.compiled(trainer)
         torch.manual_seed(epoch.seed + self.dist.rank * 2**40)
         if self.augment is not None:  # its own generator: the epoch's seed, apart from the global one
             self.augment.start_epoch(train_px(cfg, index), epoch.seed + self.dist.rank * 2**40 + 2**50)
@@ -382,8 +384,9 @@ class _SeedRun:
         }
 
 
-def _fault_injection(epoch: int) -> None:
+def _fault_injection(epoch: int, flush: Callable[[], None]) -> None:
     if os.environ.get(FAULT_ENV) == str(epoch):
+        flush()  # "after the checkpoint": its background write is on disk
         os.kill(os.getpid(), getattr(signal, f"SIG{os.environ.get(FAULT_SIGNAL_ENV, 'KILL')}"))
 
 
@@ -413,6 +416,7 @@ def fit(
         state_path=state_path,
         on_epoch=on_epoch,
         saves=dist.main,
+        checkpoint_every=cfg.checkpoint_every,
         on_saved=_fault_injection,
         desc="train",
         postfix=("train_loss", "val_acc"),
