@@ -2,7 +2,7 @@
 
 Every machine (a SLURM array task, a cloud VM: tools/slurm_sweep.sh) runs `dvc exp run --temp -S ...` and
 `dvc exp push <remote>`; one clone then pulls every experiment on the git remote (`dvc exp pull <remote>
---all-commits`) and tabulates them from `dvc exp show --json --all-commits`: the params that differ between them and
+--all-commits`) and tabulates them from `dvc exp show --json` over their baselines: the params that differ and
 each variant's quality metrics (metrics/variants/<variant>.json, already the mean +- std over seeds, as the report
 shows them). The table goes to data/sweeps/sweep.{md,csv}, not data/reports/: that folder is the report stage's DVC
 output, where a foreign file would make `dvc status` see the stage changed and `dvc repro` delete it.
@@ -73,19 +73,22 @@ def _row(rev: dict, name: str, baseline: str) -> Experiment | None:
 
 
 def experiments(show: list[dict]) -> tuple[list[Experiment], list[Experiment]]:
-    """(baselines, experiments) of `dvc exp show --json` output; the workspace row is left out."""
+    """(baselines, experiments) of `dvc exp show --json` output; the workspace row is left out, and so is a baseline
+    no experiment derives from."""
     baselines, found = [], []
     for commit in show:
         if commit.get("rev") == "workspace":
             continue
+        derived = [
+            row
+            for exp in commit.get("experiments") or []
+            for rev in exp.get("revs") or []
+            if (row := _row(rev, rev.get("name") or exp.get("name") or rev["rev"][:7], commit["rev"])) is not None
+        ]
         base = _row(commit, commit.get("name") or commit["rev"][:7], commit["rev"])
-        if base is not None:
+        if derived and base is not None:
             baselines.append(base)
-        for exp in commit.get("experiments") or []:
-            for rev in exp.get("revs") or []:
-                row = _row(rev, rev.get("name") or exp.get("name") or rev["rev"][:7], commit["rev"])
-                if row is not None:
-                    found.append(row)
+        found += derived
     return baselines, found
 
 
@@ -131,6 +134,21 @@ def markdown(table: pd.DataFrame) -> str:
     return "\n".join([head, rule, *body]) + "\n"
 
 
+def baseline_commits(root: Path) -> list[str]:
+    """The commits the local experiments derive from (each experiment commit's parent), in first-seen order.
+
+    Showing only these (`dvc exp show --rev ...`) rather than `--all-commits` keeps the table to the sweep's
+    baselines: in a project whose history commits metrics, every commit would otherwise be a row.
+    """
+    shas = _dvc("exp", "list", "--all-commits", "--sha-only", cwd=root).split()
+    if not shas:
+        return []
+    done = subprocess.run(["git", "rev-parse", *(f"{sha}^" for sha in shas)], cwd=root, capture_output=True, text=True)
+    if done.returncode:
+        raise FinegrainError(f"git rev-parse of the experiments' parents failed: {done.stderr.strip()}")
+    return list(dict.fromkeys(done.stdout.split()))
+
+
 def collect(root: Path, remote: str | None, outputs: bool) -> pd.DataFrame:
     """Pull every experiment of git remote `remote` (None: only the local ones), write and return the sweep table.
 
@@ -138,15 +156,15 @@ def collect(root: Path, remote: str | None, outputs: bool) -> pd.DataFrame:
     itself needs only the git-tracked params and metrics, so by default they stay on the remote.
     """
     if remote is not None:
-        # the baselines the experiments start from; a bad remote is reported by the `dvc exp pull` below
-        subprocess.run(["git", "fetch", "-q", remote], cwd=root, check=False, capture_output=True)
         _dvc("exp", "pull", remote, "--all-commits", "--force", *(() if outputs else ("--no-cache",)), cwd=root)
-    baselines, exps = experiments(json.loads(_dvc("exp", "show", "--json", "--all-commits", cwd=root)))
-    if not exps:
+    bases = baseline_commits(root)
+    if not bases:
         where = f"on git remote {remote}" if remote else "here (no --remote given)"
         raise FinegrainError(
             f"no experiments {where}: run `dvc exp run` and `dvc exp push` first (tools/slurm_sweep.sh)"
         )
+    revs = [arg for base in bases for arg in ("--rev", base)]
+    baselines, exps = experiments(json.loads(_dvc("exp", "show", "--json", "--hide-workspace", *revs, cwd=root)))
     table = sweep_table(baselines, exps)
     out = root / SWEEPS
     out.mkdir(parents=True, exist_ok=True)

@@ -31,6 +31,10 @@ def test_sweep_table_keeps_the_params_that_differ_and_each_variants_metrics():
     show = [
         {"rev": "workspace", "name": None, "data": _rev("w", base)["data"], "experiments": None},
         {
+            **_rev("o", base, {"a": {"test": {"top1": 0.9}}}),
+            "experiments": None,
+        },  # an older commit: no sweep of its own
+        {
             **_rev("b", base),
             "experiments": [
                 {"name": "one", "revs": [_rev("1", base, {"a": {"test": {"top1": 0.5, "top1_std": 0.1}, "seeds": 2}})]},
