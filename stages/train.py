@@ -1,6 +1,7 @@
 """Stage `train@<variant>`: train one variant (every seed) -> data/models/<variant>, data/live/<variant>.
 
-With the variant's `nproc` > 1 the stage re-runs itself under torchrun (one node, `nproc` processes, DDP).
+With the variant's `nproc` > 1 the stage re-runs itself under torchrun (one node, `nproc` processes, DDP). Started by
+an outer torchrun (several nodes, README), it runs as one of the ranks, which must number `nproc`.
 """
 
 from finegrain import paths
@@ -30,7 +31,9 @@ def main(argv: list[str]) -> None:
         raise ConfigError("usage: python stages/train.py <variant>")
     params = load_params()
     nproc = params.variant(argv[0]).nproc
-    if nproc > 1 and not distributed.under_torchrun():
+    if distributed.under_torchrun():
+        distributed.check_world(nproc, argv[0])
+    elif nproc > 1:
         distributed.launch(nproc, [__file__, *argv])
         return
     train(params, argv[0])

@@ -1,4 +1,4 @@
-"""The `finegrain` command (finegrain.command): presets, gate and doctor, each run from a subfolder of the project."""
+"""The `finegrain` command (finegrain.command): presets, gate, doctor and sweep, run from a subfolder of a project."""
 
 from __future__ import annotations
 
@@ -51,6 +51,8 @@ def test_presets_apply_writes_the_project_roots_params(project, capsys):
         (["presets"], "error: finegrain presets: the following arguments are required: action"),
         (["launch"], "error: finegrain: argument command: invalid choice: 'launch'"),
         (["gate", "--rev"], "error: finegrain gate: argument --rev: expected one argument"),
+        (["sweep"], "error: finegrain sweep: the following arguments are required: action"),
+        (["sweep", "collect", "--remote", "nowhere"], "error: dvc exp pull nowhere --all-commits --force --no-cache "),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(project, capsys, argv, message):

@@ -1,4 +1,4 @@
-"""The `finegrain` command: `presets list|apply`, `gate` and `doctor`, from any folder of a finegrain project.
+"""The `finegrain` command: `presets list|apply`, `gate`, `doctor`, `sweep collect`, from any folder of a project.
 
 The project root is the nearest folder, from the working directory up, holding both dvc.yaml and params.yaml; every
 project path (presets/, params.yaml, metrics/) is resolved from it. Bad input is one line on stderr and exit status 2.
@@ -55,7 +55,24 @@ def _parser() -> argparse.ArgumentParser:
     gate = sub.add_parser("gate", help="dvc metrics diff against a revision; fail on a regression or a failed check")
     gate.add_argument("--rev", default="HEAD")
     sub.add_parser("doctor", help="versions, device, precision, mmcv ops, threads, data roots, dvc status")
+    sweep = sub.add_parser("sweep", help="a sweep run on many machines with dvc exp run/push (tools/slurm_sweep.sh)")
+    sweep_action = sweep.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    collect = sweep_action.add_parser(
+        "collect", help="dvc exp pull every experiment of a git remote; table of their params and metrics"
+    )
+    collect.add_argument("--remote", default="origin", help="git remote the machines pushed to (default: origin)")
+    collect.add_argument("--no-pull", action="store_true", help="tabulate the local experiments only")
+    collect.add_argument("--outputs", action="store_true", help="also pull their DVC outputs (models, evaluations)")
     return parser
+
+
+def _sweep(args: argparse.Namespace, root: Path) -> int:
+    from finegrain.sweep import SWEEPS, collect, markdown
+
+    table = collect(root, None if args.no_pull else args.remote, args.outputs)
+    print(markdown(table), end="")
+    print(f"{len(table)} experiments -> {SWEEPS / 'sweep.md'}, {SWEEPS / 'sweep.csv'}")
+    return 0
 
 
 def _presets(args: argparse.Namespace, root: Path) -> int:
@@ -190,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
             return _presets(args, root)
         if args.command == "gate":
             return _gate(args, root)
+        if args.command == "sweep":
+            return _sweep(args, root)
         return _doctor(root)
     except FinegrainError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -49,6 +49,16 @@ def under_torchrun() -> bool:
     return "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ
 
 
+def check_world(nproc: int, variant: str) -> None:
+    """Under torchrun, refuse a process count other than the variant's `nproc` (params.yaml records the real one)."""
+    world = int(os.environ["WORLD_SIZE"])
+    if world != nproc:
+        raise ConfigError(
+            f"variants.{variant}.nproc: {nproc}, but torchrun started {world} processes (nodes x nproc_per_node); "
+            f"set nproc: {world}"
+        )
+
+
 def init(device: torch.device) -> tuple[Dist, torch.device]:
     """Join torchrun's process group (nccl on CUDA, else gloo) and pick this rank's device; one process otherwise."""
     if not under_torchrun() or int(os.environ["WORLD_SIZE"]) == 1:
