@@ -145,3 +145,20 @@ def shared_datasets() -> Path:
     if not SHARED_DATASETS.is_dir():
         pytest.skip("../shared/datasets is not present")
     return SHARED_DATASETS
+
+
+def two_class_sets(size: int = 24) -> tuple:
+    """(train, val) of 16 / 8 random uint8 images in two classes (class 1 less green): a tiny learnable fit."""
+    from torch.utils.data import TensorDataset
+
+    from finegrain.augment.recipes import create_transforms
+    from finegrain.data.transformed import Transformed
+
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (24, 3, size, size), dtype=torch.uint8, generator=g)
+    labels = torch.arange(24) % 2
+    images[labels == 1, 1] //= 3
+    tf = create_transforms("none", size, train=False)
+    return Transformed(TensorDataset(images[:16], labels[:16]), tf), Transformed(
+        TensorDataset(images[16:], labels[16:]), tf
+    )

@@ -6,10 +6,8 @@ import threading
 
 import pytest
 import torch
-from torch.utils.data import TensorDataset
+from conftest import two_class_sets
 
-from finegrain.augment.recipes import create_transforms
-from finegrain.data.transformed import Transformed
 from finegrain.engine import writer as writer_mod
 from finegrain.engine.loop import run_epochs
 from finegrain.engine.writer import StateWriter, cpu_copy
@@ -87,17 +85,6 @@ def test_an_error_in_an_epoch_still_lets_the_write_in_flight_finish(tmp_path, mo
     assert torch.load(tmp_path / "s.pt", weights_only=True)["epoch"] == 1
 
 
-def _sets():
-    g = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (24, 3, 24, 24), dtype=torch.uint8, generator=g)
-    labels = torch.arange(24) % 2
-    images[labels == 1, 1] //= 3
-    tf = create_transforms("none", 24, train=False)
-    return Transformed(TensorDataset(images[:16], labels[:16]), tf), Transformed(
-        TensorDataset(images[16:], labels[16:]), tf
-    )
-
-
 def _fit(path, monkeypatch=None, stop_after_saves: int | None = None, **kw):
     cfg = TrainCfg(data="prepared", init="none", batch_size=8, optimizer="sgd", augment="none", image_size_px=24, **kw)
     saves = []
@@ -114,7 +101,7 @@ def _fit(path, monkeypatch=None, stop_after_saves: int | None = None, **kw):
     seed_everything(0)
     model = create_model("small_cnn", 2)
     try:
-        history, best = fit(model, *_sets(), cfg, 0, torch.device("cpu"), path)
+        history, best = fit(model, *two_class_sets(), cfg, 0, torch.device("cpu"), path)
     finally:
         if monkeypatch is not None:
             monkeypatch.undo()

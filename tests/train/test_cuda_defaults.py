@@ -8,10 +8,8 @@ import warnings
 
 import pytest
 import torch
-from torch.utils.data import TensorDataset
+from conftest import two_class_sets
 
-from finegrain.augment.recipes import create_transforms
-from finegrain.data.transformed import Transformed
 from finegrain.models.factory import create_model
 from finegrain.runtime import cuda_defaults, resolve_device, seed_everything
 from finegrain.train import compute as compute_mod
@@ -95,17 +93,6 @@ def test_tf32_and_cudnn_benchmark_are_set_for_cuda_only(cuda_flags):
     assert not torch.backends.cudnn.benchmark
 
 
-def _sets():
-    g = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (24, 3, 24, 24), dtype=torch.uint8, generator=g)
-    labels = torch.arange(24) % 2
-    images[labels == 1, 1] //= 3
-    tf = create_transforms("none", 24, train=False)
-    return Transformed(TensorDataset(images[:16], labels[:16]), tf), Transformed(
-        TensorDataset(images[16:], labels[16:]), tf
-    )
-
-
 def test_compile_trains_through_torch_compile_with_the_same_results(tmp_path, monkeypatch):
     """Inductor takes ~80 s to compile even this model on a busy CPU, so the test compiles with aot_eager (dynamo's
     graph capture and AOT autograd, without code generation): the path `train.compile` takes, minus the codegen."""
@@ -125,7 +112,7 @@ def test_compile_trains_through_torch_compile_with_the_same_results(tmp_path, mo
         seed_everything(0)
         model = create_model("small_cnn", 2)
         history, best = fit(
-            model, *_sets(), _cfg(compile=compiled), 0, torch.device("cpu"), tmp_path / f"{compiled}.pt"
+            model, *two_class_sets(), _cfg(compile=compiled), 0, torch.device("cpu"), tmp_path / f"{compiled}.pt"
         )
         rows[compiled] = history.rows
         assert isinstance(trainers[-1], torch._dynamo.eval_frame.OptimizedModule) == compiled
