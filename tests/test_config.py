@@ -63,6 +63,10 @@ def test_default_params_are_valid():
         (lambda p: p["base"].update(device="tpu"), "base.device: expected auto, cpu"),
         (lambda p: p["prepare"].update(size_px=0), "prepare.size_px: Input should be greater than or equal to 16"),
         (lambda p: p.update(extra_group={}), "extra_group: unknown key"),
+        (
+            lambda p: p["evaluate"].update(batch_size="fast"),
+            "evaluate.batch_size: expected a positive integer or auto (got 'fast')",
+        ),
     ],
 )
 def test_bad_params_fail_in_one_line_naming_the_key(tmp_path, mutate, expected):

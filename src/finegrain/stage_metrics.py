@@ -13,9 +13,9 @@ from typing import Any
 
 from finegrain.atomic import write_json
 
-TIMING_KEY = re.compile(r"(^|_)(s|ms_per_img|per_s)(_std)?$|^(device|machine)$")
+TIMING_KEY = re.compile(r"(^|_)(s|ms_per_img|per_s)(_std)?$|^(device|machine|test_batch)$")
 """Keys holding a duration or a rate (time_s, train_s, epoch_time_s, infer_ms_per_img, img_per_s) or its spread
-over seeds (epoch_time_s_std), or where it was measured (device, machine)."""
+over seeds (epoch_time_s_std), where it was measured (device, machine) or what a timing probe chose (test_batch)."""
 
 
 def split_timings(metrics: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, StrictInt, field_validator
 
 from finegrain.explain.config import ExplainCfg
 from finegrain.schema import Strict, pixel_eps
@@ -37,7 +37,19 @@ class RobustCfg(Strict):
 
 
 class EvaluateCfg(Strict):
-    batch_size: int = Field(128, gt=0)
+    batch_size: StrictInt | Literal["auto"] = Field(
+        "auto",
+        description="test passes' batch; auto = the fastest a measured probe finds for the device (evaluate.batch), "
+        "attacks and heatmaps then 128",
+    )
+
+    @field_validator("batch_size", mode="before")
+    @classmethod
+    def _positive_or_auto(cls, v: Any) -> Any:
+        if v != "auto" and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
+            raise ValueError(f"expected a positive integer or auto (got {v!r})")
+        return v
+
     tta: Literal["none", "flip"] = Field("none", description="flip: test logits averaged with the flipped images'")
     robust: RobustCfg = RobustCfg()
     explain: ExplainCfg = ExplainCfg()

@@ -15,6 +15,7 @@ from finegrain.augment.recipes import create_transforms
 from finegrain.data.shards import open_split, stratified_subset
 from finegrain.data.transformed import Transformed
 from finegrain.errors import ConfigError
+from finegrain.evaluate.batch import eval_batches
 from finegrain.evaluate.knn import knn_accuracy
 from finegrain.evaluate.metrics import (
     classification_metrics,
@@ -78,9 +79,12 @@ def evaluate_variant(params: Params, name: str, data_dir: Path, models_dir: Path
     per_seed, speeds, confusion, per_class, curves, robust_s, sharpness = [], [], None, [], [], 0.0, []
     compute = Compute.of(cfg, device, train=False)  # the device's autocast, the layout the probe finds fastest
     workers = cfg.num_workers
-    shared = SharedBackbone(test_t, device, params.evaluate.batch_size, compute)
+    shared, batch = None, None
     for seed in cfg.seeds:
         model = load_trained(models_dir, seed)
+        if batch is None:  # test passes in the fastest batch (auto: a probe); attacks and heatmaps in attack_batch
+            batch, attack_batch = eval_batches(params.evaluate.batch_size, model, cfg, device, compute, len(test_t))
+            shared = SharedBackbone(test_t, device, batch, compute)
         one_pass = cfg.mode == "frozen" and len(cfg.seeds) > 1 and params.evaluate.tta == "none"
         if shared is not None and one_pass:  # heads on one backbone pass
             try:
@@ -88,19 +92,17 @@ def evaluate_variant(params: Params, name: str, data_dir: Path, models_dir: Path
             except ConfigError:  # a head that does not take flat features: the whole model per seed
                 shared = None
         if shared is None or not one_pass:
-            logits, labels, img_per_s = predict(
-                model, test_t, device, params.evaluate.batch_size, compute, params.evaluate.tta, workers
-            )
+            logits, labels, img_per_s = predict(model, test_t, device, batch, compute, params.evaluate.tta, workers)
         if len(robust_pos):
             t0 = time.perf_counter()
             clean = logits[torch.from_numpy(robust_pos)].argmax(1) == labels[torch.from_numpy(robust_pos)]
-            curve_args = (rcfg.eps, rcfg.attacks, rcfg.pgd_steps, rcfg.pgd_alpha, rcfg.seed, params.evaluate.batch_size)
+            curve_args = (rcfg.eps, rcfg.attacks, rcfg.pgd_steps, rcfg.pgd_alpha, rcfg.seed, attack_batch)
             curves.append(robustness_curve(model, *robust_set, *curve_args, clean=clean, compute=compute))
             robust_s += time.perf_counter() - t0
         m = classification_metrics(logits, labels, len(class_names))
         if cfg.mods.get("embedding_head"):  # embedding quality, labelled apart from the classifier's top1
             train_t = Transformed(open_split(data_dir, "train"), test_t.transform)
-            embed_args = (device, params.evaluate.batch_size, compute, workers)
+            embed_args = (device, batch, compute, workers)
             ref = embeddings(model, train_t, *embed_args)
             m["knn_top1"] = knn_accuracy(*ref, *embeddings(model, test_t, *embed_args))
         if len(overlay_images):  # every seed's feature maps: how blurry each layer's are (explain.sharpness)
@@ -145,7 +147,8 @@ def evaluate_variant(params: Params, name: str, data_dir: Path, models_dir: Path
     if "features" in summary:  # a head trained on cached augmented views, not on every epoch's fresh augmentation
         quality["features"] = summary["features"]
     seeds = summary["seeds"].values()
-    perf = {"infer_img_per_s": float(np.mean(speeds)), "device": str(device), "machine": machine_id()}
+    perf = {"infer_img_per_s": float(np.mean(speeds)), "test_batch": batch, "device": str(device)}
+    perf["machine"] = machine_id()
     for key in ("epoch_time_s", "val_time_s", "checkpoint_time_s", "train_time_s"):
         perf[key], std = mean_std([s.get(key, 0.0) for s in seeds])
         if len(cfg.seeds) > 1:
@@ -163,7 +166,7 @@ def evaluate_variant(params: Params, name: str, data_dir: Path, models_dir: Path
             pd.DataFrame(rows).to_csv(out / "robust" / f"{attack}.csv", index=False)
         t0 = time.perf_counter()
         explained = _explain(
-            first_model, test_t, test.labels, class_names, ecfg, out / "explain", params.evaluate.batch_size, compute
+            first_model, test_t, test.labels, class_names, ecfg, out / "explain", attack_batch, compute
         )
         perf["explain_time_s"] = time.perf_counter() - t0
         explained |= sharpness_metrics(sharpness, ROUND)

@@ -26,7 +26,7 @@ import logging
 import os
 import platform
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,24 +169,34 @@ def _read_cache() -> dict:
         return {}
 
 
-def measured(probe: Probe) -> dict[str, float]:
-    """{'<layout> <precision>': images/s} of `probe`, from the cache or measured now (and cached)."""
-    cache = _read_cache()
-    key = probe.key()
-    if key in cache:
-        return cache[key]["rates"]
-    t0 = time.perf_counter()
-    rates = _measure(probe)
+def cached(key: str, measure: Callable[[], dict], **about) -> dict:
+    """The cache's entry `key` (a dict), else `measure()`'s, stored with `about` (what was measured) and the thread
+    count; a cache that cannot be written is measured again next time."""
+    entry = _read_cache().get(key)
+    if entry is not None:
+        return entry
+    entry = {**about, **measure(), "threads": torch.get_num_threads()}
     cache = _read_cache()  # another process may have added entries meanwhile
-    cache[key] = {"probe": probe.__dict__, "rates": rates, "threads": torch.get_num_threads()}
+    cache[key] = entry
     try:
         cache_path().parent.mkdir(parents=True, exist_ok=True)
         write_json(cache_path(), cache)
     except OSError as err:  # a read-only home: measure again next time
         log.warning("compute probe: cannot cache in %s (%s)", cache_path(), err)
-    log.info("compute probe: %s at %d px measured in %.1fs: %s", probe.model, probe.size, time.perf_counter() - t0,
-             ", ".join(f"{k} {v:.1f} img/s" for k, v in rates.items()))  # fmt: skip
-    return rates
+    return entry
+
+
+def measured(probe: Probe) -> dict[str, float]:
+    """{'<layout> <precision>': images/s} of `probe`, from the cache or measured now (and cached)."""
+
+    def measure() -> dict:
+        t0 = time.perf_counter()
+        rates = _measure(probe)
+        log.info("compute probe: %s at %d px measured in %.1fs: %s", probe.model, probe.size,
+                 time.perf_counter() - t0, ", ".join(f"{k} {v:.1f} img/s" for k, v in rates.items()))  # fmt: skip
+        return {"rates": rates}
+
+    return cached(probe.key(), measure, probe=probe.__dict__)["rates"]
 
 
 def choose(probe: Probe, fmt: str, precision: str) -> tuple[str, str]:
@@ -271,6 +281,8 @@ def probe_table(models: list[tuple[str, int]] | None = None) -> str:
     lines = ["| model | px | batch | pass | device | rates (img/s) | auto picks |", "|---|---:|---:|---|---|---|---|"]
     cache = _read_cache()
     for entry in cache.values():
+        if "rates" not in entry:
+            continue  # another kind of probe (evaluate.batch's)
         p = Probe(**entry["probe"])
         rates = entry["rates"]
         if p.key() not in cache or (models is not None and (p.model, p.size) not in models):
