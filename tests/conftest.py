@@ -162,3 +162,34 @@ def two_class_sets(size: int = 24) -> tuple:
     return Transformed(TensorDataset(images[:16], labels[:16]), tf), Transformed(
         TensorDataset(images[16:], labels[16:]), tf
     )
+
+
+class ToyGenerator:
+    """A tiny GenerativeModel for `fit_generator`: a linear map trained by SGD. `noise` > 0 adds a random draw per
+    step (resume tests check the saved RNG); `device_loss` returns the loss as a tensor, as the real models do (tests
+    of the loop's device reads), else as a Python float."""
+
+    def __init__(self, noise: float = 0.0, device_loss: bool = False) -> None:
+        self.noise, self.device_loss = noise, device_loss
+        self.w = torch.nn.Linear(3, 3)
+        self.opt = torch.optim.SGD(self.w.parameters(), 0.1)
+
+    def train_step(self, images, labels):
+        out = self.w(images.mean((2, 3)))
+        if self.noise:
+            out = out + torch.randn(len(images), 3) * self.noise
+        loss = out.square().mean()
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+        return {"loss": loss.detach() if self.device_loss else loss.item()}
+
+    def state_dict(self):
+        return {"w": self.w.state_dict(), "opt": self.opt.state_dict()}
+
+    def load_state_dict(self, state):
+        self.w.load_state_dict(state["w"])
+        self.opt.load_state_dict(state["opt"])
+
+    def sample(self, labels, generator=None):
+        return torch.zeros(len(labels), 3, 4, 4)

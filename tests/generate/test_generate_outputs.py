@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import ToyGenerator
 from pydantic import ValidationError
 
 from finegrain.data.shards import ShardWriter, box_columns, open_split, write_dataset
@@ -85,41 +86,16 @@ def test_subset_per_class_is_round_robin():
     assert sorted(labels[picked].tolist()) == [0, 0, 1, 1, 2]
 
 
-class _Toy:
-    """A tiny GenerativeModel: a linear map trained by SGD, with a random draw per step (tests the saved RNG)."""
-
-    def __init__(self) -> None:
-        self.w = torch.nn.Linear(3, 3)
-        self.opt = torch.optim.SGD(self.w.parameters(), 0.1)
-
-    def train_step(self, images, labels):
-        loss = (self.w(images.mean((2, 3))) + torch.randn(len(images), 3) * 0.1).square().mean()
-        self.opt.zero_grad()
-        loss.backward()
-        self.opt.step()
-        return {"loss": loss.item()}
-
-    def state_dict(self):
-        return {"w": self.w.state_dict(), "opt": self.opt.state_dict()}
-
-    def load_state_dict(self, state):
-        self.w.load_state_dict(state["w"])
-        self.opt.load_state_dict(state["opt"])
-
-    def sample(self, labels, generator=None):
-        return torch.zeros(len(labels), 3, 4, 4)
-
-
 def test_fit_generator_resumes_exactly(tmp_path):
     images, labels = torch.rand(10, 3, 4, 4), torch.arange(10) % 2
     torch.manual_seed(0)
-    full = _Toy()
+    full = ToyGenerator(noise=0.1)
     rows_full = fit_generator(full, images, labels, 4, 4, 0, tmp_path / "a.pt", checkpoint_every=2)
     torch.manual_seed(0)
-    part = _Toy()
+    part = ToyGenerator(noise=0.1)
     fit_generator(part, images, labels, 2, 4, 0, tmp_path / "b.pt", checkpoint_every=2)  # "killed" after epoch 2
     torch.manual_seed(123)  # a restarted process: other RNG state, fresh model
-    resumed, replayed = _Toy(), []
+    resumed, replayed = ToyGenerator(noise=0.1), []
     rows = fit_generator(resumed, images, labels, 4, 4, 0, tmp_path / "b.pt", replayed.append, checkpoint_every=2)
     assert [r["loss"] for r in rows] == [r["loss"] for r in rows_full] and len(replayed) == 4
     assert torch.equal(resumed.w.weight, full.w.weight)

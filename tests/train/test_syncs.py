@@ -15,6 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from conftest import ToyGenerator
 from torch.overrides import TorchFunctionMode
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -81,37 +82,13 @@ def test_epoch_totals_reads_back_once_per_pass_whatever_the_batches(training):
     assert len(counts[0]) == 2  # the summed loss and the correct count, at the end
 
 
-class _ToyGenerator:
-    def __init__(self) -> None:
-        self.w = torch.nn.Linear(3, 3)
-        self.opt = torch.optim.SGD(self.w.parameters(), 0.1)
-
-    def train_step(self, images, labels):
-        loss = self.w(images.mean((2, 3))).square().mean()
-        self.opt.zero_grad()
-        loss.backward()
-        self.opt.step()
-        return {"loss": loss.detach()}
-
-    def state_dict(self):
-        return {"w": self.w.state_dict(), "opt": self.opt.state_dict()}
-
-    def load_state_dict(self, state):
-        self.w.load_state_dict(state["w"])
-        self.opt.load_state_dict(state["opt"])
-
-    def sample(self, labels, generator=None):
-        return torch.zeros(len(labels), 3, 4, 4)
-
-
 def test_the_generator_loop_reads_its_losses_once_per_epoch(tmp_path):
     counts, means = [], []
     for n in (8, 32):
         images, labels = torch.rand(n, 3, 4, 4) * 2 - 1, torch.arange(n) % 2
         path = tmp_path / f"{n}.pt"
-        reads = _reads(
-            partial(lambda *args: means.append(fit_generator(*args)), _ToyGenerator(), images, labels, 2, 4, 0, path)
-        )
+        toy = ToyGenerator(device_loss=True)  # losses stay on the device, as the real models return them
+        reads = _reads(partial(lambda *args: means.append(fit_generator(*args)), toy, images, labels, 2, 4, 0, path))
         counts.append(len(reads))
     assert counts[0] == counts[1] == 2  # one mean loss per epoch, 2 epochs
     assert all(isinstance(row["loss"], float) for rows in means for row in rows)
@@ -123,14 +100,14 @@ def test_generator_means_equal_python_float_sums(tmp_path):
     images, labels = torch.rand(12, 3, 4, 4) * 2 - 1, torch.arange(12) % 2
     losses = []
 
-    class Recording(_ToyGenerator):
+    class Recording(ToyGenerator):
         def train_step(self, images, labels):
             out = super().train_step(images, labels)
             losses.append(out["loss"].item())
             return out
 
     torch.manual_seed(1)
-    rows = fit_generator(Recording(), images, labels, 1, 4, 0, tmp_path / "s.pt")
+    rows = fit_generator(Recording(device_loss=True), images, labels, 1, 4, 0, tmp_path / "s.pt")
     total = 0.0
     for value in losses:
         total += value
