@@ -187,7 +187,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    configure_threads(int(os.environ.get("FINEGRAIN_THREADS", 0)))
+    configure_threads(int(os.environ.get("FINEGRAIN_THREADS", 0)), "native")
     device = resolve_device(args.device)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

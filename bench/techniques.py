@@ -53,7 +53,7 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", default=None, help="option names (default: all)")
     ap.add_argument("--out", type=Path, default=None, help="also write the rows as JSON")
     args = ap.parse_args()
-    configure_threads(args.threads)
+    configure_threads(args.threads, "native")
     out = args.out.resolve() if args.out else None
     raw = read_class_folders(args.root.resolve(), "bench", 0, 0.15, 0.15)
     full_train = raw.split_counts()["train"]

@@ -1,6 +1,6 @@
 """Stage `evaluate@<variant>`: metrics/variants/<v>.json (quality), data/perf/variants/<v>.json, data/eval/<v>."""
 
-from finegrain import paths
+from finegrain import numerics, paths
 from finegrain.cli import run_stage
 from finegrain.errors import ConfigError
 from finegrain.evaluate.run import evaluate_variant
@@ -13,6 +13,7 @@ def evaluate(params: Params, name: str) -> dict:
     data_dir = paths.data_input(params.variant(name).data)
     metrics = evaluate_variant(params, name, data_dir, paths.model_dir(name), paths.eval_dir(name))
     write_metrics(metrics, paths.variant_metrics(name), paths.variant_perf(name))
+    numerics.write_record(paths.numerics_record("evaluate", name))
     return metrics
 
 

@@ -1,7 +1,7 @@
 """Stage `generate`: DCGAN / DDPM images per class (data/generated), sample grids, metrics/generate.json, timings
 data/perf/generate.json."""
 
-from finegrain import paths
+from finegrain import numerics, paths
 from finegrain.cli import run_stage
 from finegrain.generate.run import run_generate
 from finegrain.params import load_params
@@ -20,6 +20,7 @@ def main(argv: list[str]) -> None:
         paths.CKPT / "generate",
     )
     write_metrics(metrics, paths.METRICS / "generate.json", paths.PERF / "generate.json")
+    numerics.write_record(paths.numerics_record("generate"))
 
 
 if __name__ == "__main__":

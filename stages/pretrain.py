@@ -1,7 +1,7 @@
 """Stage `pretrain`: SimCLR backbone -> data/weights/simclr (init: simclr), kNN curve, metrics/pretrain.json,
 timings data/perf/pretrain.json."""
 
-from finegrain import paths
+from finegrain import numerics, paths
 from finegrain.cli import run_stage
 from finegrain.params import load_params
 from finegrain.ssl.run import pretrain
@@ -18,6 +18,7 @@ def main(argv: list[str]) -> None:
         paths.CKPT / "pretrain",
     )
     write_metrics(metrics, paths.METRICS / "pretrain.json", paths.PERF / "pretrain.json")
+    numerics.write_record(paths.numerics_record("pretrain"))
 
 
 if __name__ == "__main__":

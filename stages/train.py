@@ -4,7 +4,7 @@ With the variant's `nproc` > 1 the stage re-runs itself under torchrun (one node
 an outer torchrun (several nodes, README), it runs as one of the ranks, which must number `nproc`.
 """
 
-from finegrain import paths
+from finegrain import numerics, paths
 from finegrain.cli import run_stage
 from finegrain.errors import ConfigError
 from finegrain.params import Params, load_params
@@ -23,7 +23,10 @@ def train(params: Params, name: str) -> dict:
         ckpt=paths.CKPT / name,
         features=paths.FEATURES,
     )
-    return train_variant(params, name, where)
+    summary = train_variant(params, name, where)
+    if distributed.is_main_process():
+        numerics.write_record(paths.numerics_record("train", name))
+    return summary
 
 
 def main(argv: list[str]) -> None:

@@ -27,6 +27,10 @@ for key, value in {
 }.items():
     os.environ.setdefault(key, value)
 
+from finegrain import numerics  # noqa: E402
+
+numerics.apply(os.environ.get(numerics.MODE_ENV, "portable"))  # as a stage does, before torch loads
+
 import torch  # noqa: E402
 
 torch.set_num_threads(1)

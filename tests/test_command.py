@@ -74,8 +74,8 @@ def test_outside_a_project_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys)
 def test_gate_runs_at_the_project_root(project, monkeypatch):
     seen = {}
 
-    def fake_gate(params, rev):
-        seen.update(cwd=Path.cwd(), rev=rev, variants=list(params.variants))
+    def fake_gate(params, rev, summary):
+        seen.update(cwd=Path.cwd(), rev=rev, variants=list(params.variants), summary=summary)
         return 1
 
     monkeypatch.setattr(finegrain.report.gate, "run_gate", fake_gate)

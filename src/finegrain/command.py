@@ -54,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     apply.add_argument("--out", type=Path, default=None, help="default: the project's params.yaml")
     gate = sub.add_parser("gate", help="dvc metrics diff against a revision; fail on a regression or a failed check")
     gate.add_argument("--rev", default="HEAD")
+    gate.add_argument("--summary", type=Path, default=None, help="also append the gate as markdown to this file")
     sub.add_parser("doctor", help="versions, device, precision, mmcv ops, threads, data roots, dvc status")
     sweep = sub.add_parser("sweep", help="a sweep run on many machines with dvc exp run/push (tools/slurm_sweep.sh)")
     sweep_action = sweep.add_subparsers(dest="action", required=True, parser_class=_Parser)
@@ -98,8 +99,9 @@ def _gate(args: argparse.Namespace, root: Path) -> int:
     from finegrain.params import load_params
     from finegrain.report.gate import run_gate
 
+    summary = args.summary.resolve() if args.summary else None
     os.chdir(root)  # the gate reads metrics/ and runs dvc from the project root
-    return run_gate(load_params(), args.rev)
+    return run_gate(load_params(), args.rev, summary)
 
 
 def _version(package: str) -> str:
@@ -182,7 +184,7 @@ def _doctor(root: Path) -> int:
                 precision = "fp32" if device.type != "cuda" else "auto (bf16 if a probe finds it >= 1.3x faster)"
             by_precision.setdefault(precision, []).append(name)
         print("precision: " + "; ".join(f"{p} ({', '.join(names)})" for p, names in by_precision.items()))
-        configure_threads(params.base.threads)
+        configure_threads(params.base.threads, params.base.numerics)
         env = f", {THREADS_ENV}={os.environ[THREADS_ENV]}" if THREADS_ENV in os.environ else ""
         print(f"torch threads: {torch.get_num_threads()} (base.threads {params.base.threads}{env})")
         roots = _data_roots(params, root)

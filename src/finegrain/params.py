@@ -29,8 +29,8 @@ from finegrain.strict_yaml import safe_load_unique
 from finegrain.train.config import INTERPOLATED_VARIANT_KEYS, TrainCfg, resolve_variant
 
 RUN_CONTENT = ("variants", "report")
-"""Groups of params.yaml that describe the run (what is trained and claimed) rather than defaults; likewise
-gate.per_variant, which names the run's variants. Every other key of params.yaml equals its schema default."""
+"""Groups of params.yaml that describe the run (what is trained and claimed) rather than defaults. Every other key
+of params.yaml equals its schema default."""
 
 
 class Params(Strict):
@@ -52,6 +52,19 @@ class Params(Strict):
             unknown = [v for v in claim.variants() if v not in self.variants]
             if unknown:
                 raise ValueError(f"report: claims[{i}] ({claim.text!r}) names no variant {unknown[0]!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _simclr_seeds(self) -> Params:
+        for name, raw in self.variants.items():
+            if raw.get("init") == "simclr":
+                seeds = raw.get("seeds", self.train.get("seeds", [0]))
+                missing = [s for s in seeds if s not in self.pretrain.seeds] if isinstance(seeds, list) else []
+                if missing:
+                    raise ValueError(
+                        f"variants.{name}.seeds: seed(s) {missing} have no SimCLR backbone (pretrain.seeds "
+                        f"{self.pretrain.seeds}): variant seed k loads backbone k; add them to pretrain.seeds"
+                    )
         return self
 
     @model_validator(mode="after")

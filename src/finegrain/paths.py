@@ -23,6 +23,7 @@ GENERATE_LIVE = PLOTS / "generate" / "live"  # dvclive: the generators' losses
 PRETRAIN_LIVE = PLOTS / "pretrain" / "live"  # dvclive: SimCLR loss, lr and kNN val accuracy
 METRICS = Path("metrics")  # quality only (DVC metrics, committed, cache: false): metrics/<stage>.json
 VARIANT_METRICS = METRICS / "variants"  # metrics/variants/<variant>.json: a variant's quality (gated)
+NUMERICS = METRICS / "numerics"  # <stage>.json, train/<v>.json, evaluate/<v>.json: what decided the bits (committed)
 PERF = DATA / "perf"  # timings, never DVC metrics: data/perf/<stage>.json, data/perf/variants/<variant>.json
 
 
@@ -53,3 +54,9 @@ def variant_metrics(variant: str, root: Path = VARIANT_METRICS) -> Path:
 def variant_perf(variant: str, root: Path = PERF / "variants") -> Path:
     """data/perf/variants/<variant>.json: the variant's timings, device and machine (shown by the report)."""
     return root / f"{variant}.json"
+
+
+def numerics_record(stage: str, variant: str | None = None) -> Path:
+    """metrics/numerics/<stage>.json (or <stage>/<variant>.json): the machine and numerics a stage's results were
+    computed with (finegrain.numerics.record; not a DVC metric)."""
+    return NUMERICS / stage / f"{variant}.json" if variant else NUMERICS / f"{stage}.json"

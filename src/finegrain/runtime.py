@@ -1,14 +1,17 @@
-"""params.yaml group `base` (seed, device, threads) and what applies it: device choice, seeding, torch threads."""
+"""params.yaml group `base` (seed, device, threads, numerics) and what applies it: device choice, seeding, torch
+threads and the numerics check."""
 
 from __future__ import annotations
 
 import os
 import random
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
 
+from finegrain import numerics as numerics_mode
+from finegrain.errors import ConfigError
 from finegrain.schema import Strict, device_name
 
 if TYPE_CHECKING:
@@ -21,7 +24,12 @@ THREADS_ENV = "FINEGRAIN_THREADS"
 class BaseCfg(Strict):
     seed: int = Field(0, ge=0)
     device: str = "auto"
-    threads: int = Field(0, ge=0, description="torch intra-op threads; 0 = torch's default")
+    threads: int = Field(
+        0, ge=0, description="torch intra-op threads; 0 = 2 under portable numerics, torch's default under native"
+    )
+    numerics: Literal["portable", "native"] = Field(
+        "portable", description="portable: the same bits on any x86-64 CPU with AVX2; native: this CPU's fastest"
+    )
 
     _device = field_validator("device")(device_name)
 
@@ -65,11 +73,15 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def configure_threads(threads: int) -> None:
-    """Set torch intra-op threads (0 keeps torch's default, FINEGRAIN_THREADS overrides)."""
+def configure_threads(threads: int, numerics: str) -> None:
+    """Check that the process runs in `numerics` (`base.numerics`), then set torch intra-op threads: `threads`, 0 =
+    `numerics.REFERENCE_THREADS` under portable and torch's default under native; FINEGRAIN_THREADS overrides."""
     import torch
 
-    threads = int(os.environ.get(THREADS_ENV, threads))
+    problem = numerics_mode.check(numerics)
+    if problem:
+        raise ConfigError(problem)
+    threads = int(os.environ.get(THREADS_ENV, numerics_mode.portable_threads(threads, numerics)))
     if threads > 0:
         torch.set_num_threads(threads)
 

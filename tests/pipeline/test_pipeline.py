@@ -11,7 +11,6 @@ import yaml
 from conftest import dvc, run
 
 from finegrain import paths
-from finegrain.report.gate import regressions
 
 pytestmark = pytest.mark.slow
 
@@ -108,28 +107,3 @@ def test_new_augment_ratio_reruns_add_generated_not_the_generators(tiny_project,
     status = dvc(clone, "status", "generate", "add_generated").stdout
     assert "generate:" not in status.splitlines() and "add_generated:" in status.splitlines(), status
     assert "generate.augment" in status, status
-
-
-def test_gate_flags_a_drop_beyond_tolerance():
-    from finegrain.params import Params
-
-    params = Params(variants={"a": {"data": "prepared", "init": "none"}, "b": {"data": "prepared", "init": "none"}})
-    diff = {
-        "metrics/variants/a.json": {"test.top1": {"old": 0.8, "new": 0.7, "diff": -0.1}},
-        "metrics/variants/b.json": {"test.top1": {"old": 0.8, "new": 0.79, "diff": -0.01}},
-    }
-    problems = regressions(params, diff)
-    assert len(problems) == 1 and problems[0].startswith("a: test.top1 0.8000 -> 0.7000")
-
-
-def test_gate_uses_a_variants_own_tolerance():
-    from finegrain.params import Params
-
-    variants = {"a": {"data": "prepared", "init": "none"}, "b": {"data": "prepared", "init": "none"}}
-    params = Params(variants=variants, gate={"tolerance": 0.02, "per_variant": {"a": 0.15}})
-    diff = {
-        "metrics/variants/a.json": {"test.top1": {"old": 0.8, "new": 0.7, "diff": -0.1}},
-        "metrics/variants/b.json": {"test.top1": {"old": 0.8, "new": 0.75, "diff": -0.05}},
-    }
-    problems = regressions(params, diff)
-    assert len(problems) == 1 and problems[0].startswith("b: test.top1") and "tolerance 0.02" in problems[0]

@@ -9,12 +9,13 @@ import torch
 
 from finegrain.augment.batch_ops import hsv_to_rgb, rgb_to_hsv
 from finegrain.errors import ConfigError, FinegrainError
-from finegrain.models.factory import create_model
+from finegrain.models.factory import create_model, seed_weights_dir
 from finegrain.params import Params
 from finegrain.ssl.config import PretrainCfg
-from finegrain.ssl.run import _save_backbone
-from finegrain.ssl.simclr import SimCLR, backbone_of, nt_xent, simclr_transform
+from finegrain.ssl.run import _save_backbones
+from finegrain.ssl.simclr import SimCLR, backbone_of, backbone_state, nt_xent, simclr_transform
 from finegrain.ssl.views import BatchSimCLRAugment
+from finegrain.stage_metrics import split_timings
 
 torch.set_num_threads(1)
 
@@ -62,15 +63,21 @@ def test_init_simclr_loads_the_pretrained_backbone(tmp_path):
     with torch.no_grad():
         for p in backbone.parameters():
             p.add_(1.0)
-    _save_backbone(tmp_path / "simclr", cfg, backbone, {"knn_val_acc": 0.5})
-    model = create_model("small_cnn", 5, "simclr", weights_dir=tmp_path / "simclr", model_args={"width": 8})
+    other, _ = backbone_of("small_cnn", {"width": 8})
+    _save_backbones(tmp_path / "simclr", cfg, {0: backbone_state(backbone), 3: backbone_state(other)}, {})
+    seed0 = seed_weights_dir("simclr", tmp_path / "simclr", 0)
+    assert seed0 == tmp_path / "simclr" / "seed0" and seed_weights_dir("lite0", tmp_path, 3) == tmp_path
+    model = create_model("small_cnn", 5, "simclr", weights_dir=seed0, model_args={"width": 8})
     for key, value in backbone.net.state_dict().items():
         assert torch.equal(model.net.state_dict()[key], value), key
+    seed3 = create_model("small_cnn", 5, "simclr", weights_dir=tmp_path / "simclr" / "seed3", model_args={"width": 8})
+    for key, value in other.net.state_dict().items():  # variant seed 3 loads the backbone of pretrain seed 3
+        assert torch.equal(seed3.net.state_dict()[key], value), key
     assert model(torch.rand(2, 3, 32, 32)).shape == (2, 5)  # fresh 5-class head
     with pytest.raises(FinegrainError, match="do not fit"):
-        create_model("small_cnn", 5, "simclr", weights_dir=tmp_path / "simclr", model_args={"width": 16})
+        create_model("small_cnn", 5, "simclr", weights_dir=seed0, model_args={"width": 16})
     with pytest.raises(FinegrainError, match="not small_resnet"):
-        create_model("small_resnet", 5, "simclr", weights_dir=tmp_path / "simclr")
+        create_model("small_resnet", 5, "simclr", weights_dir=seed0)
     with pytest.raises(FinegrainError, match="dvc repro pretrain"):
         create_model("small_cnn", 5, "simclr", weights_dir=tmp_path / "missing")
 
@@ -81,6 +88,12 @@ def test_config_rejects_a_simclr_variant_of_another_model():
         params.variant("a")
     ok = Params(variants={"b": {"data": "augmented", "init": "simclr"}})
     assert ok.variant("b").init == "simclr"
+
+
+def test_config_rejects_a_simclr_variant_seed_without_its_backbone():
+    with pytest.raises(ValueError, match=r"variants\.b\.seeds: seed\(s\) \[3\] have no SimCLR backbone"):
+        Params(variants={"b": {"data": "cropped", "init": "simclr", "seeds": [0, 3]}}, pretrain={"seeds": [0, 1, 2]})
+    Params(variants={"b": {"data": "cropped", "init": "simclr", "seeds": [2]}})
 
 
 @pytest.mark.parametrize("impl", ["batched", "lightly"])
@@ -129,13 +142,27 @@ def test_pretrain_makes_the_batched_views_on_the_training_device(tmp_path, monke
     caplog.set_level("INFO", logger="finegrain.ssl.run")
     metrics = {}
     for where in ("device", "cpu"):
-        pretrain = {"epochs": 2, "batch_size": 8, "image_size_px": 16, "model_args": {"width": 8}, "augment_on": where}
+        pretrain = {"epochs": 2, "batch_size": 8, "image_size_px": 16, "model_args": {"width": 8}, "seeds": [0]}
+        pretrain["augment_on"] = where
         params = Params(base={"device": "cpu", "threads": 1}, pretrain=pretrain)
         out = tmp_path / where
         metrics[where] = run.pretrain(params, data, out / "weights", out / "live", out / "ckpt")
     assert moved == [torch.uint8] * 6  # 2 epochs x 3 batches, all on the device path
-    assert "SimCLR views: batched, made on cpu" in caplog.text
-    drop = ("train_time_s",)
-    assert {k: v for k, v in metrics["device"].items() if k not in drop} == {
-        k: v for k, v in metrics["cpu"].items() if k not in drop
-    }
+    assert "SimCLR seed 0 views: batched, made on cpu" in caplog.text
+    assert split_timings(metrics["device"])[0] == split_timings(metrics["cpu"])[0]
+
+
+def test_pretrain_trains_one_backbone_per_seed_and_pools_their_knn(tmp_path):
+    from finegrain.ssl import run
+
+    data = _tiny_prepared(tmp_path / "data")
+    pretrain = {"epochs": 1, "batch_size": 8, "image_size_px": 16, "model_args": {"width": 8}, "seeds": [0, 1]}
+    params = Params(base={"device": "cpu", "threads": 1}, pretrain=pretrain)
+    out = tmp_path / "out"
+    metrics = run.pretrain(params, data, out / "weights", out / "live", out / "ckpt")
+    per_seed = metrics["seeds"]
+    assert sorted(per_seed) == ["0", "1"] and metrics["knn_val_images"] == 2 * 8  # 8 val images, each seed's
+    assert metrics["knn_val_acc"] == pytest.approx((per_seed["0"]["knn_val_acc"] + per_seed["1"]["knn_val_acc"]) / 2)
+    states = [torch.load(out / "weights" / f"seed{s}" / "weights.pt", weights_only=True) for s in (0, 1)]
+    assert any(not torch.equal(states[0]["state_dict"][k], v) for k, v in states[1]["state_dict"].items())
+    assert (out / "weights" / "checks.json").is_file() and metrics["check"]["technique"] == "simclr"

@@ -53,4 +53,4 @@ def box_check(mode: str, report: dict) -> checks.Check | None:
     test = report.get("detector_eval", {}).get("test", {})
     if mode != "mmdet" or not test.get("images"):
         return None  # no boxes, or no test boxes to judge them by
-    return checks.detector(test["mean_iou"], test["full_image_iou"])
+    return checks.detector(test["mean_iou"], test.get("iou_std", 0.0), test["images"], test["full_image_iou"])

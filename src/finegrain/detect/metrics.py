@@ -37,6 +37,7 @@ def box_report(pred: np.ndarray, gt: np.ndarray, width: float, height: float, se
     return {
         "images": int(len(gt)),
         "mean_iou": round(float(iou.mean()), 4),
+        "iou_std": round(float(iou.std(ddof=1)) if len(iou) > 1 else 0.0, 4),
         "iou_at_least_0.5": round(float((iou >= 0.5).mean()), 4),
         "random_box_iou": round(float(box_iou(random_boxes(len(gt), width, height, seed), gt).mean()), 4),
         "full_image_iou": round(float(box_iou(full, gt).mean()), 4),

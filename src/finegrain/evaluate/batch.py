@@ -8,7 +8,8 @@ timed on random images (the best pass of at least two, and of `MIN_TIME_S`, afte
 the run's random draws do not change; the rates are cached with the layout probe's (`train.compute.cached`, per
 machine, threads, torch, model, size and layout).
 
-A batch changes only the float summation order of some kernels (test metrics agree to ~1e-6, not bit for bit).
+A batch changes only the float summation order of some kernels (test metrics agree to ~1e-6, not bit for bit), so
+on the CPU under portable numerics `auto` is the fixed `numerics.PORTABLE_EVAL_BATCH`, never a timing.
 Attacks and heatmaps draw random numbers per batch, so with `auto` they keep the fixed `ATTACK_BATCH`: their
 metrics never depend on a timing.
 """
@@ -23,6 +24,7 @@ import time
 import torch
 from torch import nn
 
+from finegrain import numerics
 from finegrain.train.compute import Compute, Probe, cached
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,8 @@ def eval_batches(setting: int | str, model: nn.Module, cfg, device: torch.device
     evaluated on `items` images of `cfg.image_size_px`."""
     if setting != "auto":
         return int(setting), int(setting)
+    if device.type == "cpu" and numerics.applied() == "portable":
+        return numerics.PORTABLE_EVAL_BATCH, ATTACK_BATCH
     return fastest_batch(model, cfg, device, compute, items), ATTACK_BATCH
 
 

@@ -67,7 +67,7 @@ def evaluate_variant(params: Params, name: str, data_dir: Path, models_dir: Path
     (predictions, confusion, per-class, robustness curves, heatmaps) and return its metrics, quality and timings."""
     cfg = params.variant(name)
     summary = trained_summary(models_dir, name, cfg.model_dump())
-    configure_threads(params.base.threads)
+    configure_threads(params.base.threads, params.base.numerics)
     device = resolve_device(params.base.device)
     test = open_split(data_dir, "test")
     test_t = Transformed(test, create_transforms(cfg.augment, cfg.image_size_px, train=False))

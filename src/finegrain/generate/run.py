@@ -94,7 +94,7 @@ def run_generate(
     `out_dir`, sample grids to `grids_dir`, dvclive losses to `live_dir`; resume states live in `ckpt_dir`; FID
     features come from the Lite0 weights in `lite0_dir`. Returns the metrics."""
     cfg = params.generate
-    configure_threads(params.base.threads)
+    configure_threads(params.base.threads, params.base.numerics)
     device = resolve_device(params.base.device)
     seed = params.base.seed
     t_start = time.perf_counter()
@@ -118,7 +118,8 @@ def run_generate(
     distances = DistributionDistances(extractor, real_x[_subset_per_class(real_y, n)], q.kid_subsets)
     reference = {
         "classifier_val_acc": judge_val_acc,
-        "judge_ok": judge_val_acc >= checks.JUDGE_MIN_ACC,
+        "classifier_val_images": len(val_x),
+        "judge_ok": checks.wilson(judge_val_acc * len(val_x), len(val_x))[0] >= checks.JUDGE_MIN_ACC,
         "judge_size_px": judge_px,
         "images": n,
         "kid_subset_size": distances.subset_size,
@@ -169,7 +170,10 @@ def run_generate(
             sample_time = time.perf_counter() - t1
             t1 = time.perf_counter()
             recognised = recognisability(judge, images, labels, class_names, judge_px)
-            found = checks.generator(method, recognised["mean"], judge_val_acc)  # what augmented variants carry
+            zeros = [c for c, share in recognised["per_class"].items() if share == 0]
+            found = checks.generator(  # what augmented variants carry
+                method, recognised["mean"], len(images), judge_val_acc, len(val_x), zeros
+            )
             write_generated(out_root / method, method, images, labels, class_names, size_px, {method: found.to_dict()})
             _save_generator(out_root / method, method, model, mcfg.model_dump(), class_names)
             save_grid(grids / f"{method}.png", images, labels, num_classes)

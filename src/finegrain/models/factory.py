@@ -110,6 +110,12 @@ def _replace_head(net: nn.Module, num_classes: int, dropout: float | None) -> st
     return head
 
 
+def seed_weights_dir(init: str, weights_dir: Path, seed: int) -> Path:
+    """Where seed `seed` of a variant loads `init` from: data/weights/simclr/seed<k> (the pretrain stage trains one
+    SimCLR backbone per seed, so a variant's seeds replicate the pretraining too), else `weights_dir` itself."""
+    return weights_dir / f"seed{seed}" if init == "simclr" else weights_dir
+
+
 def _load_init(net: nn.Module, init: str, weights_dir: Path | None, name: str) -> None:
     if init in LITE_MODELS:
         path = (weights_dir or Path(f"data/weights/{init}")) / "weights.pt"
@@ -131,7 +137,9 @@ def _load_simclr(net: nn.Module, weights_dir: Path, name: str) -> None:
     """Load a SimCLR backbone (pretrain stage: {model, model_args, state_dict} without the head) into `net`."""
     path = weights_dir / "weights.pt"
     if not path.is_file():
-        raise FinegrainError(f"{path}: SimCLR backbone missing; run `dvc repro pretrain`")
+        raise FinegrainError(
+            f"{path}: SimCLR backbone missing; run `dvc repro pretrain` (one backbone per pretrain.seeds)"
+        )
     saved = torch.load(path, map_location="cpu", weights_only=True)
     if saved["model"] != name:
         raise FinegrainError(f"{path}: holds a {saved['model']} backbone, not {name} (pretrain.model)")

@@ -171,9 +171,10 @@ class ReportCfg(Strict):
 
 
 class GateCfg(Strict):
-    metric: str = "test.top1"
-    tolerance: float = Field(0.04, ge=0.0, description="largest allowed drop of `metric`, unless per_variant says")
-    per_variant: dict[str, float] = Field(default_factory=dict, description="variant -> its own tolerance")
+    """`finegrain gate` (report/gate.py): a drop of `metric` is a regression when a one-sided Welch test over the
+    runs' seeds rejects "no drop" at `alpha` (Holm over the variants) and the drop is at least `min_drop`."""
 
-    def tolerance_of(self, variant: str) -> float:
-        return self.per_variant.get(variant, self.tolerance)
+    metric: str = "test.top1"
+    alpha: float = Field(0.05, gt=0.0, lt=1.0, description="one-sided Welch test level, after Holm over the variants")
+    min_drop: float = Field(0.01, ge=0.0, description="a smaller drop is never a regression")
+    tolerance: float = Field(0.04, ge=0.0, description="one seed on either side (no spread): largest allowed drop")

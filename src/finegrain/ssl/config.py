@@ -38,6 +38,11 @@ class PretrainCfg(Strict):
     augment_on: Literal["auto", "cpu", "device"] = Field(
         "auto", description="where batched views are made: device = the training device; auto = device when batched"
     )
+    seeds: list[int] = Field(
+        default_factory=lambda: [0, 1, 2],
+        min_length=1,
+        description="one backbone per seed; variant seed k (init: simclr) loads backbone k",
+    )
     knn_k: int = Field(20, gt=0)
     knn_t: float = Field(0.1, gt=0.0)
 
@@ -49,6 +54,13 @@ class PretrainCfg(Strict):
         return v
 
     _model = field_validator("model")(known_model)
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v) or min(v) < 0:
+            raise ValueError(f"expected distinct seeds >= 0 (got {v})")
+        return v
 
     @model_validator(mode="after")
     def _views_on_device(self) -> PretrainCfg:

@@ -68,40 +68,61 @@ class _ViewPairs:
 
 
 def pretrain(params: Params, data_dir: Path, out_dir: Path, live_dir: Path, ckpt_dir: Path) -> dict:
-    """Train SimCLR per params.pretrain on `data_dir` (its input); write the backbone to out_dir/weights.pt and
-    dvclive logs to `live_dir`; the resume state lives in `ckpt_dir`. Returns the metrics."""
+    """Train one SimCLR backbone per `pretrain.seeds` on `data_dir` (its input) into out_dir/seed<k>/weights.pt
+    (variant seed k loads backbone k, so a claim's interval covers the pretraining's variation too); the first
+    seed's dvclive logs go to `live_dir`, resume states to `ckpt_dir`. Returns the metrics: per seed, and pooled
+    (the check judges every seed's kNN predictions)."""
     cfg = params.pretrain
-    configure_threads(params.base.threads)
+    configure_threads(params.base.threads, params.base.numerics)
     device = resolve_device(params.base.device)
-    seed_everything(params.base.seed)
-    src = data_dir
-    train_split, val_split = open_split(src, "train"), open_split(src, "val")
-    train_x, train_y = _stack(train_split)
-    val_x, val_y = _stack(val_split)
-    bank_x, query_x = resize_uint8(train_x, cfg.image_size_px), resize_uint8(val_x, cfg.image_size_px)
-    num_classes = len(train_split.class_names)
+    data = _Data(data_dir, cfg)
+    runs, states = {}, {}
+    for i, seed in enumerate(cfg.seeds):
+        live = live_dir if i == 0 else None
+        runs[seed], states[seed] = _pretrain_seed(cfg, params.base.seed + seed, data, device, live, ckpt_dir)
+    metrics = _pooled(cfg, runs, len(data.val_y))
+    metrics |= {"images": len(data.train_x), "steps": cfg.epochs * max(1, len(data.train_x) // cfg.batch_size)}
+    metrics["device"] = str(device)
+    metrics["check"] = checks.simclr(metrics).to_dict()
+    _save_backbones(out_dir, cfg, states, split_timings(metrics)[0])  # no timings: same run, same bytes
+    return metrics
+
+
+class _Data:
+    """A data input's train images (the SimCLR set and the kNN bank) and val images (kNN queries), uint8."""
+
+    def __init__(self, src: Path, cfg: PretrainCfg) -> None:
+        train_split, val_split = open_split(src, "train"), open_split(src, "val")
+        self.index = src / "index.parquet"
+        self.train_x, self.train_y = _stack(train_split)
+        val_x, self.val_y = _stack(val_split)
+        self.bank_x = resize_uint8(self.train_x, cfg.image_size_px)
+        self.query_x = resize_uint8(val_x, cfg.image_size_px)
+        self.num_classes = len(train_split.class_names)
+
+
+def _pretrain_seed(
+    cfg: PretrainCfg, seed: int, data: _Data, device: torch.device, live_dir: Path | None, ckpt_dir: Path
+) -> tuple[dict, dict]:
+    """One SimCLR run at `seed`: (its metrics, its backbone's state dict)."""
+    seed_everything(seed)
     backbone, dim = backbone_of(cfg.model, cfg.model_args)
     model = SimCLR(backbone, dim, cfg.hidden_dim, cfg.out_dim).to(device)
     loss_fn = nt_xent(cfg.temperature)
     optimizer = create_optimizer(model.parameters(), cfg)
+    train_x = data.train_x
     per_epoch = max(1, len(train_x) // cfg.batch_size)
     total, warmup = cfg.epochs * per_epoch, cfg.warmup_epochs * per_epoch
     scheduler = warmup_cosine_scheduler(optimizer, total, warmup)
     views = _ViewPairs(cfg)
     views_on_device = cfg.augment_impl == "batched" and cfg.augment_on != "cpu"  # auto: batched views on the device
-    log.info("SimCLR views: %s, made on %s", cfg.augment_impl, device if views_on_device else "cpu")
+    log.info("SimCLR seed %d views: %s, made on %s", seed, cfg.augment_impl, device if views_on_device else "cpu")
 
     def knn() -> float:
-        bank = embed(backbone, bank_x.to(device))
-        return knn_accuracy(
-            bank,
-            train_y.to(device),
-            embed(backbone, query_x.to(device)),
-            val_y.to(device),
-            cfg.knn_k,
-            cfg.knn_t,
-            num_classes,
-        )
+        bank = embed(backbone, data.bank_x.to(device))
+        query = embed(backbone, data.query_x.to(device))
+        y = data.train_y.to(device), data.val_y.to(device)
+        return knn_accuracy(bank, y[0], query, y[1], cfg.knn_k, cfg.knn_t, data.num_classes)
 
     def epoch_step(epoch: Epoch) -> dict:
         g = torch.Generator().manual_seed(epoch.seed)
@@ -119,62 +140,71 @@ def pretrain(params: Params, data_dir: Path, out_dir: Path, live_dir: Path, ckpt
             loss_sum += loss.detach().double()  # on the device: read once per epoch, not per step
         return {"loss": float(loss_sum) / per_epoch, "lr": lr, "knn_val_acc": knn()}
 
-    key = run_key({"pretrain": cfg.model_dump(), "seed": params.base.seed}, [src / "index.parquet"])
+    key = run_key({"pretrain": cfg.model_dump(), "seed": seed}, [data.index])
     state_path = ckpt_dir / f"{key}.pt"
-    live = open_live(live_dir)
-    log.info("SimCLR %s: %d images, %d steps/epoch", cfg.model, len(train_x), per_epoch)
+    live = open_live(live_dir) if live_dir is not None else None
+    log.info("SimCLR %s seed %d: %d images, %d steps/epoch", cfg.model, seed, len(train_x), per_epoch)
     history = run_epochs(
         epoch_step,
         cfg.epochs,
-        params.base.seed,
+        seed,
         state={"model": model, "optimizer": optimizer, "scheduler": scheduler},
         state_path=state_path,
         initial=lambda: [{"epoch": 0, "knn_val_acc": knn()}],
-        on_epoch=lambda row: log_metrics(
-            live, row["epoch"], {k: row[k] for k in ("loss", "lr", "knn_val_acc") if k in row}
-        ),
-        desc="simclr",
+        on_epoch=None if live is None else lambda row: log_metrics(live, row["epoch"], _logged(row)),
+        desc=f"simclr seed {seed}",
         postfix=("loss", "knn_val_acc"),
     )
-    log.info(
-        "SimCLR kNN val acc: %.3f at random init, %.3f at the end",
-        history[0]["knn_val_acc"],
-        history[-1]["knn_val_acc"],
-    )
-    live.end()
+    first, last = history[0]["knn_val_acc"], history[-1]["knn_val_acc"]
+    log.info("SimCLR seed %d kNN val acc: %.3f at random init, %.3f at the end", seed, first, last)
+    if live is not None:
+        live.end()
+    state_path.unlink(missing_ok=True)
     metrics = {
-        "knn_val_acc": history[-1]["knn_val_acc"],
-        "knn_val_acc_random_init": history[0]["knn_val_acc"],
+        "knn_val_acc": last,
+        "knn_val_acc_random_init": first,
         "best_knn_val_acc": max(r["knn_val_acc"] for r in history),
         "final_loss": history[-1].get("loss"),
-        "epochs": cfg.epochs,
-        "steps": total,
         "train_time_s": round(sum(r.get("epoch_time_s", 0.0) for r in history), 3),
-        "images": len(train_x),
+    }
+    return metrics, backbone_state(backbone)
+
+
+def _logged(row: dict) -> dict:
+    return {k: row[k] for k in ("loss", "lr", "knn_val_acc") if k in row}
+
+
+def _pooled(cfg: PretrainCfg, runs: dict[int, dict], val_images: int) -> dict:
+    """The seeds' mean figures (the kNN check judges every seed's val predictions: n = val images x seeds)."""
+    mean = {k: sum(r[k] for r in runs.values()) / len(runs) for k in ("knn_val_acc", "knn_val_acc_random_init")}
+    return {
+        **mean,
+        "knn_val_images": len(runs) * val_images,
+        "seeds": {str(s): r for s, r in runs.items()},
+        "epochs": cfg.epochs,
         "input": cfg.input,
-        "device": str(next(model.parameters()).device),
     }
-    metrics["check"] = checks.simclr(metrics).to_dict()
-    _save_backbone(out_dir, cfg, backbone, split_timings(metrics)[0])  # no timings: same run, same bytes
-    state_path.unlink(missing_ok=True)
-    return metrics
 
 
-def _save_backbone(out_dir: Path, cfg: PretrainCfg, backbone, metrics: dict) -> None:
-    state = {
-        "model": cfg.model,
-        "model_args": dict(cfg.model_args),
-        "state_dict": backbone_state(backbone),
-        "image_size_px": cfg.image_size_px,
-    }
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
+def _save_backbones(out_dir: Path, cfg: PretrainCfg, states: dict[int, dict], metrics: dict) -> None:
+    """out_dir/seed<k>/weights.pt per seed, with the pooled metrics and the check beside them."""
     with atomic_dir(out_dir) as tmp:
-        (tmp / "weights.pt").write_bytes(buffer.getvalue())
+        for seed, state_dict in states.items():
+            state = {
+                "model": cfg.model,
+                "model_args": dict(cfg.model_args),
+                "state_dict": state_dict,
+                "image_size_px": cfg.image_size_px,
+            }
+            buffer = io.BytesIO()
+            torch.save(state, buffer)
+            (tmp / f"seed{seed}").mkdir()
+            (tmp / f"seed{seed}" / "weights.pt").write_bytes(buffer.getvalue())
         write_json(tmp / "pretrain.json", metrics)
         if "check" in metrics:  # what variants with init: simclr carry into their summary
             write_json(tmp / "checks.json", {"simclr": metrics["check"]})
         (tmp / "README.txt").write_text(
-            f"SimCLR backbone of {cfg.model} (model_args {dict(cfg.model_args)}), {cfg.epochs} epochs on "
-            f"data/{cfg.input} train at {cfg.image_size_px} px; variants load it with init: simclr.\n"
+            f"SimCLR backbones of {cfg.model} (model_args {dict(cfg.model_args)}), one per pretrain seed "
+            f"({', '.join(f'seed{s}/' for s in states)}), {cfg.epochs} epochs on data/{cfg.input} train at "
+            f"{cfg.image_size_px} px; seed k of a variant with init: simclr loads seed<k>/weights.pt.\n"
         )

@@ -5,9 +5,10 @@
 in the convolutions, and a default whose results depended on a timing would make the same params give different
 metrics; `bench/fit.py` prints what `precision: bf16` would gain); on CUDA the field's default (timm's train.py
 `--amp`, torchvision's reference scripts): bf16 autocast where the GPU has bf16 units (`torch.cuda.is_bf16_supported`),
-else fp16 autocast with a GradScaler. Other devices (MPS): fp32. `memory_format: auto` is decided by a short measured
-probe per (machine, device, model, image size, batch, train or inference): a few steps on random tensors in each
-layout (at the run's precision), cached on disk in ~/.cache/finegrain/compute.json (`$XDG_CACHE_HOME` honoured;
+else fp16 autocast with a GradScaler. Other devices (MPS): fp32. `memory_format: auto` is contiguous on the CPU
+under portable numerics (`finegrain.numerics`: no figure depends on a timing); otherwise it is decided by a short
+measured probe per (machine, device, model, image size, batch, train or inference): a few steps on random tensors in
+each layout (at the run's precision), cached on disk in ~/.cache/finegrain/compute.json (`$XDG_CACHE_HOME` honoured;
 outside the project, so no DVC output or dependency). The probe runs under a forked RNG: it never changes the random
 draws of the run that asks. channels_last is chosen when it is at least `LAYOUT_MARGIN` faster than contiguous (so
 noise on a shared machine does not flip it). A layout changes only the float summation order (results agree to ~1e-4,
@@ -33,6 +34,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from finegrain import numerics
 from finegrain.atomic import write_json
 from finegrain.errors import ConfigError
 
@@ -72,6 +74,8 @@ class Compute:
             raise ConfigError(f"train.precision: fp16 needs a CUDA device (got {device}); use bf16 or fp32")
         precision = auto_precision(device) if cfg.precision == "auto" else cfg.precision
         fmt = cfg.memory_format
+        if fmt == "auto" and device.type == "cpu" and numerics.applied() == "portable":
+            fmt = "contiguous"  # a layout changes the bits: under portable numerics no timing decides it
         if fmt == "auto":
             fmt, precision = choose(Probe.of(cfg, device, train), fmt, precision)
         scaler = torch.amp.GradScaler(device.type) if precision == "fp16" and train else None

@@ -44,6 +44,11 @@ class Dist:
 SINGLE = Dist()
 
 
+def is_main_process() -> bool:
+    """True outside torchrun and in its rank 0."""
+    return int(os.environ.get("RANK", "0")) == 0 if under_torchrun() else True
+
+
 def under_torchrun() -> bool:
     """True inside a process torchrun started (it sets LOCAL_RANK and WORLD_SIZE)."""
     return "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ

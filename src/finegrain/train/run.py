@@ -10,13 +10,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from finegrain import numerics
 from finegrain.augment.recipes import create_transforms
 from finegrain.checks import read_checks
 from finegrain.data.shards import open_split, stratified_subset
 from finegrain.data.transformed import Transformed
 from finegrain.engine.live import log_metrics, open_live
 from finegrain.errors import ConfigError, Interrupted
-from finegrain.models.factory import count_parameters, create_model
+from finegrain.models.factory import count_parameters, create_model, seed_weights_dir
 from finegrain.models.trained import save_seed, save_variant, seed_dir
 from finegrain.params import Params
 from finegrain.runtime import configure_threads, resolve_device, seed_everything
@@ -70,7 +71,7 @@ def train_variant(params: Params, name: str, where: TrainPaths) -> dict:
     Under torchrun (`nproc` > 1) every process trains; rank 0 alone logs and writes.
     """
     cfg = params.variant(name)
-    configure_threads(params.base.threads)
+    configure_threads(params.base.threads, params.base.numerics)
     dist, device = distributed.init(resolve_device(params.base.device))
     try:
         return _train_seeds(params, name, cfg, dist, device, where)
@@ -82,8 +83,12 @@ def _train_seeds(
     params: Params, name: str, cfg: TrainCfg, dist: distributed.Dist, device: torch.device, where: TrainPaths
 ) -> dict:
     data_dir, weights_dir, out_dir, live_dir = where.data, where.weights, where.models, where.live
-    inputs = [data_dir / "index.parquet", data_dir / "meta.json", weights_dir / "weights.pt"]
-    ckpt_dir = where.ckpt / run_key({"variant": cfg.model_dump(), "base_seed": params.base.seed}, inputs)
+    weights = [seed_weights_dir(cfg.init, weights_dir, s) / "weights.pt" for s in cfg.seeds]
+    inputs = [data_dir / "index.parquet", data_dir / "meta.json", *dict.fromkeys(weights)]
+    numerics_key = {"mode": numerics.applied(), "threads": torch.get_num_threads()}  # a resume keeps the bits
+    ckpt_dir = where.ckpt / run_key(
+        {"variant": cfg.model_dump(), "base_seed": params.base.seed, "numerics": numerics_key}, inputs
+    )
     stale = [d.name for d in where.ckpt.glob("*") if d != ckpt_dir]
     if stale and dist.main:
         log.warning(
@@ -106,7 +111,7 @@ def _train_seeds(
             len(class_names),
             cfg.init,
             dropout=cfg.dropout,
-            weights_dir=weights_dir,
+            weights_dir=seed_weights_dir(cfg.init, weights_dir, seed),
             model_args=cfg.model_args,
             mods=cfg.mods,
         )
