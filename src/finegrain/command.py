@@ -156,7 +156,11 @@ def _dvc_status(root: Path) -> str:
 def _doctor(root: Path) -> int:
     """Print what this machine would run the project with; exit 1 when something it needs is missing."""
     import finegrain
+    from finegrain import numerics
 
+    mode = numerics.mode_of(root / "params.yaml")
+    if not {"torch", "numpy", "cv2"} & set(sys.modules):  # as a stage would run (the CLI loads none of them first)
+        numerics.apply(mode)
     problems = 0
     print(f"project: {root}")
     print(f"finegrain {finegrain.__version__} ({Path(finegrain.__file__).parent}), python {platform.python_version()}")
@@ -184,9 +188,15 @@ def _doctor(root: Path) -> int:
                 precision = "fp32" if device.type != "cuda" else "auto (bf16 if a probe finds it >= 1.3x faster)"
             by_precision.setdefault(precision, []).append(name)
         print("precision: " + "; ".join(f"{p} ({', '.join(names)})" for p, names in by_precision.items()))
-        configure_threads(params.base.threads, params.base.numerics)
+        problem = numerics.check(params.base.numerics)
+        if problem is None:
+            configure_threads(params.base.threads, params.base.numerics)
         env = f", {THREADS_ENV}={os.environ[THREADS_ENV]}" if THREADS_ENV in os.environ else ""
         print(f"torch threads: {torch.get_num_threads()} (base.threads {params.base.threads}{env})")
+        print(f"numerics: {numerics.describe(numerics.record())} (base.numerics {params.base.numerics})")
+        if problem:
+            print(f"  {problem}")
+            problems += 1
         roots = _data_roots(params, root)
         problems += sum("MISSING" in line for line in roots)
         print(f"data: {params.data.dataset} from {params.data.source}")

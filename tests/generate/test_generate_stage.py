@@ -23,13 +23,18 @@ def test_generate_stage_outputs_and_metrics(tiny_project):
 
     metrics = json.loads((tiny_project / "metrics" / "generate.json").read_text())
     ref = metrics["reference"]
-    assert 0.0 <= ref["classifier_val_acc"] <= 1.0 and ref["judge_ok"] == (ref["classifier_val_acc"] >= 0.6)
+    judged = ref["classifier_val_images"]
+    judge_low = checks.wilson(ref["classifier_val_acc"] * judged, judged)[0]
+    assert 0.0 <= ref["classifier_val_acc"] <= 1.0 and ref["judge_ok"] == (judge_low >= 0.6)
     assert ref["images"] == 12 and ref["kid_subset_size"] == 6 and ref["judge_size_px"] == 16  # the DDPM's 16 px
     assert set(ref["real_val_vs_train"]) == {"fid", "kid", "kid_std"}
     for method in ("dcgan", "ddpm"):
         m = metrics[method]
         assert 0.0 <= m["recognisability"]["mean"] <= 1.0 and len(m["recognisability"]["per_class"]) == 6
-        assert m["check"] == checks.generator(method, m["recognisability"]["mean"], ref["classifier_val_acc"]).to_dict()
+        zeros = [c for c, share in m["recognisability"]["per_class"].items() if share == 0]
+        recognised, acc = m["recognisability"]["mean"], ref["classifier_val_acc"]
+        found = checks.generator(method, recognised, m["images"], acc, judged, zeros)
+        assert m["check"] == found.to_dict()
         assert read_meta(tiny_project / "data" / "generated" / method)["checks"] == {method: m["check"]}
         assert m["fid"] >= 0 and m["kid_std"] >= 0 and m["images"] == 24
         gen = open_split(tiny_project / "data" / "generated" / method, "train")
@@ -63,7 +68,8 @@ def test_pretrain_stage_writes_a_backbone_for_init_simclr(tiny_project):
 
     metrics = json.loads((tiny_project / "metrics" / "pretrain.json").read_text())
     assert 0.0 <= metrics["knn_val_acc"] <= 1.0 and 0.0 <= metrics["knn_val_acc_random_init"] <= 1.0
-    model = create_model("small_cnn", 6, "simclr", weights_dir=tiny_project / "data" / "weights" / "simclr")
+    assert metrics["knn_val_images"] == len(metrics["seeds"]) * 8 * 6  # every seed's kNN on the 8 x 6 val images
+    model = create_model("small_cnn", 6, "simclr", weights_dir=tiny_project / "data" / "weights" / "simclr" / "seed0")
     assert model.head_out_features == 6
     tsv = tiny_project / "data" / "plots" / "pretrain" / "live" / "plots" / "metrics" / "knn_val_acc.tsv"
     assert len(tsv.read_text().strip().splitlines()) == 1 + 2  # random init (step 0) + 1 epoch

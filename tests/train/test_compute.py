@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
+from finegrain import numerics
 from finegrain.augment.recipes import create_transforms
 from finegrain.data.transformed import Transformed
 from finegrain.errors import ConfigError
@@ -88,6 +89,7 @@ def test_auto_picks_the_measured_faster_layout_and_fp32_on_cpu(tmp_path, monkeyp
     from finegrain.train import compute
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv(numerics.APPLIED_ENV, "native")  # portable numerics fix the layout (tests/test_numerics.py)
     rates = {
         "contiguous fp32": 100.0,
         "contiguous bf16": 300.0,
@@ -111,6 +113,7 @@ def test_auto_picks_the_measured_faster_layout_and_fp32_on_cpu(tmp_path, monkeyp
 
 def test_the_probe_measures_without_changing_the_random_draws(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv(numerics.APPLIED_ENV, "native")
     torch.manual_seed(5)
     expected = torch.rand(3)
     torch.manual_seed(5)

@@ -44,9 +44,19 @@ def test_ddp_shares_are_the_single_process_batches():
     assert single != [b[0].tolist() for b in _train_loader(data, cfg, 124, SINGLE)]  # the epoch seed reshuffles
 
 
+UNIT_ROUNDOFF = 2.0**-24
+"""float32's unit roundoff u: a sum of n terms is off by at most about n * u of the sum of their magnitudes."""
+
+
 @pytest.mark.slow
+@pytest.mark.numerics
 def test_train_stage_with_nproc_2_runs_torchrun_and_matches_one_process(tmp_path):
-    variants = {"one": DDP_VARIANT, "two": {**DDP_VARIANT, "nproc": 2}}
+    """One SGD step on the same 16 images: 2 processes x 8 (gloo all-reduce) vs 1 process x 16 differ only in the
+    order of the gradient's sums, so the weights agree to n * u of the step (n: the terms a gradient element sums,
+    batch x the largest layer's output positions), a bound from float32 and the computation's length, not a
+    tolerance tuned on one machine."""
+    one_step = {**DDP_VARIANT, "epochs": 1, "train_images": 16}
+    variants = {"one": one_step, "two": {**one_step, "nproc": 2}}
     project = make_project(tmp_path / "p", deep_merge(TINY_OVERRIDES, {"variants": variants, "report": {"claims": []}}))
     env = {"PYTHONPATH": str(project / "src"), "FINEGRAIN_THREADS": "1", "OMP_NUM_THREADS": "1"}
     run([sys.executable, "stages/prepare.py"], project, env=env)
@@ -62,14 +72,19 @@ def test_train_stage_with_nproc_2_runs_torchrun_and_matches_one_process(tmp_path
     two_state = torch.load(models / "two" / "seed0" / "last.pt", weights_only=True)["state_dict"]
     seed_everything(0)
     init = create_model("small_cnn", 6, model_args={"norm": "group"}).state_dict()
-    moved = max((one_state[k] - init[k]).abs().max().item() for k in init)
-    assert moved > 0.05, moved  # 18 steps really trained
+    size = TINY_OVERRIDES["train"]["image_size_px"]
+    n = one_step["batch_size"] * size * size  # the first conv's weight gradient sums batch x 32 x 32 products
+    trained = 0
     for key, value in one_state.items():
-        torch.testing.assert_close(two_state[key], value, atol=1e-5, rtol=0, msg=key)
+        step = (value - init[key]).abs().max().item()  # 0 for buffers (e.g. the input normalisation)
+        trained += step > 0
+        torch.testing.assert_close(two_state[key], value, atol=n * UNIT_ROUNDOFF * step, rtol=0, msg=key)
+    assert trained >= len([k for k in one_state if k.endswith("weight")])  # the step moved every weight
     hist_one = pd.read_csv(models / "one" / "seed0" / "history.csv")
     hist_two = pd.read_csv(models / "two" / "seed0" / "history.csv")
-    for col in ("train_loss", "train_acc", "val_loss", "val_acc"):  # all-reduced over both processes' shares
-        assert hist_two[col].tolist() == pytest.approx(hist_one[col].tolist(), abs=1e-5), col
+    assert hist_two["train_acc"].tolist() == hist_one["train_acc"].tolist()  # the same weights predicted
+    batch = one_step["batch_size"]  # the step's loss: a mean of 16 vs the mean of two means of 8
+    assert hist_two["train_loss"].tolist() == pytest.approx(hist_one["train_loss"].tolist(), rel=batch * UNIT_ROUNDOFF)
     assert not (project / "data" / "ckpt" / "two").exists()  # rank 0 cleaned the resume state
     assert sorted(p.name for p in (project / "data" / "live").iterdir()) == ["one", "two"]
 

@@ -14,6 +14,7 @@ from finegrain.models.factory import create_model
 from finegrain.models.head_block import head_block_name
 from finegrain.runtime import seed_everything
 from finegrain.train import features as feats
+from finegrain.train.compute import Compute
 from finegrain.train.config import TrainCfg
 from finegrain.train.loop import fit
 
@@ -55,7 +56,9 @@ def _feature_dir(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("extra", [{}, {"ema": {"decay": 0.9}}], ids=["plain", "ema"])
 def test_cached_head_training_equals_backbone_every_epoch(tmp_path, extra):
-    """With EMA too: the head's EMA scored on cached features is the whole model's EMA (the backbone is frozen)."""
+    """With EMA too: the head's EMA scored on cached features is the whole model's EMA (the backbone is frozen).
+    Bit for bit on any machine: the features are extracted in the batches training and validation use (40 images:
+    full batches), and a batch's per-image results do not depend on its order or on autograd."""
     cfg = _cfg(**extra)
     train_set, val_set = _sets(cfg)
     cpu = torch.device("cpu")
@@ -66,17 +69,20 @@ def test_cached_head_training_equals_backbone_every_epoch(tmp_path, extra):
     cached_model = _model(cfg)
     assert feats.cache_plan(cfg, cached_model) == (True, True)
     assert head_block_name(cached_model) == "classifier"  # Dropout + Linear: the dropout trains with the head
-    cached = feats.cached_features(cached_model, cfg, train_set, val_set, 0, cpu, [], paths.FEATURES, batch_size=16)
+    layout = Compute.of(cfg, cpu).memory_format  # the training's layout (auto: a probe under native numerics)
+    cached = feats.cached_features(
+        cached_model, cfg, train_set, val_set, 0, cpu, [], paths.FEATURES, memory_format=layout
+    )
     assert cached.train.features.shape == (1, 40, 1280) and cached.val.features.shape == (1, 16, 1280)
     hist_c, best_c = fit(cached_model, train_set, val_set, cfg, 0, cpu, tmp_path / "cached.pt", features=cached)
 
     for row_std, row_c in zip(hist_std.rows, hist_c.rows, strict=True):
         for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
-            assert row_c[key] == pytest.approx(row_std[key], rel=1e-4, abs=1e-5), key
+            assert row_c[key] == row_std[key], key  # exact: the same batches compute the same features
     head = "net.classifier.1.weight"
     assert not torch.allclose(best_std[head], _model(cfg).state_dict()[head])  # the head did train
     for key, value in standard.state_dict().items():
-        torch.testing.assert_close(cached_model.state_dict()[key], value, atol=1e-5, rtol=1e-4, msg=key)
+        assert torch.equal(cached_model.state_dict()[key], value), key
     assert hist_c.best_epoch == hist_std.best_epoch
 
 
@@ -107,6 +113,8 @@ def test_cache_key_follows_weights_and_backbone(tmp_path):
     assert feats.cache_dir(_cfg(model="efficientnet_lite0"), [weights], paths.FEATURES) != key_a
     weights.write_bytes(b"b")
     assert feats.cache_dir(_cfg(), [weights], paths.FEATURES) != key_a
+    key_b = feats.cache_dir(_cfg(), [weights], paths.FEATURES, "contiguous 8/16 portable 2")
+    assert feats.cache_dir(_cfg(), [weights], paths.FEATURES, "channels_last 8/16 native 2") != key_b  # other bits
 
 
 def test_augmented_views_are_cached_and_drawn_per_epoch():
@@ -153,7 +161,7 @@ def test_cached_val_equals_the_backbone_every_epoch_whatever_the_training_augmen
     hist_c, _ = fit(model, train_set, val_set, cfg, 0, cpu, tmp_path / "cached.pt", features=cached)
     for row_std, row_c in zip(hist_std.rows, hist_c.rows, strict=True):
         for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
-            assert row_c[key] == pytest.approx(row_std[key], rel=1e-4, abs=1e-5), key
+            assert row_c[key] == row_std[key], key  # exact: the same batches compute the same features
 
 
 @pytest.mark.parametrize(

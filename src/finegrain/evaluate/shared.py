@@ -33,7 +33,9 @@ class SharedBackbone:
             model.to(self.device)
             t0 = time.perf_counter()
             with self.compute.autocast_context(self.device):
-                self.features, self.labels = extract(model, block, self.dataset, self.device, self.batch_size)
+                self.features, self.labels = extract(
+                    model, block, self.dataset, self.device, self.batch_size, self.compute.memory_format
+                )
             self.img_per_s = len(self.labels) / max(time.perf_counter() - t0, 1e-9)
             self.backbone = {k: v.detach().clone() for k, v in backbone.items()}
         model.eval()

@@ -43,8 +43,16 @@ def head_block_name(model: Classifier) -> str:
     return name
 
 
-def extract(model: Classifier, block: nn.Module, dataset: Dataset, device: torch.device, batch_size: int):
-    """(features at the head block's input, labels) of every item, the model in eval mode.
+def extract(
+    model: Classifier,
+    block: nn.Module,
+    dataset: Dataset,
+    device: torch.device,
+    batch_size: int,
+    memory_format: torch.memory_format = torch.contiguous_format,
+):
+    """(features at the head block's input, labels) of every item, the model in eval mode, in `memory_format` (the
+    layout the features' consumer runs the model in: a layout changes a convolution's sums).
 
     Checks on the first batch that the head block's output is the model's output, so the head alone is equivalent.
     """
@@ -53,13 +61,15 @@ def extract(model: Classifier, block: nn.Module, dataset: Dataset, device: torch
     feats, labels = [], []
     was_training = model.training
     model.eval()
+    model.to(memory_format=memory_format)
     try:
         with torch.inference_mode():
             batches = Ahead(DataLoader(dataset, batch_size=batch_size, shuffle=False))
             total = math.ceil(len(dataset) / batch_size)
             for images, targets in progress(batches, "features", unit="batch", total=total):
                 before = rng_states() if not feats else None
-                logits = model(images.to(device))
+                x = images.to(device)
+                logits = model(x.contiguous(memory_format=memory_format) if x.ndim == 4 else x)
                 if len(captured) != 1 or captured[0].ndim != 2:
                     raise ConfigError(f"features.cache: the head of {model.name!r} does not take flat features")
                 batch = captured.pop()
@@ -73,5 +83,6 @@ def extract(model: Classifier, block: nn.Module, dataset: Dataset, device: torch
     finally:
         batches.close()
         hook.remove()
+        model.to(memory_format=torch.contiguous_format)
         model.train(was_training)
     return torch.cat(feats), torch.cat(labels).long()

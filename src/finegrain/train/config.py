@@ -174,6 +174,12 @@ class TrainCfg(Strict):
         return v
 
     @property
+    def val_batch_size(self) -> int:
+        """Validation batches (no gradients): twice the training batch. Cached validation features are extracted
+        in the same batches, so they are the bits validation computes (a batch size can change a kernel's sums)."""
+        return self.batch_size * 2
+
+    @property
     def batch_sampler(self) -> Literal["random", "pk"]:
         """`sampler` resolved: auto is pk for the triplet losses (every anchor gets a positive), else random."""
         if self.sampler == "auto":

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
+from finegrain import numerics
 from finegrain.engine.loop import epoch_seed
 from finegrain.models.factory import Classifier
 from finegrain.models.head_block import HeadOnly, extract, head_block_name
@@ -39,8 +40,8 @@ from finegrain.train.config import TrainCfg
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
-"""Bump when the stored format or the extraction changes: old caches are then ignored."""
+CACHE_VERSION = 2
+"""Bump when the stored format or the extraction changes: old caches are then ignored (2: val in val batches)."""
 
 
 def stochastic_modules(model: Classifier, block_name: str) -> list[str]:
@@ -120,14 +121,24 @@ def _ids_digest(dataset: Dataset) -> str:
     return hashlib.sha256(ids.encode()).hexdigest()[:16]
 
 
-def cache_dir(cfg: TrainCfg, inputs: list[Path], root: Path) -> Path:
-    """<root>/<key>: one directory per backbone (model, weights, mods) and input data."""
+def cache_dir(cfg: TrainCfg, inputs: list[Path], root: Path, arithmetic: str = "") -> Path:
+    """<root>/<key>: one directory per backbone (model, weights, mods), input data and `arithmetic` (what decides
+    the features' bits: layout, batches, numerics, threads)."""
     backbone = {k: getattr(cfg, k) for k in ("model", "init", "model_args", "mods", "image_size_px")}
-    return root / run_key({**backbone, "version": CACHE_VERSION, "torch": torch.__version__}, inputs)
+    key = {**backbone, "version": CACHE_VERSION, "torch": torch.__version__, "arithmetic": arithmetic}
+    return root / run_key(key, inputs)
 
 
 def load_or_extract(
-    model: Classifier, block: nn.Module, dataset: Dataset, path: Path, views: int, seed: int, device, batch_size: int
+    model: Classifier,
+    block: nn.Module,
+    dataset: Dataset,
+    path: Path,
+    views: int,
+    seed: int,
+    device,
+    batch_size: int,
+    memory_format: torch.memory_format = torch.contiguous_format,
 ) -> FeatureSplit:
     """The split's cached features, computed (`views` passes, view v seeded with seed + v) and saved on a miss."""
     if path.is_file():
@@ -138,7 +149,7 @@ def load_or_extract(
     for view in range(views):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed + view)
-            feats, labels = extract(model, block, dataset, device, batch_size)
+            feats, labels = extract(model, block, dataset, device, batch_size, memory_format)
         passes.append(feats)
     split = FeatureSplit(torch.stack(passes), labels)
     save_state(path, {"features": split.features, "labels": split.labels})
@@ -156,25 +167,33 @@ def cached_features(
     inputs: list[Path],
     cache_root: Path,
     batch_size: int | None = None,
+    memory_format: torch.memory_format = torch.contiguous_format,
 ) -> CachedFeatures:
     """Train (unless `train_set` is None: not cached) and val features of `model`'s frozen backbone (train: its
     transform, `views` views when augmented), cached under `cache_root` (data/features).
 
-    Batches of `batch_size` (default: the training batch; on 1 CPU thread lite0 at 112 px ran 38-52 img/s in
-    batches of 32 vs 27-28 in batches of 128).
+    Training features in batches of `batch_size` (default: the training batch, so full batches compute the bits
+    the training's batches would; on 1 CPU thread lite0 at 112 px ran 38-52 img/s in batches of 32 vs 27-28 in
+    batches of 128), validation features in validation's (`cfg.val_batch_size`), both in the training's
+    `memory_format`: the same bits as running the backbone every epoch.
     """
     batch_size = batch_size or cfg.batch_size
     model.to(device)
     head = HeadOnly(model)
-    root = cache_dir(cfg, inputs, cache_root)
+    arithmetic = f"{memory_format} {batch_size}/{cfg.val_batch_size} {numerics.applied()} {torch.get_num_threads()}"
+    root = cache_dir(cfg, inputs, cache_root, arithmetic)
     train = None
     if train_set is not None:
         augmented = cfg.augment != "none"
         views = cfg.features.views if augmented else 1
         view_seed = epoch_seed(seed, 0) if augmented else 0  # view v: epoch_seed(seed, v), as epoch v of a fit
         train_name = f"train-{_ids_digest(train_set)}-{cfg.augment}-v{views}-s{view_seed}.pt"
-        train = load_or_extract(model, head.block, train_set, root / train_name, views, view_seed, device, batch_size)
+        train = load_or_extract(
+            model, head.block, train_set, root / train_name, views, view_seed, device, batch_size, memory_format
+        )
         train.augmented = augmented
     val_name = f"val-{_ids_digest(val_set)}-eval.pt"
-    val = load_or_extract(model, head.block, val_set, root / val_name, 1, 0, device, batch_size)
+    val = load_or_extract(
+        model, head.block, val_set, root / val_name, 1, 0, device, cfg.val_batch_size, memory_format
+    )
     return CachedFeatures(head, train, val)

@@ -251,7 +251,7 @@ class _SeedRun:
             val_set = Subset(val_set, range(dist.rank, len(val_set), dist.world))
         self.val_loader = DataLoader(
             val_set,
-            batch_size=cfg.batch_size * 2,
+            batch_size=cfg.val_batch_size,
             num_workers=0 if features is not None else cfg.num_workers,
             pin_memory=self.pin,
         )

@@ -23,6 +23,7 @@ from finegrain.params import Params
 from finegrain.runtime import configure_threads, resolve_device, seed_everything
 from finegrain.train import distributed
 from finegrain.train.checkpoint import load_state, run_key
+from finegrain.train.compute import Compute
 from finegrain.train.config import TrainCfg
 from finegrain.train.features import cache_plan, cached_features
 from finegrain.train.loop import Diverged, fit
@@ -119,7 +120,10 @@ def _train_seeds(
         train_cached, val_cached = cache_plan(cfg, model)
         if not dist.active and val_cached:
             cached_train = train_set if train_cached else None
-            features = cached_features(model, cfg, cached_train, val_set, run_seed, device, inputs, where.features)
+            layout = Compute.of(cfg, device).memory_format  # the training's: the features are its bits
+            features = cached_features(
+                model, cfg, cached_train, val_set, run_seed, device, inputs, where.features, memory_format=layout
+            )
             if features.augmented_views:
                 summary["features"] = {"augmented_views": features.augmented_views}
         live = open_live(live_dir if i == 0 else seed_dir(out_dir, seed) / "live") if dist.main else None
