@@ -7,8 +7,8 @@ process (the settings are read when the libraries load), printing images/s and t
 Compare two modes as whole processes (several runs each, medians, A/B ratio) with any process timer, e.g.
 `hyperfine 'python bench/numerics.py --numerics portable --model dcgan' '... native ...'`; `--mkl` overrides the
 MKL code path of portable (COMPATIBLE) to measure what that one pin costs. Models: small_cnn and
-tf_efficientnet_lite0 (a classifier's training step at --px), dcgan and ddpm (the generate stage's steps at the
-default params' sizes).
+tf_efficientnet_lite0 (a classifier's training step at --px), dcgan and ddpm (the generate stage's steps as
+params.yaml sets them).
 """
 
 from __future__ import annotations
@@ -57,10 +57,10 @@ def _classifier_step(name: str, px: int, batch: int):
 def _generator_step(method: str, batch: int):
     import torch
 
-    from finegrain.generate.config import GenerateCfg
     from finegrain.generate.run import build_method
+    from finegrain.params import load_params
 
-    cfg = GenerateCfg()
+    cfg = load_params(Path(__file__).resolve().parents[1] / "params.yaml").generate  # the default run's sizes
     size = getattr(cfg, method).size_px
     model = build_method(method, cfg, 6, 600)
     x, y = torch.rand(batch, 3, size, size) * 2 - 1, torch.arange(batch) % 6

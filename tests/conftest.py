@@ -35,6 +35,26 @@ import torch  # noqa: E402
 
 torch.set_num_threads(1)
 
+NUMERICS_MODULES = {
+    # float results of two code paths, or of a model against a reference, compared: what a machine's arithmetic
+    # could break. CI runs them a second time under native numerics (the CPU's own instruction set), see .ci/run.
+    "test_numerics.py", "train/test_features.py", "train/test_compute.py", "train/test_prefetch.py",
+    "train/test_ddp.py", "train/test_multinode.py", "train/test_recipe.py", "train/test_syncs.py",
+    "evaluate/test_eval_batch.py", "evaluate/test_eval_compute.py", "augment/test_batched.py", "augment/test_mix.py",
+    "models/test_lite_weights.py", "models/test_deform.py", "models/test_attention.py", "explain/test_sharpness.py",
+    "adversarial/test_attacks.py", "losses/test_triplet.py", "losses/test_create_loss.py", "generate/test_quality.py",
+    "ssl/test_simclr.py",
+}  # fmt: skip
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Mark every test of NUMERICS_MODULES `numerics` (pytest -m numerics)."""
+    for item in items:
+        relative = Path(str(item.fspath)).resolve().relative_to(REPO / "tests").as_posix()
+        if relative in NUMERICS_MODULES:
+            item.add_marker(pytest.mark.numerics)
+
+
 TINY_OVERRIDES = {
     "data": {"synthetic": {"train_per_class": 24, "val_per_class": 8, "test_per_class": 10, "size_px": 64}},
     "prepare": {"size_px": 64},

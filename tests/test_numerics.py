@@ -57,7 +57,6 @@ def _probe(mode: str, env: dict | None = None, one_core: bool = False) -> tuple[
     return capability, int(threads), digest
 
 
-@pytest.mark.numerics
 def test_portable_gives_the_same_bits_whatever_the_cpu_offers_and_its_core_count():
     reference = _probe("portable")
     assert reference[:2] == ("AVX2", numerics.REFERENCE_THREADS)
@@ -65,7 +64,6 @@ def test_portable_gives_the_same_bits_whatever_the_cpu_offers_and_its_core_count
     assert _probe("portable", one_core=True) == reference  # one core: still the reference thread count
 
 
-@pytest.mark.numerics
 def test_native_follows_the_cpu_so_a_capped_instruction_set_simulates_another_machine():
     native = _probe("native")
     lower = _probe("native", env=LOWER)

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import run
+from conftest import dvc, run
 
 from finegrain import checks, paths
 from finegrain.data.shards import open_split, read_meta
@@ -90,8 +90,13 @@ def test_variant_trains_on_augmented_data_from_the_simclr_backbone_with_fgsm(tin
     )
 
 
-def test_generate_rerun_gives_the_same_quality_metrics(tiny_project):
-    """Same seed on CPU -> byte-identical metrics/generate.json (judge, generators, EMA, FID and KID subsets)."""
-    first = (tiny_project / "metrics" / "generate.json").read_bytes()
-    run([sys.executable, "stages/generate.py"], tiny_project, env={"FINEGRAIN_THREADS": "1"})
-    assert (tiny_project / "metrics" / "generate.json").read_bytes() == first
+def test_generate_rerun_gives_the_same_quality_metrics(tiny_project, tmp_path):
+    """Same seed on CPU -> byte-identical metrics/generate.json (judge, generators, EMA, FID and KID subsets) and
+    numerics record. In a clone: the shared tiny project stays as reproduced (its timings would change)."""
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(tiny_project), str(clone)], tmp_path)
+    dvc(clone, "config", "--local", "cache.dir", str(tiny_project / ".dvc" / "cache"))
+    dvc(clone, "checkout")
+    run([sys.executable, "stages/generate.py"], clone, env={"FINEGRAIN_THREADS": "1"})
+    for path in ("metrics/generate.json", "metrics/numerics/generate.json"):
+        assert (clone / path).read_bytes() == (tiny_project / path).read_bytes(), path

@@ -442,3 +442,20 @@ def test_claims_forced_inconclusive_are_left_out_of_the_holm_family(tmp_path):
     idle, learned = judge_claims(params, *_dirs(tmp_path))
     assert idle.p is None and idle.p_holm is None and idle.size == "" and idle.sensitivity == {}
     assert learned.p_holm == pytest.approx(learned.p)  # a family of one
+
+
+def test_a_claim_says_which_upstream_artefact_its_interval_leaves_out():
+    from finegrain.report.claims_report import replication_note
+
+    variants = {
+        "full": {"data": "prepared", "init": "none"},
+        "crop": {"data": "cropped", "init": "none"},
+        "gen": {"data": "augmented", "init": "none"},
+        "ssl": {"data": "prepared", "init": "simclr"},
+    }
+    params = Params(variants=variants, generate={"augment": {"method": "ddpm"}})
+    assert replication_note(params, ["ssl", "full"]) == ""  # one SimCLR backbone per seed: inside the interval
+    assert replication_note(params, ["crop", "full"]) == "; trained once, so outside the interval: one detector"
+    assert replication_note(params, ["gen", "crop"]).endswith("one detector, one DDPM run")
+    no_detector = Params(variants=variants, crop={"mode": "gt"})
+    assert replication_note(no_detector, ["crop", "full"]) == ""

@@ -49,7 +49,6 @@ UNIT_ROUNDOFF = 2.0**-24
 
 
 @pytest.mark.slow
-@pytest.mark.numerics
 def test_train_stage_with_nproc_2_runs_torchrun_and_matches_one_process(tmp_path):
     """One SGD step on the same 16 images: 2 processes x 8 (gloo all-reduce) vs 1 process x 16 differ only in the
     order of the gradient's sums, so the weights agree to n * u of the step (n: the terms a gradient element sums,

@@ -133,9 +133,24 @@ def judge_claims(
         reason = unreadable_reason(claim.metric, [loaded[n][0] for n in names], list(perfs.values()), techniques)
         if reason:
             verdict = unreadable(verdict, reason)
-        verdict.scale = scale_of(params, names, perfs)
+        verdict.scale = scale_of(params, names, perfs) + replication_note(params, names)
         verdicts.append(verdict)
     return adjust(verdicts)
+
+
+def replication_note(params: Params, names: list[str]) -> str:
+    """What a claim's interval does not cover: upstream stochastic artefacts trained once (the detector of crops, the
+    generator of added images), while SimCLR backbones are one per seed (variant seed k loads backbone k)."""
+    once = []
+    inputs = {params.variant(n).data for n in names}
+    cropped = {"cropped", "cropped_square"} | ({"augmented"} if params.generate.input != "prepared" else set())
+    if params.crop.mode == "mmdet" and params.crop.detector.train and inputs & cropped:
+        once.append("one detector")
+    if "augmented" in inputs:
+        once.append(f"one {params.generate.augment.method.upper()} run")
+    if not once:
+        return ""
+    return f"; trained once, so outside the interval: {', '.join(once)}"
 
 
 def unreadable(verdict: Verdict, reason: str) -> Verdict:
