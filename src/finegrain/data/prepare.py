@@ -9,13 +9,13 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
 
 from finegrain.atomic import atomic_dir, write_json
 from finegrain.data.catalog import SPLITS
 from finegrain.data.images import BadImage, open_rgb, square_resize
 from finegrain.data.records import RawDataset, Record
 from finegrain.data.shards import ShardWriter, box_columns, write_dataset
+from finegrain.engine.progress import progress
 from finegrain.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ def prepare_dataset(
 
 
 def _collect(results, by_id, raw, writers, skipped, total) -> None:
-    for rid, arr, box, orig, reason in tqdm(results, total=total, desc="prepare", unit="img", mininterval=2):
+    for rid, arr, box, orig, reason in progress(results, "prepare", total=total, unit="img"):
         record = by_id[rid]
         if arr is None:
             skipped.append({"id": rid, "path": str(record.path) if record.path else None, "reason": reason})
