@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 
 from finegrain import checks
+from finegrain.models.names import LITE_MODELS
 from finegrain.params import Params
 from finegrain.report.claims import Verdict
 from finegrain.train.config import TrainCfg
@@ -18,12 +19,19 @@ DATA = {
     "cropped": "detector crops",
     "cropped_square": "square detector crops",
 }
-INIT = {"none": "from scratch", "hub": "ImageNet init (hub)", "lite0": "ImageNet init", "simclr": "SimCLR init"}
+INIT = {
+    "none": "from scratch",
+    "hub": "ImageNet init (hub)",
+    **{lite: "ImageNet init" for lite in LITE_MODELS},  # the model's name says which EfficientNet-Lite
+    "simclr": "SimCLR init",
+}
+"""Words for every init the schema allows (models.names.INITS; a test checks none is missing)."""
 MODE = {"frozen": "linear probe", "two_phase": "head, then fine-tuned", "full": ""}
 
 
-def demonstrates(cfg: TrainCfg, params: Params) -> str:
-    """A variant in words: model, init, how it trains and on what, e.g. 'small_cnn from scratch on detector crops'."""
+def demonstrates(cfg: TrainCfg, params: Params, upsampled: dict | None = None) -> str:
+    """A variant in words: model, init, how it trains and on what, e.g. 'small_cnn from scratch on detector crops';
+    `upsampled`: what train recorded when image_size_px was above the stored images' size."""
     data = DATA.get(cfg.data) or (
         f"{DATA[params.generate.input]} + {params.generate.augment.method.upper()} images"
         if cfg.data == "augmented"
@@ -38,11 +46,16 @@ def demonstrates(cfg: TrainCfg, params: Params) -> str:
         extras.append(cfg.mix.mode)
     if cfg.train_images:
         extras.append(f"{cfg.train_images} train images")
+    if upsampled:
+        extras.append(f"{upsampled['stored_px']} px images upsampled to {upsampled['size_px']}")
     return " ".join(words) + (f" ({', '.join(extras)})" if extras else "")
 
 
-def summary_rows(params: Params, table: list[dict], variant_checks: dict[str, dict]) -> list[dict]:
-    """[{variant, demonstrates, test_top1, works}] with `works` '✓' or '✗ <figures>' over every check."""
+def summary_rows(
+    params: Params, table: list[dict], variant_checks: dict[str, dict], upsampled: dict[str, dict] | None = None
+) -> list[dict]:
+    """[{variant, demonstrates, test_top1, works}] with `works` '✓' or '✗ <figures>' over every check; `upsampled`:
+    the variants train recorded as trained on upsampled images (variant -> its record)."""
     rows = []
     for record in table:
         name = record["variant"]
@@ -53,7 +66,7 @@ def summary_rows(params: Params, table: list[dict], variant_checks: dict[str, di
         rows.append(
             {
                 "variant": name,
-                "demonstrates": demonstrates(params.variant(name), params),
+                "demonstrates": demonstrates(params.variant(name), params, (upsampled or {}).get(name)),
                 "test top-1 %": f"{top1} (n={record['seeds']})",
                 "works": _works(found, broken),
             }
