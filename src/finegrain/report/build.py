@@ -11,7 +11,13 @@ import pandas as pd
 from finegrain.atomic import atomic_dir
 from finegrain.errors import DataError
 from finegrain.params import Params
-from finegrain.report.claims_report import claims_frame, claims_json, claims_markdown, judge_claims, variant_checks
+from finegrain.report.claims_report import (
+    claims_frame,
+    claims_json,
+    claims_markdown,
+    judge_claims,
+    trained_summary,
+)
 from finegrain.report.figures import confusion_png, robustness_png
 from finegrain.report.html import Section, render
 from finegrain.report.summary import summary_html, summary_markdown, summary_rows, verdict_rows
@@ -185,10 +191,12 @@ def build_report(
     verdicts = judge_claims(params, metrics_dir, perf_dir, models_dir)
     claims = claims_frame(verdicts) if verdicts else None
     tables = report_tables(params)
+    trained = {n: trained_summary(n, models_dir) for n in params.variants}
     shown = summary_rows(
         params,
         [{"variant": n, **load_variant(n, metrics_dir, perf_dir)[0]} for n in params.variants],
-        {n: variant_checks(n, models_dir) for n in params.variants},
+        {n: record.get("checks", {}) for n, record in trained.items()},
+        {n: record["upsampled"] for n, record in trained.items() if "upsampled" in record},
     )
     claimed = verdict_rows(verdicts)
     with atomic_dir(out_dir) as tmp:

@@ -11,6 +11,7 @@ import torch
 
 from finegrain import checks
 from finegrain.atomic import atomic_dir, write_json
+from finegrain.data.resolution import stored_size_key, upsampling
 from finegrain.data.shards import ShardSplit, open_split
 from finegrain.data.tensors import resize_uint8, to_device
 from finegrain.engine.live import log_metrics, open_live
@@ -75,6 +76,11 @@ def pretrain(params: Params, data_dir: Path, out_dir: Path, live_dir: Path, ckpt
     device = resolve_device(params.base.device)
     seed_everything(params.base.seed)
     src = data_dir
+    upsampled = upsampling(
+        src, cfg.image_size_px, "pretrain.image_size_px", stored_size_key(cfg.input, params.generate.input)
+    )
+    if upsampled is not None:
+        log.warning("%s", upsampled.message("pretrain trains SimCLR"))
     train_split, val_split = open_split(src, "train"), open_split(src, "val")
     train_x, train_y = _stack(train_split)
     val_x, val_y = _stack(val_split)
@@ -154,6 +160,8 @@ def pretrain(params: Params, data_dir: Path, out_dir: Path, live_dir: Path, ckpt
         "input": cfg.input,
         "device": str(next(model.parameters()).device),
     }
+    if upsampled is not None:
+        metrics["upsampled"] = upsampled.to_dict()
     metrics["check"] = checks.simclr(metrics).to_dict()
     _save_backbone(out_dir, cfg, backbone, split_timings(metrics)[0])  # no timings: same run, same bytes
     state_path.unlink(missing_ok=True)
