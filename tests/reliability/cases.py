@@ -24,6 +24,7 @@ MODULES = (
     "test_rel_downloads",
     "test_rel_params",
     "test_rel_runs",
+    "test_rel_edits",
     "test_rel_train",
     "test_rel_security",
 )
