@@ -736,3 +736,34 @@ def test_nested_images_inside_classes(tmp_path):
         (flat / c).rename(root / c / f"batch_{c}")
     images = prepared_ok_at(tmp_path, root)
     assert sorted({row["class_name"] for row, _ in images.values()}) == ["a", "b"] and len(images) == 8
+
+
+@case(
+    "Data",
+    "images smaller than the stored size (24x20 px photos, prepare.size_px: 32), then a variant at image_size_px: "
+    "24 (below the stored 32, above the photos' own 20)",
+    "prepare.size_px (32) is above the median short side of the images (20 px): data/prepared stores them "
+    "upsampled 1.6x per side; set prepare.size_px to 20 unless that is the intent",
+    "a warning from prepare; the images' median short side is kept in data/prepared/meta.json "
+    "(`source_short_side_px`), so train warns too: \"variants.cnn.image_size_px (24) is above the source images' "
+    'median short side (20): train@cnn trains on images upsampled 1.2x per side ..." and records it in '
+    "summary.json (before: no word, e.g. CIFAR-10's 32 px images stored at the default 128 px and trained at 64)",
+)
+def test_images_smaller_than_the_stored_size(tmp_path):
+    overrides = folder_params(class_tree(tmp_path / "photos", classes=("a", "b", "c")), size_px=32)
+    overrides["data"].update(val_fraction=0.25)
+    overrides.update(
+        train={"epochs": 1, "image_size_px": 24, "batch_size": 2, "augment": "none"},
+        variants={"cnn": {"data": "prepared", "init": "none"}},
+    )
+    project = tmp_path / "project"
+    write_params(project, overrides)
+    out = run_stage_here(project, "prepare")
+    assert out.code == 0 and out.warnings == [expect(test_images_smaller_than_the_stored_size)]
+    trained = run_stage_here(project, "train", "cnn")
+    assert trained.code == 0 and trained.warnings == [
+        "variants.cnn.image_size_px (24) is above the source images' median short side (20): train@cnn trains on "
+        "images upsampled 1.2x per side; lower variants.cnn.image_size_px unless that is the intent"
+    ]
+    summary = json.loads((project / "data" / "models" / "cnn" / "summary.json").read_text())
+    assert summary["upsampled"]["stored_px"] == 20

@@ -83,7 +83,13 @@ def prepare_dataset(
         for split in ("train", "test"):
             if counts[split] == 0:
                 raise DataError(f"dataset {raw.name!r}: split {split!r} has no images after decoding")
-        meta = {"dataset": raw.name, "class_names": raw.class_names, "size_px": size_px}
+        source_px = source_short_side(rows, size_px)
+        meta = {
+            "dataset": raw.name,
+            "class_names": raw.class_names,
+            "size_px": size_px,
+            "source_short_side_px": source_px,  # the images' own resolution: finegrain.data.resolution
+        }
         write_dataset(tmp, rows, meta)
         _check_classes(raw, writers, skipped)
         report = {
@@ -93,11 +99,27 @@ def prepare_dataset(
             "classes": len(raw.class_names),
         }
         write_json(tmp / "skipped.json", skipped)
+    if source_px < size_px:
+        log.warning(
+            "prepare.size_px (%d) is above the median short side of the images (%d px): %s stores them upsampled "
+            "%.3gx per side; set prepare.size_px to %d unless that is the intent",
+            size_px,
+            source_px,
+            out_dir,
+            size_px / source_px,
+            source_px,
+        )
     for item in skipped[:20]:
         log.warning("skipped %s: %s", item["id"], item["reason"])
     if skipped:
         log.warning("skipped %d unreadable image(s); the list is in %s", len(skipped), out_dir / "skipped.json")
     return report
+
+
+def source_short_side(rows: list[dict], size_px: int) -> int:
+    """The median short side of the original images (`orig_w`, `orig_h` of each row; `size_px` when none)."""
+    sides = [min(row["orig_w"], row["orig_h"]) for row in rows if row["orig_w"] and row["orig_h"]]
+    return int(np.median(sides)) if sides else size_px
 
 
 def _collect(results, by_id, raw, writers, skipped, total) -> None:

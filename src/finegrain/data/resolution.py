@@ -25,9 +25,14 @@ def stored_size_key(data: str, generate_input: str) -> str:
     return STORED_SIZE_KEYS[generate_input if data == "augmented" else data]
 
 
+SOURCE = "the source images' median short side"
+"""`stored_key` of an upsampling limited by the images themselves (prepare's meta.json `source_short_side_px`)."""
+
+
 @dataclass(frozen=True)
 class Upsampling:
-    """`size_key` asks for `size_px`, above the `stored_px` that `stored_key` stored the images at."""
+    """`size_key` asks for `size_px`, above the `stored_px` that `stored_key` stored the images at (or SOURCE: the
+    original images are that small, whatever the stored size)."""
 
     size_key: str
     size_px: int
@@ -40,10 +45,10 @@ class Upsampling:
 
     def message(self, who: str) -> str:
         """One line: both keys, their values, what `who` (e.g. 'train@cnn trains') does, and the way out."""
+        raise_it = "" if self.stored_key == SOURCE else f" or raise {self.stored_key}"
         return (
             f"{self.size_key} ({self.size_px}) is above {self.stored_key} ({self.stored_px}): {who} on images "
-            f"upsampled {self.factor:.3g}x per side; lower {self.size_key} or raise {self.stored_key} unless that "
-            "is the intent"
+            f"upsampled {self.factor:.3g}x per side; lower {self.size_key}{raise_it} unless that is the intent"
         )
 
     def to_dict(self) -> dict:
@@ -51,8 +56,14 @@ class Upsampling:
 
 
 def upsampling(data_dir: Path, size_px: int, size_key: str, stored_key: str) -> Upsampling | None:
-    """The upsampling of images read from `data_dir` (its meta.json `size_px`) to `size_px`, or None."""
-    stored = int(read_meta(data_dir)["size_px"])
+    """The upsampling of images read from `data_dir` to `size_px`, or None: above its meta.json `size_px` (set by
+    `stored_key`), or above `source_short_side_px`, the median short side of the original images prepare recorded
+    (data inputs made from data/prepared keep it) when that is smaller."""
+    meta = read_meta(data_dir)
+    stored = int(meta["size_px"])
+    source = meta.get("source_short_side_px")
+    if source is not None and int(source) < stored:
+        stored, stored_key = int(source), SOURCE
     return Upsampling(size_key, size_px, stored_key, stored) if size_px > stored else None
 
 
