@@ -19,6 +19,8 @@ DATA = {
     "cropped": "detector crops",
     "cropped_square": "square detector crops",
 }
+CROPS = {"mmdet": "detector", "gt": "ground-truth box", "none": "full-frame"}
+"""What the crops of each crop.mode are cut by (crop.mode none: the whole frame, resized to crop.size_px)."""
 INIT = {
     "none": "from scratch",
     "hub": "ImageNet init (hub)",
@@ -32,10 +34,10 @@ MODE = {"frozen": "linear probe", "two_phase": "head, then fine-tuned", "full": 
 def demonstrates(cfg: TrainCfg, params: Params, upsampled: dict | None = None) -> str:
     """A variant in words: model, init, how it trains and on what, e.g. 'small_cnn from scratch on detector crops';
     `upsampled`: what train recorded when image_size_px was above the stored images' size."""
-    data = DATA.get(cfg.data) or (
-        f"{DATA[params.generate.input]} + {params.generate.augment.method.upper()} images"
-        if cfg.data == "augmented"
-        else cfg.data
+    data = (
+        _words(cfg.data, params.crop.mode)
+        if cfg.data != "augmented"
+        else (f"{_words(params.generate.input, params.crop.mode)} + {params.generate.augment.method.upper()} images")
     )
     mode = MODE[cfg.mode] or ("fine-tuned" if cfg.init != "none" else "")
     words = [cfg.model, INIT[cfg.init]] + ([mode] if mode else []) + [f"on {data}"]
@@ -49,6 +51,11 @@ def demonstrates(cfg: TrainCfg, params: Params, upsampled: dict | None = None) -
     if upsampled:
         extras.append(f"{upsampled['stored_px']} px images upsampled to {upsampled['size_px']}")
     return " ".join(words) + (f" ({', '.join(extras)})" if extras else "")
+
+
+def _words(data: str, crop_mode: str) -> str:
+    """A data input in words; crops named after what cut them (crop.mode)."""
+    return DATA[data].replace("detector", CROPS[crop_mode]) if data in DATA else data
 
 
 def summary_rows(
