@@ -67,8 +67,22 @@ def test_gate_names_every_failed_check(tmp_path):
     (metrics / "pretrain.json").write_text(json.dumps(pretrain))
     generate = {"dcgan": {"check": checks.generator("dcgan", 0.5, 0.7).to_dict()}}
     (metrics / "generate.json").write_text(json.dumps(generate))
-    params = Params(variants={v: {"data": "prepared", "init": "none"} for v in variants})
+    params = Params(
+        variants={"cnn": {"data": "prepared", "init": "none"}, "cnn_crop": {"data": "cropped", "init": "simclr"}}
+    )
     assert unmet_checks(params, metrics) == [
         "cnn: learned nothing: test top-1 0.170 < majority share 0.167 + 0.15",
         "metrics/pretrain.json: simclr did not work: kNN val 0.167 < random init 0.211 + 0.05",
     ]
+
+
+def test_gate_judges_only_the_stages_the_run_needs(tmp_path):
+    """A preset whose variants read no SimCLR weights leaves the default run's metrics/pretrain.json in place (its
+    pretrain stage is off): the gate judged that other run's check as this run's."""
+    metrics = tmp_path / "metrics"
+    path = paths.variant_metrics("cnn", metrics / "variants")
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"test": {"top1": 0.9, "majority_top1": 1 / 6}}))
+    pretrain = {"knn_val_acc": 0.167, "knn_val_acc_random_init": 0.211}
+    (metrics / "pretrain.json").write_text(json.dumps({**pretrain, "check": checks.simclr(pretrain).to_dict()}))
+    assert unmet_checks(Params(variants={"cnn": {"data": "prepared", "init": "none"}}), metrics) == []

@@ -241,3 +241,20 @@ def test_a_claim_without_report_numbers_or_note_fails_validation(tmp_path):
     (tmp_path / "C.yaml").write_text(yaml.safe_dump(preset))
     with pytest.raises(ConfigError, match=r"table 'ResNet training data .*': no variant 'r18_bs16'"):
         load_preset("C", tmp_path)
+
+
+def test_stage_readers_follow_the_inputs_of_the_stages_they_need():
+    from finegrain.pipeline import needed_stages, stage_readers
+
+    chain = Params(
+        variants={"s": {"data": "prepared", "init": "simclr"}},
+        pretrain={"input": "augmented"},
+        generate={"input": "cropped_square"},
+    )
+    assert stage_readers(chain) == {
+        "pretrain": "variants.s.init",
+        "generate": "pretrain.input",
+        "add_generated": "pretrain.input",
+        "crop": "generate.input",
+    }
+    assert needed_stages(Params(variants={"v": {"data": "prepared", "init": "none"}})) == set()

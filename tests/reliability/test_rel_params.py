@@ -388,3 +388,25 @@ def test_fp16_without_cuda(tmp_path):
     if torch.cuda.is_available():
         pytest.skip("this machine has a CUDA device")
     assert refused(tmp_path, variant(precision="fp16"), "download") == expect(test_fp16_without_cuda)
+
+
+@case(
+    "Params",
+    "in a preset project whose dvc.yaml has stage crop off (`finegrain presets apply`), a variant on crops added "
+    "(variants.cnn.data: cropped), then dvc repro",
+    "error: params.yaml: variants.cnn.data: reads the output of stage crop, which dvc.yaml has off (#off:, written "
+    "by `finegrain presets apply` for a preset none of whose variants read it); apply the preset again with this "
+    "change (--set), or `git checkout dvc.yaml`",
+    "the run stops at the fingerprint stage, before any work (before: DVC's \"failed to reproduce 'train@cnn': "
+    "[Errno 2] No such file or directory: '<project>/data/cropped'\" after the upstream stages)",
+)
+def test_variant_reads_a_stage_the_preset_turned_off(tmp_path):
+    from conftest import REPO
+
+    from finegrain.presets.stages import with_stage_set
+
+    (tmp_path / "dvc.yaml").write_text(with_stage_set((REPO / "dvc.yaml").read_text(), {"crop"}))
+    write_params(tmp_path, variant(data="cropped"))
+    out = run_stage_here(tmp_path, "fingerprint")
+    assert out.error == expect(test_variant_reads_a_stage_the_preset_turned_off)
+    assert not (tmp_path / "data").exists()

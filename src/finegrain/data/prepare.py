@@ -99,10 +99,10 @@ def prepare_dataset(
             "classes": len(raw.class_names),
         }
         write_json(tmp / "skipped.json", skipped)
-    if source_px < size_px:
-        log.warning(
+    if source_px < size_px:  # said, not warned: only a variant trained above source_px computes on upsampled pixels
+        log.info(
             "prepare.size_px (%d) is above the median short side of the images (%d px): %s stores them upsampled "
-            "%.3gx per side; set prepare.size_px to %d unless that is the intent",
+            "%.3gx per side; a variant whose image_size_px is above %d trains on upsampled pixels (it warns)",
             size_px,
             source_px,
             out_dir,

@@ -15,28 +15,9 @@ import re
 from pathlib import Path
 
 from finegrain.params import Params
+from finegrain.pipeline import OFF, OPTIONAL, needed_stages
 
-OPTIONAL = ("crop", "generate", "add_generated", "pretrain")
-"""Stages a preset may leave out: each makes an input only some variants read."""
-
-OFF = "#off: "
 _STAGE = re.compile(r"^  ([A-Za-z_][\w@-]*):")
-
-
-def needed_stages(params: Params) -> set[str]:
-    """The optional stages `params`' variants need: through their data input and init, and the inputs of the
-    generate and pretrain stages they need in turn."""
-    cfgs = [params.variant(name) for name in params.variants]
-    needed, inputs = set(), {cfg.data for cfg in cfgs}
-    if "augmented" in inputs:
-        needed |= {"generate", "add_generated"}
-        inputs.add(params.generate.input)
-    if any(cfg.init == "simclr" for cfg in cfgs):
-        needed.add("pretrain")
-        inputs.add(params.pretrain.input)
-    if inputs & {"cropped", "cropped_square"}:
-        needed.add("crop")
-    return needed
 
 
 def with_stage_set(text: str, off: set[str]) -> str:

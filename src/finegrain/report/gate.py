@@ -12,6 +12,7 @@ from pathlib import Path
 
 from finegrain import checks, paths
 from finegrain.params import Params
+from finegrain.pipeline import needed_stages
 
 
 def regressions(params: Params, diff: dict) -> list[str]:
@@ -52,7 +53,7 @@ def unmet_checks(params: Params, metrics_dir: Path = paths.METRICS) -> list[str]
             problems.append(f"{name}: learned nothing: {found.figure}")
     for stage in ("crop", "generate", "pretrain"):
         path = metrics_dir / f"{stage}.json"
-        if path.is_file():
+        if path.is_file() and stage in needed_stages(params):  # else another run's file: no variant reads it
             for where, check in _stage_checks(json.loads(path.read_text()), f"metrics/{stage}.json"):
                 if not check["works"]:
                     problems.append(f"{where}: {check['technique']} did not work: {check['figure']}")
