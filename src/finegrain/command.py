@@ -89,7 +89,7 @@ def _presets(args: argparse.Namespace, root: Path) -> int:
     print(
         f"{out}: preset {args.preset}, scale {args.scale}: {len(params.variants)} variants, "
         f"{len(params.report.claims)} claims, dataset {params.data.dataset}. "
-        f"Next: {next_command(load_preset(args.preset, presets_dir))}"
+        f"Next: {next_command(load_preset(args.preset, presets_dir), params.data.dataset)}"
     )
     if args.out is None:  # the project's run: its stage set, so that `dvc exp apply` finds every output
         from finegrain.presets.stages import write_stage_set

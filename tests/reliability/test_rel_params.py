@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from battery import run_stage_here, write_params
+from battery import run_main_here, run_stage_here, write_params
 from cases import case, expect
 
 
@@ -410,3 +410,29 @@ def test_variant_reads_a_stage_the_preset_turned_off(tmp_path):
     out = run_stage_here(tmp_path, "fingerprint")
     assert out.error == expect(test_variant_reads_a_stage_the_preset_turned_off)
     assert not (tmp_path / "data").exists()
+
+
+@case(
+    "Params",
+    "a multi-dataset preset applied to another dataset (finegrain presets apply D --set data.dataset=oxford_pets, "
+    "as docs/presets.md runs it on the shared stand-in)",
+    "14 of 17 claims are about cub200, stanford_dogs and are left out: this run is on oxford_pets (data.dataset)",
+    "a warning from apply and from the report stage, and a line atop claims.md; apply's 'Next:' is `dvc repro "
+    "report` (before: the claims vanished without a word, and 'Next:' queued runs on cub200 and stanford_dogs, "
+    "not the dataset just set)",
+)
+def test_preset_on_another_dataset_says_which_claims_are_left_out(tmp_path, capsys):
+    import shutil
+
+    from conftest import REPO
+
+    from finegrain.command import main
+
+    for name in ("dvc.yaml", "params.yaml"):
+        shutil.copy(REPO / name, tmp_path / name)
+    shutil.copytree(REPO / "presets", tmp_path / "presets")
+    sets = ["data.dataset=oxford_pets", "data.source=local", f"data.root={tmp_path}"]
+    argv = ["finegrain", "presets", "apply", "D", "--scale", "cpu", *[f"--set={s}" for s in sets]]
+    out = run_main_here(tmp_path, main, *argv)
+    assert (out.code, out.warnings) == (0, [expect(test_preset_on_another_dataset_says_which_claims_are_left_out)])
+    assert "dataset oxford_pets. Next: dvc repro report\n" in capsys.readouterr().out

@@ -26,3 +26,25 @@ def test_crops_are_named_after_what_cut_them(mode, words):
     assert demonstrates(params.variant("v"), params) == f"small_cnn from scratch on {words}"
     gen = Params(crop={"mode": mode}, variants={"v": {"data": "augmented", "init": "none"}})
     assert demonstrates(gen.variant("v"), gen) == f"small_cnn from scratch on {words} + DDPM images"
+
+
+def test_claims_about_other_datasets_are_said_to_be_left_out():
+    from finegrain.report.build import _claims_header
+
+    claim = {"a": "v", "b": "w", "expect": "greater"}
+    params = Params(
+        data={"dataset": "oxford_pets", "source": "local", "root": "/x"},
+        variants={n: {"data": "prepared", "init": "none"} for n in ("v", "w")},
+        report={
+            "preset": "D",
+            "claims": [
+                {**claim, "text": "on CUB", "datasets": ["cub200"]},
+                {**claim, "text": "on Dogs", "datasets": ["stanford_dogs"]},
+                {**claim, "text": "anywhere"},
+            ],
+        },
+    )
+    assert _claims_header(params) == (
+        "Claims of D.\n2 of 3 claims are about cub200, stanford_dogs and are left out: this run is on oxford_pets "
+        "(data.dataset).\n"
+    )

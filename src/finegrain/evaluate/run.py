@@ -188,7 +188,7 @@ def _generated_samples(data_dir: Path, png: Path, per_class: int = 8) -> None:
     generated = train.subset(np.flatnonzero(train.index["generated"].to_numpy()))
     if len(generated):
         images = torch.stack([generated[i][0] for i in range(len(generated))])
-        save_grid(png, images, torch.as_tensor(generated.labels), len(train.class_names), per_class)
+        save_grid(png, images, torch.tensor(generated.labels), len(train.class_names), per_class)  # a copy: read-only
 
 
 def _explain(

@@ -18,6 +18,7 @@ from finegrain.report.claims_report import (
     judge_claims,
     trained_summary,
 )
+from finegrain.report.config import other_dataset_claims
 from finegrain.report.figures import confusion_png, robustness_png
 from finegrain.report.html import Section, render
 from finegrain.report.summary import summary_html, summary_markdown, summary_rows, verdict_rows
@@ -189,6 +190,8 @@ def build_report(
     table = variants_table(params, metrics_dir, perf_dir)
     histories = _histories(params, models_dir)
     verdicts = judge_claims(params, metrics_dir, perf_dir, models_dir)
+    if other_dataset_claims(params.report, params.data.dataset):
+        log.warning("%s", other_dataset_claims(params.report, params.data.dataset))
     claims = claims_frame(verdicts) if verdicts else None
     tables = report_tables(params)
     trained = {n: trained_summary(n, models_dir) for n in params.variants}
@@ -230,4 +233,5 @@ def _claims_md(params: Params, claims: pd.DataFrame | None, tables: list[dict]) 
 def _claims_header(params: Params) -> str:
     preset = params.report.preset or "params.yaml"
     scale = f", scale {params.report.scale}" if params.report.scale else ""
-    return f"Claims of {preset}{scale}.\n"
+    other = other_dataset_claims(params.report, params.data.dataset)
+    return f"Claims of {preset}{scale}.\n" + (f"{other}.\n" if other else "")

@@ -177,3 +177,15 @@ class GateCfg(Strict):
 
     def tolerance_of(self, variant: str) -> float:
         return self.per_variant.get(variant, self.tolerance)
+
+
+def other_dataset_claims(report: ReportCfg, dataset: str) -> str:
+    """One line on `report`'s claims left out because they are about other datasets than `dataset`, or ''."""
+    other = [c for c in report.claims if c.datasets and dataset not in c.datasets]
+    if not other:
+        return ""
+    about = sorted({d for c in other for d in c.datasets})
+    return (
+        f"{len(other)} of {len(report.claims)} claims are about {', '.join(about)} and are left out: this run is on "
+        f"{dataset} (data.dataset)"
+    )
