@@ -58,11 +58,11 @@ class Upsampling:
 def upsampling(data_dir: Path, size_px: int, size_key: str, stored_key: str) -> Upsampling | None:
     """The upsampling of images read from `data_dir` to `size_px`, or None: above its meta.json `size_px` (set by
     `stored_key`), or above `source_short_side_px`, the median short side of the original images prepare recorded
-    (data inputs made from data/prepared keep it) when that is smaller."""
+    (data inputs made from data/prepared keep it) when that is not larger."""
     meta = read_meta(data_dir)
     stored = int(meta["size_px"])
     source = meta.get("source_short_side_px")
-    if source is not None and int(source) < stored:
+    if source is not None and int(source) <= stored:  # the images themselves: a larger prepare.size_px won't help
         stored, stored_key = int(source), SOURCE
     return Upsampling(size_key, size_px, stored_key, stored) if size_px > stored else None
 
