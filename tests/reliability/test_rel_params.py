@@ -436,3 +436,32 @@ def test_preset_on_another_dataset_says_which_claims_are_left_out(tmp_path, caps
     out = run_main_here(tmp_path, main, *argv)
     assert (out.code, out.warnings) == (0, [expect(test_preset_on_another_dataset_says_which_claims_are_left_out)])
     assert "dataset oxford_pets. Next: dvc repro report\n" in capsys.readouterr().out
+
+
+@case(
+    "Params",
+    "data.root set while the source downloads (data.dataset: flower_photos, source: official, root: <a local "
+    "tree>, data.source=local forgotten)",
+    "error: params.yaml: data.root: source 'official' does not read data.root (got '{root}'); set data.source: "
+    "local (the extracted files there) or mirror (the archives there), or root: null",
+    "nothing runs (exit 2), not even the download (before: the root was ignored and the archive fetched from the "
+    "internet, or the download failed offline)",
+)
+def test_root_with_a_source_that_ignores_it(tmp_path):
+    overrides = {"data": {"dataset": "flower_photos", "source": "official", "root": str(tmp_path)}}
+    error = refused(tmp_path / "p", overrides, "download")
+    assert error == expect(test_root_with_a_source_that_ignores_it, root=tmp_path)
+
+
+@case(
+    "Params",
+    "a split key the dataset does not read (data.test_fraction: 0.3 with cub200, whose test split is official)",
+    "error: params.yaml: data.test_fraction: dataset 'cub200' takes its splits from the official test split, not "
+    "data.test_fraction (got 0.3); leave it at 0.15",
+    "nothing runs (exit 2); likewise split_seed / val_fraction where the official files decide (flowers102, "
+    "cinic10) and data.synthetic for another dataset (before: silently ignored)",
+)
+def test_split_key_the_dataset_does_not_read(tmp_path):
+    overrides = {"data": {"dataset": "cub200", "source": "local", "root": str(tmp_path), "test_fraction": 0.3}}
+    error = refused(tmp_path / "p", overrides, "download")
+    assert error == expect(test_split_key_the_dataset_does_not_read)
