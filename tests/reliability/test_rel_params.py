@@ -465,3 +465,17 @@ def test_split_key_the_dataset_does_not_read(tmp_path):
     overrides = {"data": {"dataset": "cub200", "source": "local", "root": str(tmp_path), "test_fraction": 0.3}}
     error = refused(tmp_path / "p", overrides, "download")
     assert error == expect(test_split_key_the_dataset_does_not_read)
+
+
+@case(
+    "Params",
+    "a variant key its other settings never read (variants.cnn.momentum: 0.5 with the default optimizer adamw)",
+    "error: params.yaml: variants.cnn.momentum: not read without optimizer: sgd (got 0.5); remove it from the "
+    "variant, or set what reads it",
+    "nothing runs (exit 2); likewise step_size / gamma / plateau_patience / warmup_epochs without their scheduler, "
+    "phase1_epochs / phase2_lr outside two_phase, triplet, pk_k, mix / adv / elastic_net / ema / resize settings "
+    "while off, features outside frozen, sync_batchnorm with one process (train/config.py `unread_keys`); a shared "
+    "`train` default may serve other variants and is not checked (before: silently ignored)",
+)
+def test_variant_key_never_read(tmp_path):
+    assert refused(tmp_path, variant(momentum=0.5)) == expect(test_variant_key_never_read)
