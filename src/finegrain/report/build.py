@@ -16,7 +16,7 @@ from finegrain.report.claims_report import (
     claims_json,
     claims_markdown,
     judge_claims,
-    trained_summary,
+    train_record,
 )
 from finegrain.report.config import other_dataset_claims
 from finegrain.report.figures import confusion_png, robustness_png
@@ -190,11 +190,12 @@ def build_report(
     table = variants_table(params, metrics_dir, perf_dir)
     histories = _histories(params, models_dir)
     verdicts = judge_claims(params, metrics_dir, perf_dir, models_dir)
-    if other_dataset_claims(params.report, params.data.dataset):
-        log.warning("%s", other_dataset_claims(params.report, params.data.dataset))
+    left_out = other_dataset_claims(params.report, params.data.dataset)
+    if left_out:
+        log.warning("%s", left_out)
     claims = claims_frame(verdicts) if verdicts else None
     tables = report_tables(params)
-    trained = {n: trained_summary(n, models_dir) for n in params.variants}
+    trained = {n: train_record(n, models_dir) for n in params.variants}
     shown = summary_rows(
         params,
         [{"variant": n, **load_variant(n, metrics_dir, perf_dir)[0]} for n in params.variants],

@@ -106,7 +106,7 @@ def scale_of(params: Params, names: list[str], perfs: dict[str, dict]) -> str:
     return ", ".join(parts)
 
 
-def trained_summary(name: str, models_dir: Path) -> dict:
+def train_record(name: str, models_dir: Path) -> dict:
     """What train@<name> recorded in data/models/<name>/summary.json ({} when there is none)."""
     summary = models_dir / name / "summary.json"
     return json.loads(summary.read_text()) if summary.is_file() else {}
@@ -114,7 +114,7 @@ def trained_summary(name: str, models_dir: Path) -> dict:
 
 def variant_checks(name: str, models_dir: Path) -> dict[str, dict]:
     """The technique checks train@<name> recorded (finegrain.checks), {} for a model trained before they existed."""
-    return trained_summary(name, models_dir).get("checks", {})
+    return train_record(name, models_dir).get("checks", {})
 
 
 def judge_claims(
