@@ -89,7 +89,9 @@ def test_gate_names_every_failed_check(tmp_path):
         "ddpm": {"check": checks.generator("ddpm", 0.36, 300, 0.7, 300).to_dict()},
     }
     (metrics / "generate.json").write_text(json.dumps(generate))
-    params = Params(variants={v: {"data": "prepared", "init": "none"} for v in variants})
+    params = Params(
+        variants={"cnn": {"data": "prepared", "init": "none"}, "cnn_crop": {"data": "augmented", "init": "simclr"}}
+    )
     assert unmet_checks(params, metrics) == [
         "cnn: learned nothing: test top-1 0.170 < majority share 0.167 + 0.15",
         "metrics/generate.json.ddpm: ddpm not shown: recognisability 0.360 [0.308, 0.416] (n=300) vs 0.5 x judge's "
@@ -97,3 +99,15 @@ def test_gate_names_every_failed_check(tmp_path):
         "metrics/pretrain.json: simclr does not work: kNN val 0.167 [0.120, 0.228] (n=180) vs random init 0.211 + "
         "0.05: does not work",
     ]
+
+
+def test_gate_judges_only_the_stages_the_run_needs(tmp_path):
+    """A preset whose variants read no SimCLR weights leaves the default run's metrics/pretrain.json in place (its
+    pretrain stage is off): the gate judged that other run's check as this run's."""
+    metrics = tmp_path / "metrics"
+    path = paths.variant_metrics("cnn", metrics / "variants")
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"test": {"top1": 0.9, "majority_top1": 1 / 6}}))
+    pretrain = {"knn_val_acc": 0.167, "knn_val_acc_random_init": 0.211, "knn_val_images": 180}
+    (metrics / "pretrain.json").write_text(json.dumps({**pretrain, "check": checks.simclr(pretrain).to_dict()}))
+    assert unmet_checks(Params(variants={"cnn": {"data": "prepared", "init": "none"}}), metrics) == []

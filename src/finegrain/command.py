@@ -90,8 +90,17 @@ def _presets(args: argparse.Namespace, root: Path) -> int:
     print(
         f"{out}: preset {args.preset}, scale {args.scale}: {len(params.variants)} variants, "
         f"{len(params.report.claims)} claims, dataset {params.data.dataset}. "
-        f"Next: {next_command(load_preset(args.preset, presets_dir))}"
+        f"Next: {next_command(load_preset(args.preset, presets_dir), params.data.dataset)}"
     )
+    if args.out is None:  # the project's run: its stage set, so that `dvc exp apply` finds every output
+        from finegrain.presets.stages import write_stage_set
+
+        off = write_stage_set(root / "dvc.yaml", params)
+        if off:
+            print(
+                f"{root / 'dvc.yaml'}: stages {', '.join(off)} off (#off:): no variant of the preset reads their "
+                "outputs; run the preset once (dvc repro report) before experiments on a subset of its stages"
+            )
     return 0
 
 

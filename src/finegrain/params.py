@@ -84,9 +84,9 @@ class Params(Strict):
     def _variant_names(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         for name in v:
             if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", str(name)):
+                why = f" (no '.': DVC would read variants.{name} as nested keys)" if "." in str(name) else ""
                 raise ValueError(
-                    f"{name}: a variant name is a file name and a params key: letters, digits, '_', '-' (no '.': "
-                    f"DVC would read variants.{name} as nested keys)"
+                    f"{name}: a variant name is a file name and a params key: letters, digits, '_', '-'{why}"
                 )
         return v
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+PIPELINE = Path("dvc.yaml")  # read by the fingerprint stage: which optional stages a preset turned off
 DATA = Path("data")
 RAW = DATA / "raw"
 FINGERPRINT = DATA / "fingerprint.json"  # fingerprint stage: a local data.root's paths, sizes, mtimes

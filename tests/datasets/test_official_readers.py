@@ -15,6 +15,7 @@ from dataset_fixtures import EXPECT, build, extract_layout, md5, serve, sha256
 
 from finegrain import paths
 from finegrain.data import download, remote
+from finegrain.data.catalog import SPLIT_KEYS
 from finegrain.data.config import DataCfg
 from finegrain.data.official import oxford_pets
 from finegrain.data.prepare import prepare_dataset
@@ -25,6 +26,11 @@ from finegrain.errors import DataError
 
 NAMES = sorted(EXPECT)
 FRACTIONS = {"val_fraction": 0.25, "test_fraction": 0.25, "split_seed": 3}
+
+
+def fractions(name: str) -> dict:
+    """FRACTIONS as far as dataset `name` reads them (params refuse a value set where it changes nothing)."""
+    return {key: value for key, value in FRACTIONS.items() if key in SPLIT_KEYS[name][0]}
 
 
 @pytest.fixture
@@ -73,7 +79,7 @@ def check_and_prepare(raw, name: str, out: Path) -> dict:
 def test_official_mirror_and_local_agree_end_to_end(name, project, monkeypatch):
     files = build(name)
     local_root = extract_layout(files, project / "local" / name)
-    local = get_dataset(DataCfg(dataset=name, source="local", root=str(local_root), **FRACTIONS), paths.RAW)
+    local = get_dataset(DataCfg(dataset=name, source="local", root=str(local_root), **fractions(name)), paths.RAW)
     check_and_prepare(local, name, project / "prepared-local")
 
     with serve(
@@ -82,7 +88,7 @@ def test_official_mirror_and_local_agree_end_to_end(name, project, monkeypatch):
         # official: the registry's URLs and checksums, pointed at the local server
         with monkeypatch.context() as m:
             patch_registry(m, name, f"{server.url}/official", files)
-            cfg = DataCfg(dataset=name, source="official", **FRACTIONS)
+            cfg = DataCfg(dataset=name, source="official", **fractions(name))
             record = fetch_source(cfg, paths.RAW)
             official = get_dataset(cfg, paths.RAW)
         assert rows(official) == rows(local)
@@ -98,7 +104,7 @@ def test_official_mirror_and_local_agree_end_to_end(name, project, monkeypatch):
         # fixture, so this only passes because the manifest overrides them
         server.files["/mirror/SHA256SUMS"] = "".join(f"{sha256(d)}  {n}\n" for n, d in files.items()).encode()
         shutil_rm(paths.RAW.parent)
-        cfg = DataCfg(dataset=name, source="mirror", root=f"{server.url}/mirror/", **FRACTIONS)
+        cfg = DataCfg(dataset=name, source="mirror", root=f"{server.url}/mirror/", **fractions(name))
         record = fetch_source(cfg, paths.RAW)
         assert {f["checksum_from"] for f in record["files"]} == {"mirror SHA256SUMS"}
         assert rows(get_dataset(cfg, paths.RAW)) == rows(local)
@@ -110,7 +116,7 @@ def test_official_mirror_and_local_agree_end_to_end(name, project, monkeypatch):
         (mirror_dir / n).write_bytes(data)
     shutil_rm(paths.RAW.parent)
     patch_registry(monkeypatch, name, None, files, checksum="md5")
-    cfg = DataCfg(dataset=name, source="mirror", root=str(mirror_dir), **FRACTIONS)
+    cfg = DataCfg(dataset=name, source="mirror", root=str(mirror_dir), **fractions(name))
     record = fetch_source(cfg, paths.RAW)
     assert [f["checksum_from"] for f in record["files"]] == [f.source for f in DATASETS[name].files]
     mirrored = get_dataset(cfg, paths.RAW)
@@ -121,7 +127,12 @@ def test_official_mirror_and_local_agree_end_to_end(name, project, monkeypatch):
 def test_boxes_and_splits_follow_the_official_files(project):
     root = project / "local"
     cub = get_dataset(
-        DataCfg(dataset="cub200", source="local", root=str(extract_layout(build("cub200"), root / "c")), **FRACTIONS),
+        DataCfg(
+            dataset="cub200",
+            source="local",
+            root=str(extract_layout(build("cub200"), root / "c")),
+            **fractions("cub200"),
+        ),
         paths.RAW,
     )
     by_id = {r.id: r for r in cub.records}
@@ -134,7 +145,7 @@ def test_boxes_and_splits_follow_the_official_files(project):
             dataset="stanford_dogs",
             source="local",
             root=str(extract_layout(build("stanford_dogs"), root / "d")),
-            **FRACTIONS,
+            **fractions("stanford_dogs"),
         ),
         paths.RAW,
     )
@@ -148,7 +159,7 @@ def test_boxes_and_splits_follow_the_official_files(project):
             dataset="oxford_pets",
             source="local",
             root=str(extract_layout(build("oxford_pets"), root / "p")),
-            **FRACTIONS,
+            **fractions("oxford_pets"),
         ),
         paths.RAW,
     )
@@ -158,9 +169,7 @@ def test_boxes_and_splits_follow_the_official_files(project):
         assert (r.split == "test") == (number > 4)
 
     flowers = get_dataset(
-        DataCfg(
-            dataset="flowers102", source="local", root=str(extract_layout(build("flowers102"), root / "f")), **FRACTIONS
-        ),
+        DataCfg(dataset="flowers102", source="local", root=str(extract_layout(build("flowers102"), root / "f"))),
         paths.RAW,
     )
     assert [r.split for r in flowers.records] == ["train"] * 4 + ["val"] * 4 + ["test"] * 4  # setid.mat
@@ -193,7 +202,7 @@ def test_null_checksum_records_and_prints_the_first_download(project, monkeypatc
     files = build("flower_photos")
     with serve({f"/{n}": d for n, d in files.items()}) as server:
         patch_registry(monkeypatch, "flower_photos", server.url, files, checksum="none")
-        cfg = DataCfg(dataset="flower_photos", source="official", **FRACTIONS)
+        cfg = DataCfg(dataset="flower_photos", source="official", **fractions("flower_photos"))
         with caplog.at_level(logging.WARNING):
             record = fetch_source(cfg, paths.RAW)
         item = record["files"][0]
@@ -238,7 +247,7 @@ def test_a_failed_download_leaves_data_raw_as_it_was(project, monkeypatch):
     files = build("cinic10")
     with serve({f"/{n}": d for n, d in files.items()}) as server:
         patch_registry(monkeypatch, "cinic10", server.url, files)
-        cfg = DataCfg(dataset="cinic10", source="official", **FRACTIONS)
+        cfg = DataCfg(dataset="cinic10", source="official", **fractions("cinic10"))
         fetch_source(cfg, paths.RAW)
         before = sorted(p.relative_to(paths.RAW).as_posix() for p in paths.RAW.rglob("*"))
         spec = DATASETS["cinic10"]

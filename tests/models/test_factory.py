@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -39,9 +44,29 @@ def test_frozen_backbone_trains_only_the_head():
     assert not model.net.bn1.training  # frozen BatchNorm keeps its statistics
 
 
-def test_known_and_unknown_names():
+def test_known_and_unknown_names(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert is_known_model("resnext101_32x8d") and is_known_model("efficientnet_v2_s") and is_known_model("vit_b_16")
     assert not is_known_model("resnet9000")
+    assert not is_known_model("resnet9000")  # an unknown name is never remembered
+
+
+def test_a_known_name_is_checked_without_importing_torchvision_or_timm_again(tmp_path):
+    """Validating params (every stage, the fingerprint stage on every repro) must not pay seconds of imports for a
+    model name it has already found, for the same torchvision and timm versions."""
+    code = (
+        "import sys; from finegrain.models.names import is_known_model; "
+        "print(is_known_model('tf_efficientnet_lite0'), 'timm' in sys.modules, 'torchvision' in sys.modules)"
+    )
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    runs = [subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True) for _ in range(2)]
+    assert [r.stdout.split() for r in runs] == [["True", "True", "True"], ["True", "False", "False"]], runs
+    cache = json.loads((tmp_path / "finegrain" / "known_models.json").read_text())
+    assert cache["known"] == ["tf_efficientnet_lite0"] and "timm " in cache["libraries"]
+    cache["libraries"] = "torchvision 0.0, timm 0.0"  # other versions: checked again
+    (tmp_path / "finegrain" / "known_models.json").write_text(json.dumps(cache))
+    again = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert again.stdout.split() == ["True", "True", "True"]
 
 
 def test_lite0_weights_missing_is_a_clear_error(tmp_path):

@@ -18,6 +18,7 @@ from finegrain.errors import ConfigError
 from finegrain.init_weights import export_init_weights
 from finegrain.params import Params, load_params
 from finegrain.presets.apply import apply_preset, compose, load_preset
+from finegrain.presets.stages import OPTIONAL, with_stage_set, write_stage_set
 from finegrain.report.build import build_report
 from finegrain.report.config import ClaimCfg
 
@@ -93,6 +94,7 @@ def test_dvc_repro_dry_runs_each_preset(pipeline_copy, monkeypatch, name, scale)
 
     monkeypatch.chdir(pipeline_copy)
     params = apply_preset(name, scale, out=pipeline_copy / "params.yaml", presets_dir=PRESETS_DIR)
+    off = write_stage_set(pipeline_copy / "dvc.yaml", params)  # what `finegrain presets apply` writes
     with Repo(str(pipeline_copy)) as repo:  # in-process: the CLI's `dvc repro --dry -f report`
         stages = [stage.addressing for stage in repo.reproduce("report", dry=True, force=True)]
     assert {f"train@{v}" for v in params.variants} | {f"evaluate@{v}" for v in params.variants} <= set(stages)
@@ -100,6 +102,17 @@ def test_dvc_repro_dry_runs_each_preset(pipeline_copy, monkeypatch, name, scale)
     needed = {UPSTREAM.get(params.variant(v).data) for v in params.variants} - {None}
     needed |= {"pretrain" for v in params.variants if params.variant(v).init == "simclr"}
     assert {s for s in stages if s in ("crop", "generate", "pretrain")} == needed
+    assert set(off) == set(OPTIONAL) - needed - ({"add_generated"} if "generate" in needed else set())
+
+
+def test_stage_set_comments_out_stages_and_back():
+    """A preset's stage set turns optional stages off and on by `#off: ` lines; all on again is the original."""
+    text = (REPO / "dvc.yaml").read_text()
+    off = with_stage_set(text, set(OPTIONAL))
+    stages = yaml.safe_load(off)["stages"]
+    assert not set(OPTIONAL) & set(stages) and {"download", "prepare", "weights", "train", "report"} <= set(stages)
+    assert with_stage_set(off, set()) == text
+    assert with_stage_set(with_stage_set(off, {"pretrain"}), {"crop"}) == with_stage_set(text, {"crop"})
 
 
 # one variant of each preset's cpu scale, shrunk to seconds, trained and evaluated for real
@@ -228,3 +241,20 @@ def test_a_claim_without_report_numbers_or_note_fails_validation(tmp_path):
     (tmp_path / "C.yaml").write_text(yaml.safe_dump(preset))
     with pytest.raises(ConfigError, match=r"table 'ResNet training data .*': no variant 'r18_bs16'"):
         load_preset("C", tmp_path)
+
+
+def test_stage_readers_follow_the_inputs_of_the_stages_they_need():
+    from finegrain.pipeline import needed_stages, stage_readers
+
+    chain = Params(
+        variants={"s": {"data": "prepared", "init": "simclr"}},
+        pretrain={"input": "augmented"},
+        generate={"input": "cropped_square"},
+    )
+    assert stage_readers(chain) == {
+        "pretrain": "variants.s.init",
+        "generate": "pretrain.input",
+        "add_generated": "pretrain.input",
+        "crop": "generate.input",
+    }
+    assert needed_stages(Params(variants={"v": {"data": "prepared", "init": "none"}})) == set()

@@ -33,6 +33,20 @@ BASE_PARAMS: dict = {
 """A minimal valid params.yaml; everything else takes the config's defaults."""
 
 
+def cheap_evaluate() -> dict:
+    """Turn evaluate's optional extras (robustness, explanations) off where the config has them: they are tested
+    elsewhere and would only slow these runs down."""
+    from finegrain.evaluate.config import EvaluateCfg
+
+    fields = EvaluateCfg.model_fields
+    cheap = {"robust": {"images": 0}, "explain": {"images": 0, "faithfulness_images": 0}}
+    return {
+        group: {key: value for key, value in values.items() if key in fields[group].annotation.model_fields}
+        for group, values in cheap.items()
+        if group in fields
+    }
+
+
 @dataclass
 class Outcome:
     """What a stage run left for the user: exit code, its `error:` lines, the warnings it logged."""

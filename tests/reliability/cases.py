@@ -22,6 +22,7 @@ AREAS = ("Data", "Downloads and archives", "Params", "Runs", "Security")
 MODULES = (
     "test_rel_data",
     "test_rel_downloads",
+    "test_rel_edits",
     "test_rel_params",
     "test_rel_runs",
     "test_rel_train",

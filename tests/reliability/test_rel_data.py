@@ -736,3 +736,30 @@ def test_nested_images_inside_classes(tmp_path):
         (flat / c).rename(root / c / f"batch_{c}")
     images = prepared_ok_at(tmp_path, root)
     assert sorted({row["class_name"] for row, _ in images.values()}) == ["a", "b"] and len(images) == 8
+
+
+@case(
+    "Data",
+    "images smaller than the stored size (24x20 px photos, prepare.size_px: 32), then a variant at image_size_px: "
+    "24 (below the stored 32, above the photos' own 20)",
+    "variants.cnn.image_size_px (24) is above the source images' median short side (20): train@cnn trains on "
+    "images upsampled 1.2x per side; lower variants.cnn.image_size_px unless that is the intent",
+    "prepare keeps the images' median short side in data/prepared/meta.json (`source_short_side_px`; its log says "
+    "it stores them upsampled), so train warns and records it in summary.json (before: no word, e.g. CIFAR-10's "
+    "32 px images stored at the default 128 px and trained at 64)",
+)
+def test_images_smaller_than_the_stored_size(tmp_path):
+    overrides = folder_params(class_tree(tmp_path / "photos", classes=("a", "b", "c")), size_px=32)
+    overrides["data"].update(val_fraction=0.25)
+    overrides.update(
+        train={"epochs": 1, "image_size_px": 24, "batch_size": 2, "augment": "none"},
+        variants={"cnn": {"data": "prepared", "init": "none"}},
+    )
+    project = tmp_path / "project"
+    write_params(project, overrides)
+    assert run_stage_here(project, "prepare").code == 0
+    assert json.loads((project / "data" / "prepared" / "meta.json").read_text())["source_short_side_px"] == 20
+    trained = run_stage_here(project, "train", "cnn")
+    assert (trained.code, trained.warnings) == (0, [expect(test_images_smaller_than_the_stored_size)])
+    summary = json.loads((project / "data" / "models" / "cnn" / "summary.json").read_text())
+    assert summary["upsampled"]["stored_px"] == 20

@@ -311,3 +311,35 @@ def test_mirror_directory_missing_file(tmp_path, waits):
     out = download_stage(tmp_path / "project", str(mirror))
     assert out.error == expect(test_mirror_directory_missing_file, root=mirror)
     assert_no_raw_output(tmp_path / "project")
+
+
+@case(
+    "Downloads and archives",
+    "download (over HTTP and from a mirror directory) and prepare run with stderr not a terminal (dvc's log, CI, "
+    "`dvc queue`)",
+    "",
+    "no progress-bar frames: every bar is the engine's (finegrain/engine/progress.py), quiet when stderr is not a "
+    "terminal, so the log holds the stages' lines only (before: carriage-return frames of the download and "
+    "prepare bars, 10 of them in one line for prepare on Flowers-102)",
+    shown="nothing: the stages log their lines, no bar",
+)
+def test_progress_bars_stay_out_of_logs(tmp_path, waits):
+    classes = ("daisy", "roses")
+    archive = tgz(
+        {
+            f"flower_photos/{c}/{i}.jpg": image_bytes(noise(10 * k + i), "JPEG")
+            for k, c in enumerate(classes)
+            for i in range(4)
+        }
+    )
+    mirror = tmp_path / "mirror"
+    for name, data in mirror_files(archive).items():
+        (mirror / name.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+        (mirror / name.lstrip("/")).write_bytes(data)
+    with serve(mirror_files(archive)) as server:
+        outs = {"http": download_stage(tmp_path / "http", server.url)}
+    outs["directory"] = download_stage(tmp_path / "dir", str(mirror))
+    outs["prepare"] = run_stage_here(tmp_path / "dir", "prepare")
+    for what, out in outs.items():
+        assert out.code == 0, (what, out.stderr[-2000:])
+        assert "\r" not in out.stderr and "it/s]" not in out.stderr and "B/s]" not in out.stderr, (what, out.stderr)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from battery import run_stage_here, write_params
+from battery import run_main_here, run_stage_here, write_params
 from cases import case, expect
 
 
@@ -388,3 +388,94 @@ def test_fp16_without_cuda(tmp_path):
     if torch.cuda.is_available():
         pytest.skip("this machine has a CUDA device")
     assert refused(tmp_path, variant(precision="fp16"), "download") == expect(test_fp16_without_cuda)
+
+
+@case(
+    "Params",
+    "in a preset project whose dvc.yaml has stage crop off (`finegrain presets apply`), a variant on crops added "
+    "(variants.cnn.data: cropped), then dvc repro",
+    "error: params.yaml: variants.cnn.data: reads the output of stage crop, which dvc.yaml has off (#off:, written "
+    "by `finegrain presets apply` for a preset none of whose variants read it); apply the preset again with this "
+    "change (--set), or `git checkout dvc.yaml`",
+    "the run stops at the fingerprint stage, before any work (before: DVC's \"failed to reproduce 'train@cnn': "
+    "[Errno 2] No such file or directory: '<project>/data/cropped'\" after the upstream stages)",
+)
+def test_variant_reads_a_stage_the_preset_turned_off(tmp_path):
+    from conftest import REPO
+
+    from finegrain.presets.stages import with_stage_set
+
+    (tmp_path / "dvc.yaml").write_text(with_stage_set((REPO / "dvc.yaml").read_text(), {"crop"}))
+    write_params(tmp_path, variant(data="cropped"))
+    out = run_stage_here(tmp_path, "fingerprint")
+    assert out.error == expect(test_variant_reads_a_stage_the_preset_turned_off)
+    assert not (tmp_path / "data").exists()
+
+
+@case(
+    "Params",
+    "a multi-dataset preset applied to another dataset (finegrain presets apply D --set data.dataset=oxford_pets, "
+    "as docs/presets.md runs it on the shared stand-in)",
+    "14 of 17 claims are about cub200, stanford_dogs and are left out: this run is on oxford_pets (data.dataset)",
+    "a warning from apply and from the report stage, and a line atop claims.md; apply's 'Next:' is `dvc repro "
+    "report` (before: the claims vanished without a word, and 'Next:' queued runs on cub200 and stanford_dogs, "
+    "not the dataset just set)",
+)
+def test_preset_on_another_dataset_says_which_claims_are_left_out(tmp_path, capsys):
+    import shutil
+
+    from conftest import REPO
+
+    from finegrain.command import main
+
+    for name in ("dvc.yaml", "params.yaml"):
+        shutil.copy(REPO / name, tmp_path / name)
+    shutil.copytree(REPO / "presets", tmp_path / "presets")
+    sets = ["data.dataset=oxford_pets", "data.source=local", f"data.root={tmp_path}"]
+    argv = ["finegrain", "presets", "apply", "D", "--scale", "cpu", *[f"--set={s}" for s in sets]]
+    out = run_main_here(tmp_path, main, *argv)
+    assert (out.code, out.warnings) == (0, [expect(test_preset_on_another_dataset_says_which_claims_are_left_out)])
+    assert "dataset oxford_pets. Next: dvc repro report\n" in capsys.readouterr().out
+
+
+@case(
+    "Params",
+    "data.root set while the source downloads (data.dataset: flower_photos, source: official, root: <a local "
+    "tree>, data.source=local forgotten)",
+    "error: params.yaml: data.root: source 'official' does not read data.root (got '{root}'); set data.source: "
+    "local (the extracted files there) or mirror (the archives there), or root: null",
+    "nothing runs (exit 2), not even the download (before: the root was ignored and the archive fetched from the "
+    "internet, or the download failed offline)",
+)
+def test_root_with_a_source_that_ignores_it(tmp_path):
+    overrides = {"data": {"dataset": "flower_photos", "source": "official", "root": str(tmp_path)}}
+    error = refused(tmp_path / "p", overrides, "download")
+    assert error == expect(test_root_with_a_source_that_ignores_it, root=tmp_path)
+
+
+@case(
+    "Params",
+    "a split key the dataset does not read (data.test_fraction: 0.3 with cub200, whose test split is official)",
+    "error: params.yaml: data.test_fraction: dataset 'cub200' takes its splits from the official test split, not "
+    "data.test_fraction (got 0.3); leave it at 0.15",
+    "nothing runs (exit 2); likewise split_seed / val_fraction where the official files decide (flowers102, "
+    "cinic10) and data.synthetic for another dataset (before: silently ignored)",
+)
+def test_split_key_the_dataset_does_not_read(tmp_path):
+    overrides = {"data": {"dataset": "cub200", "source": "local", "root": str(tmp_path), "test_fraction": 0.3}}
+    error = refused(tmp_path / "p", overrides, "download")
+    assert error == expect(test_split_key_the_dataset_does_not_read)
+
+
+@case(
+    "Params",
+    "a variant key its other settings never read (variants.cnn.momentum: 0.5 with the default optimizer adamw)",
+    "error: params.yaml: variants.cnn.momentum: not read without optimizer: sgd (got 0.5); remove it from the "
+    "variant, or set what reads it",
+    "nothing runs (exit 2); likewise step_size / gamma / plateau_patience / warmup_epochs without their scheduler, "
+    "phase1_epochs / phase2_lr outside two_phase, triplet, pk_k, mix / adv / elastic_net / ema / resize settings "
+    "while off, features outside frozen, sync_batchnorm with one process (train/config.py `unread_keys`); a shared "
+    "`train` default may serve other variants and is not checked (before: silently ignored)",
+)
+def test_variant_key_never_read(tmp_path):
+    assert refused(tmp_path, variant(momentum=0.5)) == expect(test_variant_key_never_read)

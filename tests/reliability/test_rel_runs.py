@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from battery import leftovers
+from battery import cheap_evaluate, leftovers
 from cases import case, expect
 from conftest import TINY_OVERRIDES, deep_merge, dvc, make_project, run, stage_module
 
@@ -35,20 +35,6 @@ KILLED_SHOWN = (
     "or 137 when DVC's shell is dash)"
 )
 QUEUED_LR = ("0.01", "0.001")
-
-
-def _cheap_evaluate() -> dict:
-    """Turn evaluate's optional extras (robustness, explanations) off where the config has them: they are tested
-    elsewhere and would only slow these runs down."""
-    from finegrain.evaluate.config import EvaluateCfg
-
-    fields = EvaluateCfg.model_fields
-    cheap = {"robust": {"images": 0}, "explain": {"images": 0, "faithfulness_images": 0}}
-    return {
-        group: {key: value for key, value in values.items() if key in fields[group].annotation.model_fields}
-        for group, values in cheap.items()
-        if group in fields
-    }
 
 
 @dataclass
@@ -116,7 +102,7 @@ def project(tmp_path_factory) -> Path:
         TINY_OVERRIDES,
         {
             "train": {"epochs": 2},
-            "evaluate": _cheap_evaluate(),
+            "evaluate": cheap_evaluate(),
             "generate": {"input": "prepared", "methods": ["dcgan"], "augment": {"method": "dcgan"}},
             "variants": {"cnn": {"data": "prepared", "init": "none", "lr": 0.003}},
             "report": {"claims": []},

@@ -300,3 +300,74 @@ def test_evaluate_after_params_edit_without_training(tmp_path):
     out = run_stage_here(project, "evaluate", "cnn")
     assert out.error == expect(test_evaluate_after_params_edit_without_training)
     assert not (project / "metrics" / "cnn.json").exists()
+
+
+@case(
+    "Params",
+    "a variant trained above the stored size (prepare.size_px: 16, variants.cnn.image_size_px: 32, two seeds)",
+    "variants.cnn.image_size_px (32) is above prepare.size_px (16): train@cnn trains on images upsampled 2x per "
+    "side; lower variants.cnn.image_size_px or raise prepare.size_px unless that is the intent",
+    "a warning, once per stage (train, and evaluate with 'evaluate@cnn tests'), not a refusal: upsampling is a "
+    "recipe (a pretrained net at its native size on small images; preset E does it and says so); train records it "
+    "in data/models/cnn/summary.json (`upsampled`) and the report's summary says '16 px images upsampled to 32' "
+    "(before: no word)",
+)
+def test_upsampled_variant_is_said_and_recorded(tmp_path):
+    project = prepared_project(tmp_path, {"image_size_px": 32, "seeds": [0, 1]})
+    trained = run_stage_here(project, "train", "cnn")
+    assert (trained.code, trained.warnings) == (0, [expect(test_upsampled_variant_is_said_and_recorded)])
+    summary = json.loads((project / "data" / "models" / "cnn" / "summary.json").read_text())
+    assert summary["upsampled"] == {
+        "size_key": "variants.cnn.image_size_px",
+        "size_px": 32,
+        "stored_key": "prepare.size_px",
+        "stored_px": 16,
+        "factor": 2.0,
+    }
+    evaluated = run_stage_here(project, "evaluate", "cnn")
+    tests = expect(test_upsampled_variant_is_said_and_recorded).replace("train@cnn trains", "evaluate@cnn tests")
+    assert (evaluated.code, evaluated.warnings) == (0, [tests])
+    assert run_stage_here(project, "report").code == 0
+    summary_md = (project / "data" / "reports" / "summary.md").read_text()
+    assert "small_cnn from scratch on full frames (16 px images upsampled to 32)" in summary_md
+
+
+def _variant_outputs(project: Path, name: str) -> None:
+    """What evaluate@<name> leaves for the report: its quality metrics and timings (figures of a run that learned)."""
+    quality = {
+        "val": {"top1": 0.8},
+        "test": {"top1": 0.8, "macro_f1": 0.8, "majority_top1": 0.34},
+        "params": 1000,
+        "seeds": 1,
+    }
+    for folder, record in (
+        (project / "metrics" / "variants", quality),
+        (project / "data" / "perf" / "variants", {"epoch_time_s": 1.0, "train_time_s": 2.0}),
+    ):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{name}.json").write_text(json.dumps(record))
+
+
+@case(
+    "Runs",
+    "the report of variants with every init the schema allows (none, hub, lite0, lite1, lite2, simclr)",
+    "",
+    "the report stage describes each one (e.g. 'tf_efficientnet_lite1 ImageNet init fine-tuned on full frames') "
+    "(before: a KeyError traceback for init lite1 or lite2, after they had trained and evaluated)",
+    shown="nothing: the report stage succeeds",
+)
+def test_report_describes_every_init(tmp_path):
+    from finegrain.models.names import INITS, LITE_MODELS
+
+    models = {**{lite: names[0] for lite, names in LITE_MODELS.items()}, "hub": "resnet18"}
+    variants = {
+        f"v_{init}": {"data": "prepared", "init": init, "model": models.get(init, "small_cnn")} for init in INITS
+    }
+    write_params(tmp_path, {"variants": variants})
+    for name in variants:
+        _variant_outputs(tmp_path, name)
+    out = run_stage_here(tmp_path, "report")
+    assert out.code == 0, out.stderr[-2000:]
+    summary = (tmp_path / "data" / "reports" / "summary.md").read_text()
+    assert "| v_lite1 | tf_efficientnet_lite1 ImageNet init fine-tuned on full frames |" in summary
+    assert all(f"| v_{init} | " in summary for init in INITS)

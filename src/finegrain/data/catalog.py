@@ -25,5 +25,17 @@ DATASET_SOURCES: dict[str, tuple[str, ...]] = {
 }
 """data.dataset -> the data.source values it supports (the first is its default where one is natural)."""
 
+SPLIT_KEYS: dict[str, tuple[tuple[str, ...], str]] = {
+    "synthetic": (("split_seed",), "its per-class counts (data.synthetic)"),
+    "flower_photos": (("split_seed", "val_fraction", "test_fraction"), ""),
+    "imagefolder": (("split_seed", "val_fraction", "test_fraction"), ""),
+    "flowers102": ((), "the official trn/val/tst split"),
+    "cub200": (("split_seed", "val_fraction"), "the official test split"),
+    "stanford_dogs": (("split_seed", "val_fraction"), "the official test split"),
+    "cinic10": ((), "the official train/valid/test folders"),
+    "oxford_pets": (("split_seed", "val_fraction"), "the official test split"),
+}
+"""data.dataset -> (the split keys of `data` its reader reads, what decides its splits instead of the others)."""
+
 WITH_BOXES = frozenset({"synthetic", "cub200", "stanford_dogs", "oxford_pets"})
 """Datasets whose records carry an object box (what crop.mode gt and a trained detector need)."""

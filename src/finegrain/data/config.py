@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from finegrain.data.catalog import DATASET_SOURCES
+from finegrain.data.catalog import DATASET_SOURCES, SPLIT_KEYS
 from finegrain.schema import Strict
 
 
@@ -51,9 +51,31 @@ class DataCfg(Strict):
                 f"root: unsupported URL scheme {scheme!r} for source {self.source!r}; expected {expected} "
                 f"(got {self.root!r})"
             )
+        if self.root and self.source in ("embedded", "official"):
+            raise ValueError(
+                f"root: source {self.source!r} does not read data.root (got {self.root!r}); set data.source: local "
+                "(the extracted files there) or mirror (the archives there), or root: null"
+            )
+        self._read_keys_only()
         if self.val_fraction + self.test_fraction >= 1.0:
             raise ValueError("test_fraction: val_fraction + test_fraction must be < 1")
         return self
+
+    def _read_keys_only(self) -> None:
+        """A key the dataset's reader ignores must keep its default: a value set there would change nothing."""
+        read, instead = SPLIT_KEYS[self.dataset]
+        for key in ("split_seed", "val_fraction", "test_fraction"):
+            default = type(self).model_fields[key].default
+            if key not in read and getattr(self, key) != default:
+                raise ValueError(
+                    f"{key}: dataset {self.dataset!r} takes its splits from {instead}, not data.{key} (got "
+                    f"{getattr(self, key)}); leave it at {default}"
+                )
+        if self.dataset != "synthetic" and self.synthetic != SyntheticCfg():
+            raise ValueError(
+                f"synthetic: only dataset 'synthetic' reads data.synthetic (this one is {self.dataset!r}); leave it at "
+                "its defaults"
+            )
 
 
 class PrepareCfg(Strict):

@@ -23,9 +23,8 @@ import time
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from tqdm import tqdm
-
 from finegrain.data.remote import Checksum, RemoteFile
+from finegrain.engine.progress import progress
 from finegrain.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -146,8 +145,8 @@ def _copy_local(src: Path, part: Path) -> None:
     with (
         open(src, "rb") as fin,
         open(part, "wb") as fout,
-        tqdm(
-            total=src.stat().st_size, unit="B", unit_scale=True, unit_divisor=1024, desc=part.stem, mininterval=1
+        progress(
+            desc=part.stem, total=src.stat().st_size, unit="B", unit_scale=True, unit_divisor=1024, mininterval=1
         ) as bar,
     ):
         while block := fin.read(CHUNK_BYTES):
@@ -225,8 +224,8 @@ def _fetch_once(session, url: str, part: Path, have: int, timeout_s: float) -> N
         total = have + int(length) if length and length.isdigit() else None
         with (
             open(part, mode) as fh,
-            tqdm(
-                total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024, desc=part.stem, mininterval=1
+            progress(
+                desc=part.stem, total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024, mininterval=1
             ) as bar,
         ):
             for block in resp.raw.stream(CHUNK_BYTES, decode_content=False):

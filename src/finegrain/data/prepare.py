@@ -9,13 +9,13 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
 
 from finegrain.atomic import atomic_dir, write_json
 from finegrain.data.catalog import SPLITS
 from finegrain.data.images import BadImage, open_rgb, square_resize
 from finegrain.data.records import RawDataset, Record
 from finegrain.data.shards import ShardWriter, box_columns, write_dataset
+from finegrain.engine.progress import progress
 from finegrain.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,13 @@ def prepare_dataset(
         for split in ("train", "test"):
             if counts[split] == 0:
                 raise DataError(f"dataset {raw.name!r}: split {split!r} has no images after decoding")
-        meta = {"dataset": raw.name, "class_names": raw.class_names, "size_px": size_px}
+        source_px = source_short_side(rows, size_px)
+        meta = {
+            "dataset": raw.name,
+            "class_names": raw.class_names,
+            "size_px": size_px,
+            "source_short_side_px": source_px,  # the images' own resolution: finegrain.data.resolution
+        }
         write_dataset(tmp, rows, meta)
         _check_classes(raw, writers, skipped)
         report = {
@@ -93,6 +99,16 @@ def prepare_dataset(
             "classes": len(raw.class_names),
         }
         write_json(tmp / "skipped.json", skipped)
+    if source_px < size_px:  # said, not warned: only a variant trained above source_px computes on upsampled pixels
+        log.info(
+            "prepare.size_px (%d) is above the median short side of the images (%d px): %s stores them upsampled "
+            "%.3gx per side; a variant whose image_size_px is above %d trains on upsampled pixels (it warns)",
+            size_px,
+            source_px,
+            out_dir,
+            size_px / source_px,
+            source_px,
+        )
     for item in skipped[:20]:
         log.warning("skipped %s: %s", item["id"], item["reason"])
     if skipped:
@@ -100,8 +116,14 @@ def prepare_dataset(
     return report
 
 
+def source_short_side(rows: list[dict], size_px: int) -> int:
+    """The median short side of the original images (`orig_w`, `orig_h` of each row; `size_px` when none)."""
+    sides = [min(row["orig_w"], row["orig_h"]) for row in rows if row["orig_w"] and row["orig_h"]]
+    return int(np.median(sides)) if sides else size_px
+
+
 def _collect(results, by_id, raw, writers, skipped, total) -> None:
-    for rid, arr, box, orig, reason in tqdm(results, total=total, desc="prepare", unit="img", mininterval=2):
+    for rid, arr, box, orig, reason in progress(results, "prepare", total=total, unit="img"):
         record = by_id[rid]
         if arr is None:
             skipped.append({"id": rid, "path": str(record.path) if record.path else None, "reason": reason})

@@ -12,6 +12,7 @@ import torch
 
 from finegrain.atomic import atomic_dir
 from finegrain.augment.recipes import create_transforms
+from finegrain.data.resolution import variant_upsampling
 from finegrain.data.shards import open_split, stratified_subset
 from finegrain.data.transformed import Transformed
 from finegrain.errors import ConfigError
@@ -69,6 +70,9 @@ def evaluate_variant(params: Params, name: str, data_dir: Path, models_dir: Path
     summary = trained_summary(models_dir, name, cfg.model_dump())
     configure_threads(params.base.threads, params.base.numerics)
     device = resolve_device(params.base.device)
+    upsampled = variant_upsampling(params, name, data_dir)
+    if upsampled is not None:
+        log.warning("%s", upsampled.message(f"evaluate@{name} tests"))
     test = open_split(data_dir, "test")
     test_t = Transformed(test, create_transforms(cfg.augment, cfg.image_size_px, train=False))
     class_names = test.class_names
@@ -184,7 +188,7 @@ def _generated_samples(data_dir: Path, png: Path, per_class: int = 8) -> None:
     generated = train.subset(np.flatnonzero(train.index["generated"].to_numpy()))
     if len(generated):
         images = torch.stack([generated[i][0] for i in range(len(generated))])
-        save_grid(png, images, torch.as_tensor(generated.labels), len(train.class_names), per_class)
+        save_grid(png, images, torch.tensor(generated.labels), len(train.class_names), per_class)  # a copy: read-only
 
 
 def _explain(

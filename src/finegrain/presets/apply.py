@@ -29,6 +29,7 @@ import yaml
 
 from finegrain.errors import ConfigError
 from finegrain.params import Params, default_params, load_params
+from finegrain.report.config import other_dataset_claims
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +84,11 @@ def _check_report_numbers(name: str, preset: dict) -> None:
                 )
 
 
-def next_command(preset: dict) -> str:
-    """What to run after apply: `dvc repro report`, or one queued experiment per dataset of a multi-dataset preset."""
+def next_command(preset: dict, dataset: str | None = None) -> str:
+    """What to run after apply: `dvc repro report`, or one queued experiment per dataset of a multi-dataset preset
+    (unless `dataset`, the applied params' data.dataset, is another one: the run is then on that one)."""
     datasets = preset.get("datasets") or []
-    if len(datasets) > 1:
+    if len(datasets) > 1 and (dataset is None or dataset in datasets):
         return f"dvc exp run --queue -S 'data.dataset={','.join(datasets)}' && dvc queue start (one run per dataset)"
     return "dvc repro report"
 
@@ -158,4 +160,7 @@ def apply_preset(
         tmp.unlink()
         raise ConfigError(f"preset {name} --scale {scale}: {str(err).replace(str(tmp), str(out))}") from None
     os.replace(tmp, out)
+    other = other_dataset_claims(validated.report, validated.data.dataset)
+    if other:
+        log.warning("%s", other)
     return validated

@@ -11,7 +11,14 @@ import pandas as pd
 from finegrain.atomic import atomic_dir
 from finegrain.errors import DataError
 from finegrain.params import Params
-from finegrain.report.claims_report import claims_frame, claims_json, claims_markdown, judge_claims, variant_checks
+from finegrain.report.claims_report import (
+    claims_frame,
+    claims_json,
+    claims_markdown,
+    judge_claims,
+    train_record,
+)
+from finegrain.report.config import other_dataset_claims
 from finegrain.report.figures import confusion_png, robustness_png
 from finegrain.report.html import Section, render
 from finegrain.report.summary import summary_html, summary_markdown, summary_rows, verdict_rows
@@ -183,12 +190,17 @@ def build_report(
     table = variants_table(params, metrics_dir, perf_dir)
     histories = _histories(params, models_dir)
     verdicts = judge_claims(params, metrics_dir, perf_dir, models_dir)
+    left_out = other_dataset_claims(params.report, params.data.dataset)
+    if left_out:
+        log.warning("%s", left_out)
     claims = claims_frame(verdicts) if verdicts else None
     tables = report_tables(params)
+    trained = {n: train_record(n, models_dir) for n in params.variants}
     shown = summary_rows(
         params,
         [{"variant": n, **load_variant(n, metrics_dir, perf_dir)[0]} for n in params.variants],
-        {n: variant_checks(n, models_dir) for n in params.variants},
+        {n: record.get("checks", {}) for n, record in trained.items()},
+        {n: record["upsampled"] for n, record in trained.items() if "upsampled" in record},
     )
     claimed = verdict_rows(verdicts)
     with atomic_dir(out_dir) as tmp:
@@ -222,4 +234,5 @@ def _claims_md(params: Params, claims: pd.DataFrame | None, tables: list[dict]) 
 def _claims_header(params: Params) -> str:
     preset = params.report.preset or "params.yaml"
     scale = f", scale {params.report.scale}" if params.report.scale else ""
-    return f"Claims of {preset}{scale}.\n"
+    other = other_dataset_claims(params.report, params.data.dataset)
+    return f"Claims of {preset}{scale}.\n" + (f"{other}.\n" if other else "")

@@ -106,10 +106,15 @@ def scale_of(params: Params, names: list[str], perfs: dict[str, dict]) -> str:
     return ", ".join(parts)
 
 
+def train_record(name: str, models_dir: Path) -> dict:
+    """What train@<name> recorded in data/models/<name>/summary.json ({} when there is none)."""
+    summary = models_dir / name / "summary.json"
+    return json.loads(summary.read_text()) if summary.is_file() else {}
+
+
 def variant_checks(name: str, models_dir: Path) -> dict[str, dict]:
     """The technique checks train@<name> recorded (finegrain.checks), {} for a model trained before they existed."""
-    summary = models_dir / name / "summary.json"
-    return json.loads(summary.read_text()).get("checks", {}) if summary.is_file() else {}
+    return train_record(name, models_dir).get("checks", {})
 
 
 def judge_claims(

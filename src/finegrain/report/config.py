@@ -178,3 +178,15 @@ class GateCfg(Strict):
     alpha: float = Field(0.05, gt=0.0, lt=1.0, description="one-sided Welch test level, after Holm over the variants")
     min_drop: float = Field(0.01, ge=0.0, description="a smaller drop is never a regression")
     tolerance: float = Field(0.04, ge=0.0, description="one seed on either side (no spread): largest allowed drop")
+
+
+def other_dataset_claims(report: ReportCfg, dataset: str) -> str:
+    """One line on `report`'s claims left out because they are about other datasets than `dataset`, or ''."""
+    other = [c for c in report.claims if c.datasets and dataset not in c.datasets]
+    if not other:
+        return ""
+    about = sorted({d for c in other for d in c.datasets})
+    return (
+        f"{len(other)} of {len(report.claims)} claims are about {', '.join(about)} and are left out: this run is on "
+        f"{dataset} (data.dataset)"
+    )

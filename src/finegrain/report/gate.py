@@ -27,6 +27,7 @@ from scipy import stats as sps
 
 from finegrain import checks, numerics, paths
 from finegrain.params import Params
+from finegrain.pipeline import needed_stages
 from finegrain.report.contrasts import holm
 
 
@@ -132,7 +133,7 @@ def unmet_checks(params: Params, metrics_dir: Path = paths.METRICS) -> list[str]
             problems.append(f"{name}: learned nothing: {found.figure}")
     for stage in ("crop", "generate", "pretrain"):
         path = metrics_dir / f"{stage}.json"
-        if path.is_file():
+        if path.is_file() and stage in needed_stages(params):  # else another run's file: no variant reads it
             for where, check in _stage_checks(json.loads(path.read_text()), f"metrics/{stage}.json"):
                 if not check["works"]:
                     outcome = check.get("outcome", "does not work").replace("_", " ")

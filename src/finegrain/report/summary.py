@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 
 from finegrain import checks
+from finegrain.models.names import LITE_MODELS
 from finegrain.params import Params
 from finegrain.report.claims import Verdict
 from finegrain.train.config import TrainCfg
@@ -18,16 +19,25 @@ DATA = {
     "cropped": "detector crops",
     "cropped_square": "square detector crops",
 }
-INIT = {"none": "from scratch", "hub": "ImageNet init (hub)", "lite0": "ImageNet init", "simclr": "SimCLR init"}
+CROPS = {"mmdet": "detector", "gt": "ground-truth box", "none": "full-frame"}
+"""What the crops of each crop.mode are cut by (crop.mode none: the whole frame, resized to crop.size_px)."""
+INIT = {
+    "none": "from scratch",
+    "hub": "ImageNet init (hub)",
+    **{lite: "ImageNet init" for lite in LITE_MODELS},  # the model's name says which EfficientNet-Lite
+    "simclr": "SimCLR init",
+}
+"""Words for every init the schema allows (models.names.INITS; a test checks none is missing)."""
 MODE = {"frozen": "linear probe", "two_phase": "head, then fine-tuned", "full": ""}
 
 
-def demonstrates(cfg: TrainCfg, params: Params) -> str:
-    """A variant in words: model, init, how it trains and on what, e.g. 'small_cnn from scratch on detector crops'."""
-    data = DATA.get(cfg.data) or (
-        f"{DATA[params.generate.input]} + {params.generate.augment.method.upper()} images"
-        if cfg.data == "augmented"
-        else cfg.data
+def demonstrates(cfg: TrainCfg, params: Params, upsampled: dict | None = None) -> str:
+    """A variant in words: model, init, how it trains and on what, e.g. 'small_cnn from scratch on detector crops';
+    `upsampled`: what train recorded when image_size_px was above the stored images' size."""
+    data = (
+        _words(cfg.data, params.crop.mode)
+        if cfg.data != "augmented"
+        else (f"{_words(params.generate.input, params.crop.mode)} + {params.generate.augment.method.upper()} images")
     )
     mode = MODE[cfg.mode] or ("fine-tuned" if cfg.init != "none" else "")
     words = [cfg.model, INIT[cfg.init]] + ([mode] if mode else []) + [f"on {data}"]
@@ -38,11 +48,21 @@ def demonstrates(cfg: TrainCfg, params: Params) -> str:
         extras.append(cfg.mix.mode)
     if cfg.train_images:
         extras.append(f"{cfg.train_images} train images")
+    if upsampled:
+        extras.append(f"{upsampled['stored_px']} px images upsampled to {upsampled['size_px']}")
     return " ".join(words) + (f" ({', '.join(extras)})" if extras else "")
 
 
-def summary_rows(params: Params, table: list[dict], variant_checks: dict[str, dict]) -> list[dict]:
-    """[{variant, demonstrates, test_top1, works}] with `works` '✓' or '✗ <figures>' over every check."""
+def _words(data: str, crop_mode: str) -> str:
+    """A data input in words; crops named after what cut them (crop.mode)."""
+    return DATA[data].replace("detector", CROPS[crop_mode]) if data in DATA else data
+
+
+def summary_rows(
+    params: Params, table: list[dict], variant_checks: dict[str, dict], upsampled: dict[str, dict] | None = None
+) -> list[dict]:
+    """[{variant, demonstrates, test_top1, works}] with `works` '✓' or '✗ <figures>' over every check; `upsampled`:
+    the variants train recorded as trained on upsampled images (variant -> its record)."""
     rows = []
     for record in table:
         name = record["variant"]
@@ -53,7 +73,7 @@ def summary_rows(params: Params, table: list[dict], variant_checks: dict[str, di
         rows.append(
             {
                 "variant": name,
-                "demonstrates": demonstrates(params.variant(name), params),
+                "demonstrates": demonstrates(params.variant(name), params, (upsampled or {}).get(name)),
                 "test top-1 %": f"{top1} (n={record['seeds']})",
                 "works": _works(found, broken),
             }

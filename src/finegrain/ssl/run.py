@@ -11,6 +11,7 @@ import torch
 
 from finegrain import checks
 from finegrain.atomic import atomic_dir, write_json
+from finegrain.data.resolution import stored_size_key, upsampling
 from finegrain.data.shards import ShardSplit, open_split
 from finegrain.data.tensors import resize_uint8, to_device
 from finegrain.engine.live import log_metrics, open_live
@@ -75,6 +76,11 @@ def pretrain(params: Params, data_dir: Path, out_dir: Path, live_dir: Path, ckpt
     cfg = params.pretrain
     configure_threads(params.base.threads, params.base.numerics)
     device = resolve_device(params.base.device)
+    upsampled = upsampling(
+        data_dir, cfg.image_size_px, "pretrain.image_size_px", stored_size_key(cfg.input, params.generate.input)
+    )
+    if upsampled is not None:
+        log.warning("%s", upsampled.message("pretrain trains SimCLR"))
     data = _Data(data_dir, cfg)
     runs, states = {}, {}
     for i, seed in enumerate(cfg.seeds):
@@ -83,6 +89,8 @@ def pretrain(params: Params, data_dir: Path, out_dir: Path, live_dir: Path, ckpt
     metrics = _pooled(cfg, runs, len(data.val_y))
     metrics |= {"images": len(data.train_x), "steps": cfg.epochs * max(1, len(data.train_x) // cfg.batch_size)}
     metrics["device"] = str(device)
+    if upsampled is not None:
+        metrics["upsampled"] = upsampled.to_dict()
     metrics["check"] = checks.simclr(metrics).to_dict()
     _save_backbones(out_dir, cfg, states, split_timings(metrics)[0])  # no timings: same run, same bytes
     return metrics

@@ -229,6 +229,42 @@ class TrainCfg(Strict):
         return self
 
 
+def unread_keys(cfg: TrainCfg) -> dict[str, str]:
+    """Keys whose value `cfg` never reads -> the setting that would read them (e.g. momentum -> 'optimizer: sgd')."""
+    reads = {
+        "momentum": (cfg.optimizer == "sgd", "optimizer: sgd"),
+        "step_size": (cfg.scheduler == "step" and cfg.lr_interval == "epoch", "scheduler: step"),
+        "gamma": (cfg.scheduler in ("step", "plateau") and cfg.lr_interval == "epoch", "scheduler: step or plateau"),
+        "plateau_patience": (cfg.scheduler == "plateau" and cfg.lr_interval == "epoch", "scheduler: plateau"),
+        "warmup_epochs": (cfg.scheduler == "cosine", "scheduler: cosine"),
+        "phase1_epochs": (cfg.mode == "two_phase", "mode: two_phase"),
+        "phase2_lr": (cfg.mode == "two_phase", "mode: two_phase"),
+        "triplet": (cfg.loss in ("tcel", "triplet"), "loss: tcel or triplet"),
+        "pk_k": (cfg.batch_sampler == "pk", "sampler: pk"),
+        "mix.cutmix_alpha": (cfg.mix.mode in ("cutmix", "random"), "mix.mode: cutmix or random"),
+        "mix.mixup_alpha": (cfg.mix.mode in ("mixup", "random"), "mix.mode: mixup or random"),
+        "adv.eps": (cfg.adv.method != "none", "adv.method: fgsm or pgd"),
+        "adv.prob": (cfg.adv.method != "none", "adv.method: fgsm or pgd"),
+        "adv.steps": (cfg.adv.method == "pgd", "adv.method: pgd"),
+        "adv.alpha": (cfg.adv.method == "pgd", "adv.method: pgd"),
+        "elastic_net.alpha": (cfg.elastic_net.lam > 0, "elastic_net.lam > 0"),
+        "ema.warmup": (cfg.ema.decay > 0, "ema.decay > 0"),
+        "resize.until": (cfg.resize.from_px is not None, "resize.from_px"),
+        "features": (cfg.mode == "frozen", "mode: frozen"),
+        "sync_batchnorm": (cfg.nproc > 1, "nproc > 1"),
+    }
+    return {key: needs for key, (read, needs) in reads.items() if not read}
+
+
+def _set_in(overrides: dict[str, Any], path: str) -> tuple[bool, Any]:
+    node: Any = overrides
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
 def resolve_variant(name: str, defaults: dict[str, Any], overrides: dict[str, Any] | None) -> TrainCfg:
     """The variant `name`: its `overrides` merged over the `train` `defaults`, validated; one-line errors."""
     overrides = overrides or {}
@@ -236,6 +272,14 @@ def resolve_variant(name: str, defaults: dict[str, Any], overrides: dict[str, An
         if key not in overrides:
             raise ConfigError(f"params.yaml: variants.{name}: missing required key {key!r} (dvc.yaml interpolates it)")
     try:
-        return TrainCfg(**{**defaults, **overrides})
+        cfg = TrainCfg(**{**defaults, **overrides})
     except ValidationError as err:
         raise ConfigError(one_line(err, f"variants.{name}")) from None
+    for key, needs in unread_keys(cfg).items():  # the variant's own keys: a shared default may serve other variants
+        found, value = _set_in(overrides, key)
+        if found:
+            raise ConfigError(
+                f"params.yaml: variants.{name}.{key}: not read without {needs} (got {value!r}); remove it from the "
+                "variant, or set what reads it"
+            )
+    return cfg

@@ -13,6 +13,7 @@ import torch
 from finegrain import numerics
 from finegrain.augment.recipes import create_transforms
 from finegrain.checks import read_checks
+from finegrain.data.resolution import variant_upsampling
 from finegrain.data.shards import open_split, stratified_subset
 from finegrain.data.transformed import Transformed
 from finegrain.engine.live import log_metrics, open_live
@@ -103,6 +104,11 @@ def _train_seeds(
     summary: dict = {"variant": name, "device": str(device), "nproc": dist.world, "seeds": {}}
     # whether the techniques this variant rests on worked (its data's crops or generated images, its init weights)
     summary["checks"] = {**read_checks(data_dir / "meta.json"), **read_checks(weights_dir / "checks.json")}
+    upsampled = variant_upsampling(params, name, data_dir)
+    if upsampled is not None:
+        summary["upsampled"] = upsampled.to_dict()
+        if dist.main:
+            log.warning("%s", upsampled.message(f"train@{name} trains"))
     for i, seed in enumerate(cfg.seeds):
         run_seed = params.base.seed + seed
         seed_everything(run_seed)
