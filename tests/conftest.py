@@ -62,6 +62,7 @@ TINY_OVERRIDES = {
     "train": {"epochs": 2, "image_size_px": 32, "batch_size": 16},
     "evaluate": {"robust": {"images": 48, "pgd_steps": 3}, "explain": {"images": 4, "faithfulness_images": 16}},
     "generate": {
+        "methods": ["dcgan", "ddpm"],  # both generators' stage code runs in the tiny pipeline
         "per_class": 4,
         "dcgan": {"epochs": 1, "batch_size": 16, "ngf": 8, "ndf": 8},
         "ddpm": {"size_px": 16, "epochs": 1, "batch_size": 16, "channels": [8, 16], "sample_steps": 2},

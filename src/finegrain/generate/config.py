@@ -79,8 +79,10 @@ class GenQualityCfg(Strict):
 
 class GenerateCfg(Strict):
     input: str = Field("cropped", description="data input whose training split the generators learn")
-    methods: list[Literal["dcgan", "ddpm"]] = Field(default_factory=lambda: list(METHODS), min_length=1)
-    per_class: int = Field(25, gt=0, description="generated images per class and method")
+    methods: list[Literal["dcgan", "ddpm"]] = Field(
+        default_factory=lambda: ["ddpm"], min_length=1, description="dcgan | ddpm; DCGAN on request (params.yaml)"
+    )
+    per_class: int = Field(100, gt=0, description="generated images per class and method")
     checkpoint_every: int = Field(5, gt=0, description="epochs between resume states (data/ckpt/generate)")
     dcgan: DCGANCfg = DCGANCfg()
     ddpm: DDPMCfg = DDPMCfg()
