@@ -22,9 +22,11 @@ never the machine's core count), `train.memory_format: auto` (contiguous) and `e
 (`PORTABLE_EVAL_BATCH`). CUDA and MPS arithmetic is not pinned (their kernels differ per GPU): there the gate is
 statistical.
 
-Not pinned, because no library exposes it: oneDNN sizes some blocks from the cache sizes the CPU reports, which
-can reorder the sums of a convolution's weight gradient on a CPU with another cache hierarchy. Same-size CI
-machines of two generations (AVX2 and AVX-512) give the same bits.
+Not pinned, because no library exposes it: oneDNN and MKL pick some blockings (and MKL some code paths) from the
+cache sizes and the vendor the CPU reports. Shown here: the same bits whatever the environment asked for above
+AVX2, with one core or two (tests/test_numerics.py). Not shown: another vendor or cache hierarchy (the previous
+figures, made natively on an AVX2 machine of unknown vendor, matched the detector's training loss under these caps,
+but not its test IoU's 4th decimal); where bits differ, the gate is statistical.
 
 A stage script applies the mode before its first import of torch (`finegrain/__init__.py`); its child processes
 (torchrun ranks, DataLoader workers) inherit the environment.
