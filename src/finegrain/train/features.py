@@ -193,7 +193,5 @@ def cached_features(
         )
         train.augmented = augmented
     val_name = f"val-{_ids_digest(val_set)}-eval.pt"
-    val = load_or_extract(
-        model, head.block, val_set, root / val_name, 1, 0, device, cfg.val_batch_size, memory_format
-    )
+    val = load_or_extract(model, head.block, val_set, root / val_name, 1, 0, device, cfg.val_batch_size, memory_format)
     return CachedFeatures(head, train, val)
