@@ -138,6 +138,21 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_id() -> str:
+    """The CPU's vendor, family and model numbers (/proc/cpuinfo on Linux; a virtual machine's model name may hide
+    its generation, these numbers do not), else what `platform` knows."""
+    fields = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    if "vendor_id" in fields:
+        return f"{fields['vendor_id']} family {fields.get('cpu family', '?')} model {fields.get('model', '?')}"
+    return platform.processor() or platform.machine()
+
+
 def _version(package: str) -> str:
     try:
         return metadata.version(package)
@@ -152,6 +167,7 @@ def record() -> dict:
     return {
         "numerics": applied(),
         "cpu": cpu_model(),
+        "cpu_id": cpu_id(),
         "arch": platform.machine(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "threads": torch.get_num_threads(),
@@ -169,11 +185,16 @@ def write_record(path: Path) -> None:
 
 def bit_compatible(a: dict, b: dict) -> bool:
     """Whether two runs' records (`record`) promise the same bits: both portable on x86-64 at AVX2 with the same
-    threads and package versions (the CPU model may differ)."""
+    threads and package versions (the CPU model may differ; `same_cpu` says whether it does)."""
     keys = ("numerics", "arch", "cpu_capability", "threads", "packages")
     return all(r.get("numerics") == "portable" and r.get("cpu_capability") == "AVX2" for r in (a, b)) and all(
         a.get(k) == b.get(k) for k in keys
     )
+
+
+def same_cpu(a: dict, b: dict) -> bool:
+    """Whether two records come from the same CPU model (vendor, family, model), where portable bits must match."""
+    return bool(a.get("cpu_id")) and a.get("cpu_id") == b.get("cpu_id")
 
 
 def describe(r: dict) -> str:
@@ -182,6 +203,6 @@ def describe(r: dict) -> str:
     plural = "" if threads == 1 else "s"
     return (
         f"{r.get('numerics', '?')}, {r.get('cpu_capability', '?')} kernels, {threads} thread{plural}, "
-        f"{r.get('cpu', '?')} ({r.get('arch', '?')}), torch {packages.get('torch', '?')}, "
+        f"{r.get('cpu', '?')} ({r.get('cpu_id', r.get('arch', '?'))}), torch {packages.get('torch', '?')}, "
         f"mmcv {packages.get('mmcv', '?')}"
     )

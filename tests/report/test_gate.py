@@ -61,7 +61,8 @@ def test_holm_counts_every_gated_variant():
 
 
 def _record(**kw) -> dict:
-    base = {"numerics": "portable", "cpu": "CPU A", "arch": "x86_64", "cpu_capability": "AVX2", "threads": 2}
+    base = {"numerics": "portable", "cpu": "CPU A", "cpu_id": "AuthenticAMD family 25 model 17", "arch": "x86_64"}
+    base |= {"cpu_capability": "AVX2", "threads": 2}
     return base | {"packages": {"torch": "2.14.1", "mmcv": "2.1.0"}} | kw
 
 
@@ -95,20 +96,29 @@ def repo(tmp_path, monkeypatch):
 def test_an_unchanged_stage_with_compatible_numerics_must_give_the_same_metrics(repo):
     base, runs = gate.numerics_records("HEAD"), gate.numerics_records(None)
     assert base == runs == {"crop": _record()}
-    assert gate.not_reproduced("HEAD", base, runs) == (["crop"], [])
+    assert gate.not_reproduced("HEAD", base, runs) == (["crop"], [], [])
     (repo / "dvc.lock").write_text(_lock("m2"))  # same code, data, params; other metrics
-    compared, problems = gate.not_reproduced("HEAD", base, runs)
-    assert compared == ["crop"] and problems == [
-        "crop: metrics/crop.json differs from HEAD's though code, data, params and numerics match"
+    compared, problems, notes = gate.not_reproduced("HEAD", base, runs)
+    assert (
+        compared == ["crop"]
+        and notes == []
+        and problems == ["crop: metrics/crop.json differs from HEAD's though code, data, params and numerics match"]
+    )
+    other_cpu = {"crop": _record(cpu_id="GenuineIntel family 6 model 143")}  # portable on another CPU model
+    compared, problems, notes = gate.not_reproduced("HEAD", base, other_cpu)
+    assert compared == ["crop"] and problems == []
+    expected = "on another CPU (GenuineIntel family 6 model 143 vs AuthenticAMD family 25 model 17): portable"
+    assert notes == [
+        f"crop: metrics/crop.json differs from HEAD's {expected} numerics did not give the same bits there"
     ]
 
 
 def test_a_changed_stage_or_other_numerics_is_not_compared_bit_for_bit(repo):
     (repo / "dvc.lock").write_text(_lock("m2", dep="d2"))  # the code changed: the metrics may
-    assert gate.not_reproduced("HEAD", gate.numerics_records("HEAD"), gate.numerics_records(None)) == ([], [])
+    assert gate.not_reproduced("HEAD", gate.numerics_records("HEAD"), gate.numerics_records(None)) == ([], [], [])
     (repo / "dvc.lock").write_text(_lock("m2"))
     native = {"crop": _record(numerics="native", cpu_capability="AVX512")}  # another machine under native
-    assert gate.not_reproduced("HEAD", gate.numerics_records("HEAD"), native) == ([], [])
+    assert gate.not_reproduced("HEAD", gate.numerics_records("HEAD"), native) == ([], [], [])
 
 
 def test_the_markdown_summary_says_what_was_compared_and_each_verdict():
