@@ -71,6 +71,20 @@ def test_native_follows_the_cpu_so_a_capped_instruction_set_simulates_another_ma
     assert lower[2] != native[2]  # the simulation changes the bits: what portable numerics pins
 
 
+def test_a_cache_key_tells_native_arithmetic_of_another_cap_apart_and_portable_keeps_one():
+    """Cached features and resume states are keyed by `numerics.arithmetic`: a cache written by a capped native
+    process (another machine simulated) must not be read as this one's bits; under portable the bits are the same."""
+    code = "import sys; from finegrain import numerics; numerics.apply(sys.argv[1]); print(numerics.arithmetic())"
+    clean = {k: v for k, v in os.environ.items() if k not in numerics.PORTABLE_ENV and not k.startswith("FINEGRAIN_")}
+
+    def key(mode: str, env: dict | None = None) -> str:
+        cmd = [sys.executable, "-c", code, mode]
+        return subprocess.run(cmd, capture_output=True, text=True, env={**clean, **(env or {})}, check=True).stdout
+
+    assert key("native") != key("native", LOWER) != key("native", {"MKL_CBWR": "SSE4_2"})
+    assert key("portable") == key("portable", LOWER)
+
+
 def test_the_mode_comes_from_the_environment_then_params(tmp_path, monkeypatch):
     params = tmp_path / "params.yaml"
     monkeypatch.delenv(numerics.MODE_ENV, raising=False)

@@ -175,6 +175,26 @@ def record() -> dict:
     }
 
 
+ARITHMETIC_ENV = (
+    "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS",
+    "OPENBLAS_CORETYPE",
+)  # fmt: skip
+"""Variables that change a native process's kernels (portable pins them)."""
+
+
+def arithmetic() -> str:
+    """This process's float arithmetic as a cache key (cached features, resume states): `portable` and the threads;
+    under native also the CPU model, torch's kernel level and any instruction-set variable, so a cache written
+    under another CPU or another cap is not read as this one's bits."""
+    import torch
+
+    key = f"{applied()} {torch.get_num_threads()} threads"
+    if applied() == "portable":
+        return key
+    caps = " ".join(f"{v}={os.environ[v]}" for v in ARITHMETIC_ENV if v in os.environ)
+    return f"{key} {cpu_id()} {torch.backends.cpu.get_cpu_capability()} {caps}".rstrip()
+
+
 def write_record(path: Path) -> None:
     """Write this process's `record` to `path` (metrics/numerics/<stage>.json: committed beside the metrics, so a
     gate on another machine knows what made the baseline; not a DVC metric)."""

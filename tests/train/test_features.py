@@ -205,7 +205,7 @@ def test_resume_state_on_cached_features_holds_only_the_head_and_resumes_exactly
     monkeypatch.setattr(writer, "save_state", save_then_stop)  # raised on the loop's thread at its next wait
     with pytest.raises(KeyboardInterrupt):
         run("resumed.pt")
-    monkeypatch.undo()
+    monkeypatch.setattr(writer, "save_state", real_save)  # not undo(): it would also undo the tmp feature dir
     saved = torch.load(tmp_path / "resumed.pt", weights_only=True)
     assert saved["epoch"] == 1 and saved["run"]["best"][0] == 1
     head = {"net.classifier.1.weight", "net.classifier.1.bias"}

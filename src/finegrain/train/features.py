@@ -180,7 +180,7 @@ def cached_features(
     batch_size = batch_size or cfg.batch_size
     model.to(device)
     head = HeadOnly(model)
-    arithmetic = f"{memory_format} {batch_size}/{cfg.val_batch_size} {numerics.applied()} {torch.get_num_threads()}"
+    arithmetic = f"{memory_format} {batch_size}/{cfg.val_batch_size} {numerics.arithmetic()}"
     root = cache_dir(cfg, inputs, cache_root, arithmetic)
     train = None
     if train_set is not None:

@@ -87,7 +87,7 @@ def _train_seeds(
     data_dir, weights_dir, out_dir, live_dir = where.data, where.weights, where.models, where.live
     weights = [seed_weights_dir(cfg.init, weights_dir, s) / "weights.pt" for s in cfg.seeds]
     inputs = [data_dir / "index.parquet", data_dir / "meta.json", *dict.fromkeys(weights)]
-    numerics_key = {"mode": numerics.applied(), "threads": torch.get_num_threads()}  # a resume keeps the bits
+    numerics_key = numerics.arithmetic()  # a resume keeps the bits
     ckpt_dir = where.ckpt / run_key(
         {"variant": cfg.model_dump(), "base_seed": params.base.seed, "numerics": numerics_key}, inputs
     )
