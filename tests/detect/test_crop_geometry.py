@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
-from finegrain.crop.crops import crop_dataset, crop_image
+from finegrain.crop.crops import CROP_SOURCE, crop_dataset, crop_image
 from finegrain.crop.geometry import pixel_box, square_box
 from finegrain.data.shards import ShardWriter, box_columns, open_split, write_dataset
 
@@ -59,3 +61,21 @@ def test_crop_dataset_writes_exact_pixels_and_maps_gt_box(tmp_path):
     crop_dataset(tmp_path / "src", tmp_path / "pred", "box", 0.0, 16, pred)
     out = open_split(tmp_path / "pred", "train")
     assert out.boxes()[0] == pytest.approx([4, 2, 12, 10])
+
+
+def test_crops_record_the_boxes_resolution_so_a_variant_above_it_is_said_to_upsample(tmp_path):
+    """48 px stored images of 24 px originals (source_short_side_px 24): 16 px boxes hold 8 source pixels a side,
+    so crops stored at 16 px are upsampled 2x, and a variant at 12 px reads above the crops' 8."""
+    from finegrain.data.resolution import upsampling
+
+    images = np.zeros((3, 48, 48, 3), dtype=np.uint8)
+    (tmp_path / "src").mkdir()
+    _dataset(tmp_path / "src", images, [(8.0, 4.0, 24.0, 20.0), (0.0, 0.0, 16.0, 40.0), (0.0, 0.0, 32.0, 48.0)])
+    meta = json.loads((tmp_path / "src" / "meta.json").read_text())
+    (tmp_path / "src" / "meta.json").write_text(json.dumps({**meta, "source_short_side_px": 24}))
+    crop_dataset(tmp_path / "src", tmp_path / "box", "box", 0.0, 16)
+    assert json.loads((tmp_path / "box" / "meta.json").read_text())["source_short_side_px"] == 8  # median of 8, 8, 16
+    found = upsampling(tmp_path / "box", 12, "variants.v.image_size_px", "crop.size_px")
+    assert found is not None and (found.stored_px, found.stored_key) == (8, CROP_SOURCE)
+    assert found.message("train@v trains").endswith("lower variants.v.image_size_px unless that is the intent")
+    assert upsampling(tmp_path / "box", 8, "variants.v.image_size_px", "crop.size_px") is None

@@ -25,6 +25,11 @@ def crop_image(image: np.ndarray, box: tuple[float, float, float, float], size_p
     return np.asarray(patch.resize((size_px, size_px), Image.BILINEAR), dtype=np.uint8)
 
 
+CROP_SOURCE = "the crop boxes' median short side"
+"""What a crop's `source_short_side_px` measures (finegrain.data.resolution): the boxes in the original images'
+pixels, so a crop.size_px above it stores upsampled crops."""
+
+
 def crop_dataset(
     src: Path,
     dst: Path,
@@ -43,6 +48,8 @@ def crop_dataset(
     """
     meta = read_meta(src)
     counts = {"cropped": 0, "fallback": 0}
+    pixel = min(1.0, meta.get("source_short_side_px", meta["size_px"]) / meta["size_px"])  # source px per stored px
+    short_sides = []
     index = pd.read_parquet(src / "index.parquet")
     with atomic_dir(dst) as tmp:
         rows = []
@@ -64,6 +71,7 @@ def crop_dataset(
                     crop_box = tuple(float(v) for v in box)
                     if shape == "square":
                         crop_box = square_box(crop_box, margin, w, h)
+                short_sides.append(pixel * min(crop_box[2] - crop_box[0], crop_box[3] - crop_box[1]))
                 kept = _box_in_crop(tuple(float(v) for v in gt), crop_box, size_px) if not np.isnan(gt).any() else None
                 row = part.index.iloc[i]
                 writer.add(
@@ -86,12 +94,21 @@ def crop_dataset(
             {
                 **{k: meta[k] for k in ("dataset", "class_names")},
                 "size_px": size_px,
+                "source_short_side_px": max(1, round(float(np.median(short_sides)))) if short_sides else size_px,
+                "source_what": CROP_SOURCE,
                 "crop": {"shape": shape, "margin": margin, **counts},
                 "checks": {**meta.get("checks", {}), **(checks or {})},
             },
         )
     if counts["fallback"]:
         log.warning("%d image(s) had no box and were kept whole", counts["fallback"])
+    source_px = read_meta(dst)["source_short_side_px"]
+    if source_px < size_px:  # said, not warned (as prepare): a variant trained above source_px warns
+        log.info(
+            "crop.size_px (%d) is above %s (%d px): %s holds crops upsampled %.3gx per side; a variant whose "
+            "image_size_px is above %d trains on upsampled pixels (it warns)",
+            size_px, CROP_SOURCE, source_px, dst, size_px / source_px, source_px,
+        )  # fmt: skip
     return counts
 
 

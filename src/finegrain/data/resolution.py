@@ -45,7 +45,7 @@ class Upsampling:
 
     def message(self, who: str) -> str:
         """One line: both keys, their values, what `who` (e.g. 'train@cnn trains') does, and the way out."""
-        raise_it = "" if self.stored_key == SOURCE else f" or raise {self.stored_key}"
+        raise_it = f" or raise {self.stored_key}" if "." in self.stored_key else ""  # a params key, not the images
         return (
             f"{self.size_key} ({self.size_px}) is above {self.stored_key} ({self.stored_px}): {who} on images "
             f"upsampled {self.factor:.3g}x per side; lower {self.size_key}{raise_it} unless that is the intent"
@@ -57,13 +57,13 @@ class Upsampling:
 
 def upsampling(data_dir: Path, size_px: int, size_key: str, stored_key: str) -> Upsampling | None:
     """The upsampling of images read from `data_dir` to `size_px`, or None: above its meta.json `size_px` (set by
-    `stored_key`), or above `source_short_side_px`, the median short side of the original images prepare recorded
-    (data inputs made from data/prepared keep it) when that is not larger."""
+    `stored_key`), or above `source_short_side_px` when that is not larger: the median short side of the original
+    images prepare recorded, or of the crop boxes (in the originals' pixels) crop recorded (meta's `source_what`)."""
     meta = read_meta(data_dir)
     stored = int(meta["size_px"])
     source = meta.get("source_short_side_px")
     if source is not None and int(source) <= stored:  # the images themselves: a larger prepare.size_px won't help
-        stored, stored_key = int(source), SOURCE
+        stored, stored_key = int(source), meta.get("source_what", SOURCE)
     return Upsampling(size_key, size_px, stored_key, stored) if size_px > stored else None
 
 
