@@ -69,6 +69,12 @@ class ClaimCfg(Strict):
         description="the values the report prints: {a, b} (pairwise) or one per series variant, in the metric's units",
     )
     report_source: str = Field("", description="where the report prints them, e.g. 'table 2' or 'read off figure 3'")
+    size_margin: float | None = Field(
+        None,
+        ge=0.0,
+        description="size: our effect is the report's when it lies within the report's ± this (TOST), in the "
+        "claim's units (ratio claims: on the log ratio); None = the default of finegrain.report.claims.size_margin",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -120,6 +126,13 @@ class ClaimCfg(Strict):
         return (not self.scales or scale in self.scales) and (not self.datasets or dataset in self.datasets)
 
 
+def family_size(report: ReportCfg, dataset: str) -> int:
+    """Holm's family: the claims testable at report.scale, counted once per dataset of the preset they apply to (its
+    `datasets`, and this run's dataset when it is another), whether or not this run judges them."""
+    datasets = list(dict.fromkeys([*report.datasets, dataset]))
+    return sum(c.applies(report.scale, d) for c in report.claims for d in datasets)
+
+
 class TableRowCfg(Strict):
     """One row of a report's table: the variants that reproduce it (several are pooled) and the printed values."""
 
@@ -165,6 +178,11 @@ class ReportCfg(Strict):
     preset: str | None = None
     scale: str | None = Field(None, description="the preset's scale, e.g. full | cpu; claims may be limited to some")
     claims: list[ClaimCfg] = Field(default_factory=list)
+    datasets: list[str] = Field(
+        default_factory=list,
+        description="the preset's datasets, one run each (D: cub200, stanford_dogs); Holm's family is the claims of "
+        "every one of them ([] = this run's data.dataset only)",
+    )
     tables: list[TableCfg] = Field(
         default_factory=list, description="the report's own tables, printed with ours beside (rows not run: blank)"
     )

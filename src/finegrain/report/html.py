@@ -34,6 +34,8 @@ table.report-table th{background:#f6f8fa}
 figure{margin:12px 0} figcaption{font-size:.9em;color:#57606a;margin-bottom:4px}
 img{max-width:100%;height:auto;border:1px solid #eaeef2}
 .table-wrap{overflow-x:auto}
+table#verdicts th,table#verdicts td{white-space:normal;overflow-wrap:anywhere}
+table#verdicts td:first-child{min-width:11em}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:12px}
 """
 

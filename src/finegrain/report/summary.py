@@ -11,7 +11,7 @@ import html
 from finegrain import checks
 from finegrain.models.names import LITE_MODELS
 from finegrain.params import Params
-from finegrain.report.claims import Verdict
+from finegrain.report.claims import Verdict, p_text
 from finegrain.train.config import TrainCfg
 
 DATA = {
@@ -90,16 +90,25 @@ def _works(found: dict[str, dict], broken: list[str]) -> str:
 
 
 def verdict_rows(verdicts: list[Verdict]) -> list[dict]:
+    """One row per claim, verdict first and the claim's long text last (the verdicts stay on the first screen):
+    the combined verdict, Holm's p and family, the report's values and effect beside ours."""
     return [
         {
+            "verdict": v.combined,
+            "Holm p": _holm(v),
+            "report: a vs b: effect": v.report_text or "none printed",
+            "ours: a vs b: effect [95% CI]": v.ours_text,
             "claim": v.claim.text + (f" ({v.claim.note})" if v.claim.note else ""),
-            "verdict": v.verdict_text,
-            "Holm-adjusted": v.adjusted_text,
-            "size vs report": v.size,
-            "difference": v.difference,
         }
         for v in verdicts
     ]
+
+
+def _holm(v: Verdict) -> str:
+    """'0.012 of 19', 'no test (of 19)', or '' when Holm was not applied."""
+    if not v.family:
+        return ""
+    return f"{p_text(v.p_holm)} of {v.family}" if v.p_holm is not None else f"no test (of {v.family})"
 
 
 def summary_markdown(rows: list[dict], verdicts: list[dict]) -> str:
