@@ -1,4 +1,5 @@
-"""The report's first screen: what the run shows, in one table, then the verdicts of its claims.
+"""The report's first screen: what the run shows, in one table, then the verdicts of its claims (verdict first, the
+report's values and effect beside ours, the claim's long text last, so every verdict shows at 1280 px).
 
 One row per variant: what it demonstrates (read from its config), test top-1 ± std over seeds, and whether it and
 the techniques it rests on worked (finegrain.checks: learning, detector crops, generated images, SimCLR init).
