@@ -599,6 +599,10 @@ def test_power_line_is_for_the_reports_effect_at_the_holm_level():
     (e,) = adjust([judge(equal, {"a": a, "b": b})])
     k = e.report_power["a-b"]["seeds_needed"]
     assert tost_power(0.01, 0.03, design.with_seeds(k), 0.05) >= 0.8 > tost_power(0.01, 0.03, design.with_seeds(k - 1))
+    beyond = pair("equal", margin=0.03, report={"a": 0.75, "b": 0.70})
+    (far,) = adjust([judge(beyond, {"a": a, "b": b})])
+    assert far.report_power["a-b"]["seeds_needed"] is None
+    assert "the report's +0.05 lies outside the margin: no number of seeds" in far.sensitivity_text
 
 
 def test_a_claim_says_which_upstream_artefact_its_interval_leaves_out():

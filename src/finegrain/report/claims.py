@@ -439,13 +439,14 @@ def report_power(verdict: Verdict, alpha: float) -> dict[str, dict]:
         now = reach(c.design)
         per = "per point" if verdict.claim.series else "per side"
         unit = " per x unit" if c.name == "concavity" else ""
-        needs = f"more than {MAX_SEEDS} seeds" if seeds is None else f"{seeds} seeds"
+        theirs = f"{c.name}: the report's {effect_text(verdict.claim, reported)}{unit}"
         if c.expect == "equal" and abs(reported) >= c.margin:
-            needs = "(outside the margin) no number of seeds"
-        text = (
-            f"{c.name}: the report's {effect_text(verdict.claim, reported)}{unit} needs {needs} {per} for 80% power "
-            f"at α {alpha:.2g} (Holm); these runs' power for it {now:.0%}"
-        )
+            text = f"{theirs} lies outside the margin: no number of seeds shows equivalence there"
+        elif reported == 0:
+            text = f"{theirs} is 0: no number of seeds detects it"
+        else:
+            needs = f"more than {MAX_SEEDS} seeds" if seeds is None else f"{seeds} seeds"
+            text = f"{theirs} needs {needs} {per} for 80% power at α {alpha:.2g} (Holm); these runs' power {now:.0%}"
         out[c.name] = {"report_effect": reported, "seeds_needed": seeds, "alpha": alpha, "power": now, "text": text}
     return out
 
