@@ -166,7 +166,7 @@ class Verdict:
         a, b = self.means
         sides = f"{a:.4g} → {b:.4g}: rise " if self.claim.series else f"{a:.4g} vs {b:.4g}: "
         if not self.checks:
-            return sides + "no CI (fewer than 2 runs)" if self.difference != "no ratio" else sides + "no ratio"
+            return sides + ("no ratio" if self.difference == "no ratio" else "no CI (fewer than 2 runs)")
         ci, show = self.checks[0].ci, lambda x: effect_text(self.claim, x)
         return f"{sides}{show(ci.estimate)} [{show(ci.lo)}, {show(ci.hi)}]"
 
@@ -435,20 +435,24 @@ def report_power(verdict: Verdict, alpha: float) -> dict[str, dict]:
             reach = lambda d, r=reported, m=c.margin: tost_power(r, m, d, alpha)  # noqa: E731
         else:
             reach = lambda d, r=reported: power(r, d, alpha)  # noqa: E731
-        seeds = seeds_needed(lambda n, reach=reach, d=c.design: reach(d.with_seeds(n)) >= POWER)
+        hopeless = reported == 0 or (c.expect == "equal" and abs(reported) >= c.margin)
+        seeds = None if hopeless else seeds_needed(lambda n, f=reach, d=c.design: f(d.with_seeds(n)) >= POWER)
         now = reach(c.design)
-        per = "per point" if verdict.claim.series else "per side"
-        unit = " per x unit" if c.name == "concavity" else ""
-        theirs = f"{c.name}: the report's {effect_text(verdict.claim, reported)}{unit}"
-        if c.expect == "equal" and abs(reported) >= c.margin:
-            text = f"{theirs} lies outside the margin: no number of seeds shows equivalence there"
-        elif reported == 0:
-            text = f"{theirs} is 0: no number of seeds detects it"
-        else:
-            needs = f"more than {MAX_SEEDS} seeds" if seeds is None else f"{seeds} seeds"
-            text = f"{theirs} needs {needs} {per} for 80% power at α {alpha:.2g} (Holm); these runs' power {now:.0%}"
+        text = _report_power_text(verdict.claim, c, reported, seeds, alpha, now)
         out[c.name] = {"report_effect": reported, "seeds_needed": seeds, "alpha": alpha, "power": now, "text": text}
     return out
+
+
+def _report_power_text(claim: ClaimCfg, c: Check, reported: float, seeds: int | None, alpha: float, now: float) -> str:
+    unit = " per x unit" if c.name == "concavity" else ""
+    theirs = f"{c.name}: the report's {effect_text(claim, reported)}{unit}"
+    if c.expect == "equal" and abs(reported) >= c.margin:
+        return f"{theirs} lies outside the margin: no number of seeds shows equivalence there"
+    if reported == 0:
+        return f"{theirs} is 0: no number of seeds detects it"
+    needs = f"more than {MAX_SEEDS} seeds" if seeds is None else f"{seeds} seeds"
+    per = "per point" if claim.series else "per side"
+    return f"{theirs} needs {needs} {per} for 80% power at α {alpha:.2g} (Holm); these runs' power {now:.0%}"
 
 
 def p_text(p: float | None) -> str:
