@@ -133,6 +133,18 @@ def family_size(report: ReportCfg, dataset: str) -> int:
     return sum(c.applies(report.scale, d) for c in report.claims for d in datasets)
 
 
+def family_note(report: ReportCfg, dataset: str) -> str:
+    """One line on Holm's family when it holds claims this run does not judge (another dataset's run), or ''."""
+    judged, family = sum(c.applies(report.scale, dataset) for c in report.claims), family_size(report, dataset)
+    if family == judged:
+        return ""
+    runs = ", ".join(dict.fromkeys([*report.datasets, dataset]))
+    return (
+        f"Holm's family is the preset's {family} claims over its runs on {runs}: this run judges {judged}, the other "
+        f"{family - judged} count with p 1"
+    )
+
+
 class TableRowCfg(Strict):
     """One row of a report's table: the variants that reproduce it (several are pooled) and the printed values."""
 

@@ -126,11 +126,13 @@ def _md_table(rows: list[dict]) -> list[str]:
     ]
 
 
-def summary_html(rows: list[dict], verdicts: list[dict]) -> str:
-    """The first screen: the variants in words with their checks, then each claim's verdict."""
+def summary_html(rows: list[dict], verdicts: list[dict], family: str = "") -> str:
+    """The first screen: the variants in words with their checks, then each claim's verdict (`family`: a line on
+    Holm's family when it spans other runs)."""
     parts = ["<h2>What this run shows</h2>", _html_table(rows, "summary")]
     if verdicts:
-        parts += ['<p class="note">Claims (details below):</p>', _html_table(verdicts, "verdicts")]
+        note = f" {html.escape(family)}." if family else ""
+        parts += [f'<p class="note">Claims (details below).{note}</p>', _html_table(verdicts, "verdicts")]
     return "\n".join(parts)
 
 
