@@ -594,10 +594,11 @@ def test_power_line_is_for_the_reports_effect_at_the_holm_level():
     assert power(0.05, design.with_seeds(n), level) >= 0.8 > power(0.05, design.with_seeds(n - 1), level)
     assert n != v.sensitivity["a-b"]["seeds_needed"]  # the observed +0.01 needs far more
     assert found["power"] == pytest.approx(power(0.05, design, level))
-    assert f"the report's +0.05 needs {n} seeds per side for 80% power at α 0.025 (Holm)" in v.sensitivity_text
+    assert f"a-b: detecting the report's +0.05 needs {n} seeds per side (80% power, α 0.025 Holm)" in v.sensitivity_text
     equal = pair("equal", margin=0.03, report={"a": 0.71, "b": 0.70})
     (e,) = adjust([judge(equal, {"a": a, "b": b})])
     k = e.report_power["a-b"]["seeds_needed"]
+    assert f"equivalence if the truth is the report's +0.01 needs {k} seeds per side" in e.sensitivity_text
     assert tost_power(0.01, 0.03, design.with_seeds(k), 0.05) >= 0.8 > tost_power(0.01, 0.03, design.with_seeds(k - 1))
     beyond = pair("equal", margin=0.03, report={"a": 0.75, "b": 0.70})
     (far,) = adjust([judge(beyond, {"a": a, "b": b})])

@@ -444,15 +444,15 @@ def report_power(verdict: Verdict, alpha: float) -> dict[str, dict]:
 
 
 def _report_power_text(claim: ClaimCfg, c: Check, reported: float, seeds: int | None, alpha: float, now: float) -> str:
-    unit = " per x unit" if c.name == "concavity" else ""
-    theirs = f"{c.name}: the report's {effect_text(claim, reported)}{unit}"
+    theirs = f"the report's {effect_text(claim, reported)}" + (" per x unit" if c.name == "concavity" else "")
     if c.expect == "equal" and abs(reported) >= c.margin:
-        return f"{theirs} lies outside the margin: no number of seeds shows equivalence there"
+        return f"{c.name}: {theirs} lies outside the margin: no number of seeds shows equivalence there"
     if reported == 0:
-        return f"{theirs} is 0: no number of seeds detects it"
+        return f"{c.name}: {theirs} is 0: no number of seeds detects it"
+    goal = f"equivalence if the truth is {theirs}" if c.expect == "equal" else f"detecting {theirs}"
     needs = f"more than {MAX_SEEDS} seeds" if seeds is None else f"{seeds} seeds"
     per = "per point" if claim.series else "per side"
-    return f"{theirs} needs {needs} {per} for 80% power at α {alpha:.2g} (Holm); these runs' power {now:.0%}"
+    return f"{c.name}: {goal} needs {needs} {per} (80% power, α {alpha:.3g} Holm); these runs' power {now:.0%}"
 
 
 def p_text(p: float | None) -> str:
