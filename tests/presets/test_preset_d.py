@@ -9,6 +9,7 @@ from test_presets import PRESETS_DIR
 
 from finegrain.params import load_params
 from finegrain.presets.apply import compose, load_preset, next_command
+from finegrain.report.config import family_size
 
 
 @pytest.mark.parametrize("scale", ["full", "cpu"])
@@ -27,6 +28,20 @@ def test_d_judges_each_dataset_from_one_params(tmp_path, scale):
         assert all(dataset in c.datasets for c in judged if c.report)  # report numbers are per dataset
         rows = [r for t in params.report.tables for r in t.rows if r.dataset == dataset]
         assert {r.label for r in rows} >= {"with Crop (" + ("bird)" if dataset == "cub200" else "dog)")}
+
+
+@pytest.mark.parametrize("scale", ["full", "cpu"])
+def test_d_holm_family_is_both_datasets_claims(tmp_path, scale):
+    """Each dataset's run sees its own results only; Holm's family is the claims of both runs."""
+    judged = []
+    for dataset in ("cub200", "stanford_dogs"):
+        path = tmp_path / f"{dataset}.yaml"
+        path.write_text(yaml.safe_dump(compose("D", scale, [f"data.dataset={dataset}"], presets_dir=PRESETS_DIR)))
+        params = load_params(path)
+        assert params.report.datasets == ["cub200", "stanford_dogs"]
+        judged.append(sum(c.applies(scale, dataset) for c in params.report.claims))
+        family = family_size(params.report, dataset)
+    assert family == sum(judged) > max(judged)
 
 
 def test_d_crop_claims_follow_the_table():

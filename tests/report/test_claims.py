@@ -15,16 +15,18 @@ from finegrain.params import Params, load_params
 from finegrain.report.claims import (
     CONTRADICTED,
     INCONCLUSIVE,
-    REPORT_LARGER,
-    REPORT_SMALLER,
+    OURS_LARGER,
+    OURS_SMALLER,
     REPRODUCED,
     SAME_SIZE,
+    SIZE_UNDECIDED,
+    adjust,
     judge,
     judge_series,
 )
 from finegrain.report.claims_report import claims_frame, claims_json, claims_markdown, judge_claims
-from finegrain.report.config import ClaimCfg
-from finegrain.report.contrasts import Design, Stat, pool, power, welch_contrast
+from finegrain.report.config import ClaimCfg, ReportCfg, family_size
+from finegrain.report.contrasts import Design, Stat, holm_levels, pool, power, tost_power, welch_contrast
 from finegrain.report.summary import verdict_rows
 
 
@@ -311,37 +313,116 @@ def fixed(mean: float, sd: float, n: int = 3) -> Stat:
 @pytest.mark.parametrize(
     ("expect", "ours", "report", "size"),
     [
-        ("greater", (0.80, 0.70), {"a": 0.81, "b": 0.71}, SAME_SIZE),  # +0.10 inside ~[+0.09, +0.11]
-        ("greater", (0.80, 0.70), {"a": 0.90, "b": 0.70}, REPORT_LARGER),
-        ("greater", (0.80, 0.70), {"a": 0.75, "b": 0.72}, REPORT_SMALLER),
-        ("greater", (0.80, 0.70), {"a": 0.70, "b": 0.72}, REPORT_SMALLER),  # the report's own sign reversed
-        ("less", (0.70, 0.80), {"a": 0.60, "b": 0.80}, REPORT_LARGER),  # -0.20: further along "less"
-        ("less", (0.70, 0.80), {"a": 0.78, "b": 0.80}, REPORT_SMALLER),
-        ("equal", (0.80, 0.80), {"a": 0.8352, "b": 0.8329}, SAME_SIZE),
-        ("equal", (0.80, 0.80), {"a": 0.9070, "b": 0.9239}, REPORT_LARGER),  # -0.017, beyond our CI on its side
+        ("greater", (0.80, 0.70), {"a": 0.81, "b": 0.71}, SAME_SIZE),  # 90% CI ~[+0.091, +0.109] in +0.10 ± 0.025
+        ("greater", (0.80, 0.70), {"a": 0.90, "b": 0.70}, OURS_SMALLER),  # band [+0.15, +0.25]
+        ("greater", (0.80, 0.70), {"a": 0.75, "b": 0.70}, OURS_LARGER),  # band [+0.03, +0.07] (2-point floor)
+        ("greater", (0.80, 0.70), {"a": 0.70, "b": 0.72}, OURS_LARGER),  # the report's own sign reversed
+        ("less", (0.70, 0.80), {"a": 0.60, "b": 0.80}, OURS_SMALLER),  # -0.20 ± 0.05: further along "less"
+        ("less", (0.70, 0.80), {"a": 0.78, "b": 0.80}, OURS_LARGER),  # -0.02 ± 0.02
+        ("equal", (0.80, 0.80), {"a": 0.8352, "b": 0.8329}, SAME_SIZE),  # +0.0023 ± 0.02
+        ("equal", (0.80, 0.80), {"a": 0.9070, "b": 0.9239}, SIZE_UNDECIDED),  # band [-0.037, +0.003] cuts our CI
     ],
 )
-def test_size_verdict_places_the_reports_difference_against_our_interval(expect, ours, report, size):
+def test_size_by_equivalence_to_the_reports_effect(expect, ours, report, size):
     claim = pair(expect, margin=0.02, report=report)
     v = judge(claim, {"a": fixed(ours[0], 0.005), "b": fixed(ours[1], 0.005)})
     assert v.size == size and v.size_text.startswith(size)
     assert v.report_difference == pytest.approx(report["a"] - report["b"])
+    assert (v.size_p < 0.05) == (size == SAME_SIZE)  # the TOST p against the band agrees with the label
+
+
+def test_a_wide_interval_leaves_the_size_undecided():
+    """3 noisy seeds a side: the report's +0.12 lies inside our 95% CI (the old rule: 'same size'), but the 90% CI is
+    far wider than the band +0.12 ± 0.03, so the size is undecided; tight seeds at the same means decide it."""
+    claim = pair("greater", report={"a": 0.82, "b": 0.70})
+    wide = judge(claim, {"a": fixed(0.80, 0.05), "b": fixed(0.70, 0.05)})
+    ci = wide.intervals["a-b"]
+    assert ci.lo < 0.12 < ci.hi
+    assert wide.size == SIZE_UNDECIDED
+    tight = judge(claim, {"a": fixed(0.80, 0.004, 10), "b": fixed(0.70, 0.004, 10)})
+    assert tight.size == SAME_SIZE
+
+
+def test_size_margin_per_claim():
+    """A claim's own size_margin replaces the default: the same runs are the same size within ±0.025, undecided
+    within ±0.005 (our 90% CI is ±~0.009), and can never be the same size with margin 0."""
+    ours = {"a": fixed(0.80, 0.005), "b": fixed(0.70, 0.005)}
+    report = {"a": 0.80, "b": 0.70}
+    assert judge(pair("greater", report=report), ours).size == SAME_SIZE
+    assert judge(pair("greater", report=report, size_margin=0.005), ours).size == SIZE_UNDECIDED
+    exact = {"a": Stat(0.8, 0.0, 3), "b": Stat(0.7, 0.0, 3)}
+    assert judge(pair("greater", report=report, size_margin=0.0), exact).size == SIZE_UNDECIDED
+    with pytest.raises(ValueError, match="size_margin"):
+        pair("greater", report=report, size_margin=-0.1)
 
 
 def test_no_size_verdict_without_report_values():
     v = judge(pair("greater"), {"a": fixed(0.8, 0.005), "b": fixed(0.7, 0.005)})
-    assert v.size == "" and v.report_difference is None
+    assert v.size == "" and v.report_difference is None and v.report_text == ""
+    adjust([v])
+    assert v.combined == "reproduced in sign (the report prints no size)"
 
 
 def test_series_size_is_the_reports_rise():
     rng = np.random.default_rng(9)
     curve = lambda x: 0.9 - 0.6 * np.exp(-x / 250)  # noqa: E731
     points = series(curve, rng, sd=0.005)
-    rise = curve(X[-1]) - curve(X[0])
-    for report_rise, size in ((rise, SAME_SIZE), (rise + 0.1, REPORT_LARGER), (rise - 0.1, REPORT_SMALLER)):
+    rise = curve(X[-1]) - curve(X[0])  # about +0.54: margin a quarter of it
+    for report_rise, size in ((rise, SAME_SIZE), (rise + 0.3, OURS_SMALLER), (rise - 0.3, OURS_LARGER)):
         report = {f"n{x}": 0.3 for x in X} | {f"n{X[-1]}": 0.3 + report_rise}
         claim = ClaimCfg(text="s", series=[f"n{x}" for x in X], x=X, expect="rising_diminishing", report=report)
-        assert judge_series(claim, points).size == size
+        v = judge_series(claim, points)
+        assert v.size == size and v.report_difference == pytest.approx(report_rise)
+        assert v.report_text == f"0.3 → {0.3 + report_rise:.4g}: rise {report_rise:+.4g}"
+
+
+@pytest.mark.parametrize(
+    ("ours", "size", "combined"),
+    [
+        ((0.80, 0.005), SAME_SIZE, "reproduced in sign and size"),
+        ((0.80, 0.05), SIZE_UNDECIDED, "reproduced in sign, size undecided"),
+        ((0.95, 0.005), OURS_LARGER, "reproduced in sign, size different (ours larger than the report's)"),
+        ((0.60, 0.005), CONTRADICTED, "contradicted"),
+        ((0.72, 0.05), INCONCLUSIVE, "inconclusive"),
+    ],
+)
+def test_one_combined_verdict_per_claim(ours, size, combined):
+    """The report's +0.10 (0.80 vs 0.70): sign and size are both needed for 'reproduced in sign and size'."""
+    claim = pair("greater", report={"a": 0.80, "b": 0.70})
+    b = fixed(0.70, ours[1], 6) if ours[1] > 0.01 else fixed(0.70, 0.005)
+    (v,) = adjust([judge(claim, {"a": fixed(ours[0], ours[1], b.n), "b": b})])
+    assert v.combined == combined
+    if size not in (CONTRADICTED, INCONCLUSIVE):
+        assert v.size == size
+
+
+def test_a_combined_verdict_follows_the_holm_adjusted_direction():
+    """Raw reproduced (p ~0.001) and same size, but Holm over a family of 100 makes the direction inconclusive: so
+    is the combined verdict; in a family of 10 it stands."""
+    claim = pair("greater", report={"a": 0.75, "b": 0.70})
+    v = judge(claim, {"a": fixed(0.75, 0.012, 4), "b": fixed(0.70, 0.012, 4)})
+    assert v.verdict == REPRODUCED and v.size == SAME_SIZE
+    adjust([v], family=100)
+    assert (v.adjusted, v.combined, v.family) == (INCONCLUSIVE, INCONCLUSIVE, 100)
+    assert v.p_holm == pytest.approx(100 * v.p)
+    adjust([v], family=10)
+    assert v.combined == "reproduced in sign and size"
+
+
+def test_the_reports_values_are_shown_for_a_one_run_claim():
+    claim = pair("greater", report={"a": 0.879, "b": 0.836}, report_source="table 1")
+    (v,) = adjust([judge(claim, {"a": Stat(0.85, 0.0, 1), "b": Stat(0.80, 0.0, 1)})])
+    assert v.verdict == INCONCLUSIVE and v.report_text == "0.879 vs 0.836: +0.043"
+    assert v.report_difference == pytest.approx(0.043)
+    assert v.size == SIZE_UNDECIDED and "not judged (fewer than 2 runs" in v.size_text
+    assert v.ours_text == "0.85 vs 0.8: no CI (fewer than 2 runs)"
+    row = verdict_rows([v])[0]
+    assert row["report: a vs b: effect"] == "0.879 vs 0.836: +0.043" and row["verdict"] == INCONCLUSIVE
+    assert list(row)[0] == "verdict" and list(row)[-1] == "claim"  # the long text last: verdicts stay in view
+    frame = claims_frame([v]).iloc[0]
+    assert frame["report: a vs b: effect"] == "0.879 vs 0.836: +0.043" and frame["size vs report"] == v.size_text
+    record = claims_json([v])[0]
+    assert record["report"] == {"a": 0.879, "b": 0.836} and record["report_difference"] == pytest.approx(0.043)
 
 
 def ratio(expect="greater", **kw) -> ClaimCfg:
@@ -356,8 +437,14 @@ def test_ratio_claims_are_judged_on_the_log_ratio_of_means():
     assert v.verdict == REPRODUCED and ci.estimate == pytest.approx(math.log(2.0))
     assert ci.lo < math.log(2.0) < ci.hi and v.size == SAME_SIZE
     assert v.difference.startswith("×2 [×1.9")
-    assert judge(ratio(report={"a": 3.0, "b": 1.0}), {"a": a, "b": b}).size == REPORT_LARGER
-    assert judge(ratio(report={"a": 1.2, "b": 1.0}), {"a": a, "b": b}).size == REPORT_SMALLER
+    assert v.report_text == "40 vs 20.5: ×1.95" and v.report_difference == pytest.approx(math.log(40 / 20.5))
+    assert judge(ratio(report={"a": 3.0, "b": 1.0}), {"a": a, "b": b}).size == OURS_SMALLER  # ×2 vs ×3 ± a quarter
+    assert judge(ratio(report={"a": 1.2, "b": 1.0}), {"a": a, "b": b}).size == OURS_LARGER
+    # the band is a quarter on the ratio scale: our ×2 [90% CI ×1.93-×2.08] is inside ×1.75 (×1.4-×2.19), not ×1.5's
+    assert judge(ratio(report={"a": 1.75, "b": 1.0}), {"a": a, "b": b}).size == SAME_SIZE
+    assert judge(ratio(report={"a": 1.5, "b": 1.0}), {"a": a, "b": b}).size == OURS_LARGER
+    noisy = judge(ratio(report={"a": 2.0, "b": 1.0}), {"a": fixed(2.0, 0.8, 3), "b": fixed(1.0, 0.4, 3)})
+    assert noisy.verdict == INCONCLUSIVE and noisy.size == SIZE_UNDECIDED  # ×2 exactly, but nothing decided
     assert judge(ratio("less"), {"a": a, "b": b}).verdict == CONTRADICTED
     same = ratio("equal", margin=math.log(1.1))  # within ±10%
     assert judge(same, {"a": fixed(1.02, 0.01, 4), "b": b}).verdict == REPRODUCED
@@ -421,11 +508,12 @@ def test_holm_turns_a_marginal_reproduced_claim_inconclusive(tmp_path):
     assert (record["verdict"], record["verdict_holm"]) == (REPRODUCED, INCONCLUSIVE)
     assert record["p_holm"] == pytest.approx(2 * ref) and record["to_decide"]["a-b"]["seeds_needed"] > 3
     md = claims_markdown(claims_frame([big, mid, same]))
-    assert "| reproduced | inconclusive (Holm p 0.075) |" in md
-    assert {"verdict", "Holm-adjusted", "size vs report"} <= set(verdict_rows([mid])[0])
+    assert "| reproduced | inconclusive (Holm p 0.075 of 3) |" in md
+    assert md.splitlines()[2].startswith("| verdict | claim | report: a vs b: effect | ours: a vs b: effect")
+    assert verdict_rows([mid])[0]["Holm p"] == "0.075 of 3"
 
 
-def test_claims_forced_inconclusive_are_left_out_of_the_holm_family(tmp_path):
+def test_claims_forced_inconclusive_count_in_the_holm_family_with_p_1(tmp_path):
     _write_metrics(tmp_path, "a", [0.245, 0.245, 0.245], majority=0.245)
     _write_metrics(tmp_path, "b", [0.245, 0.245, 0.25], majority=0.245)
     _write_metrics(tmp_path, "c", [0.60, 0.62, 0.61], majority=0.245)
@@ -440,8 +528,82 @@ def test_claims_forced_inconclusive_are_left_out_of_the_holm_family(tmp_path):
         },
     )
     idle, learned = judge_claims(params, *_dirs(tmp_path))
-    assert idle.p is None and idle.p_holm is None and idle.size == "" and idle.sensitivity == {}
-    assert learned.p_holm == pytest.approx(learned.p)  # a family of one
+    assert idle.p is None and idle.p_holm is None and idle.sensitivity == {} and idle.report_power == {}
+    assert learned.p_holm == pytest.approx(2 * learned.p)  # a family of two: the forced claim counts with p 1
+    assert (idle.family, learned.family) == (2, 2)
+    assert idle.adjusted_text == "inconclusive (no test; counted in Holm's 2)"
+    assert idle.report_text == "0.5 vs 0.6: -0.1" and idle.size == SIZE_UNDECIDED  # the report's values stay
+    assert "not judged (every variant is at the majority-class baseline" in idle.size_text
+    assert claims_frame([idle]).iloc[0]["report: a vs b: effect"] == "0.5 vs 0.6: -0.1"
+
+
+def _d_like(scale: str = "cpu", datasets: tuple[str, ...] = ("cub200", "stanford_dogs")) -> ReportCfg:
+    claim = {"a": "x", "b": "y", "expect": "greater"}
+    return ReportCfg(
+        scale=scale,
+        datasets=list(datasets),
+        claims=[
+            {**claim, "text": "cub", "datasets": ["cub200"]},
+            {**claim, "text": "dogs", "datasets": ["stanford_dogs"]},
+            {**claim, "text": "both, gpu", "datasets": ["cub200", "stanford_dogs"], "scales": ["full"]},
+            {**claim, "text": "any dataset"},
+        ],
+    )
+
+
+def test_holm_family_spans_every_dataset_of_the_preset():
+    """D's runs are one per dataset: each run's family holds the other dataset's claims too (a claim about every
+    dataset counts once per dataset); a scale's claims count only at that scale."""
+    assert family_size(_d_like(), "cub200") == family_size(_d_like(), "stanford_dogs") == 4  # cub, dogs, any x2
+    assert family_size(_d_like("full"), "cub200") == 6
+    assert family_size(_d_like(datasets=()), "cub200") == 2  # one dataset: this run's claims
+    assert family_size(_d_like(), "oxford_pets") == 5  # a stand-in dataset adds its own run
+
+
+def test_judge_claims_uses_the_presets_whole_family(tmp_path):
+    """A run on cub200 of a preset with two datasets: two claims judged here, four in the family."""
+    _write_metrics(tmp_path, "x", [0.75, 0.77, 0.73])
+    _write_metrics(tmp_path, "y", [0.70, 0.72, 0.68])
+    report = _d_like().model_dump()
+    params = Params(
+        train={"seeds": [0, 1, 2]},
+        data={"dataset": "cub200", "source": "local", "root": str(tmp_path)},
+        variants={v: {"data": "prepared", "init": "none"} for v in "xy"},
+        report=report,
+    )
+    cub, anywhere = judge_claims(params, *_dirs(tmp_path))
+    assert (cub.claim.text, anywhere.claim.text) == ("cub", "any dataset")
+    assert cub.family == 4 and cub.p_holm == pytest.approx(min(1.0, 4 * cub.p))  # tied p: both ranked first
+    assert cub.level == pytest.approx(0.05 / 4)
+
+
+def test_power_line_is_for_the_reports_effect_at_the_holm_level():
+    """Seeds per side that detect the report's +0.05 with 80% power at the claim's Holm level (not the observed
+    +0.01's), from our runs' pooled std; equal claims: the seeds that show equivalence when the truth is the
+    report's."""
+    a, b = fixed(0.71, 0.02, 3), fixed(0.70, 0.02, 3)
+    strong = judge(pair("greater"), {"a": fixed(0.90, 0.01), "b": b})
+    claim = pair("greater", report={"a": 0.75, "b": 0.70})
+    v = judge(claim, {"a": a, "b": b})
+    adjust([strong, v], family=3)
+    level = holm_levels([strong.p, v.p, 1.0])[1]
+    assert v.level == pytest.approx(level) and level == pytest.approx(0.05 / 2)
+    found = v.report_power["a-b"]
+    design = Design.of([a, b], [1.0, -1.0])
+    n = found["seeds_needed"]
+    assert power(0.05, design.with_seeds(n), level) >= 0.8 > power(0.05, design.with_seeds(n - 1), level)
+    assert n != v.sensitivity["a-b"]["seeds_needed"]  # the observed +0.01 needs far more
+    assert found["power"] == pytest.approx(power(0.05, design, level))
+    assert f"a-b: detecting the report's +0.05 needs {n} seeds per side (80% power, α 0.025 Holm)" in v.sensitivity_text
+    equal = pair("equal", margin=0.03, report={"a": 0.71, "b": 0.70})
+    (e,) = adjust([judge(equal, {"a": a, "b": b})])
+    k = e.report_power["a-b"]["seeds_needed"]
+    assert f"equivalence if the truth is the report's +0.01 needs {k} seeds per side" in e.sensitivity_text
+    assert tost_power(0.01, 0.03, design.with_seeds(k), 0.05) >= 0.8 > tost_power(0.01, 0.03, design.with_seeds(k - 1))
+    beyond = pair("equal", margin=0.03, report={"a": 0.75, "b": 0.70})
+    (far,) = adjust([judge(beyond, {"a": a, "b": b})])
+    assert far.report_power["a-b"]["seeds_needed"] is None
+    assert "the report's +0.05 lies outside the margin: no number of seeds" in far.sensitivity_text
 
 
 def test_a_claim_says_which_upstream_artefact_its_interval_leaves_out():

@@ -87,3 +87,22 @@ def test_index_html_is_self_contained_with_one_row_per_variant(fake_project):
     assert len(images) == 2 + 1 + 1 + 2 * len(VARIANTS)
     assert not re.search(r'(src|href)="(?!data:)', page)  # nothing loaded from elsewhere
     assert table.loc[1, "fgsm_eps_2_255"] == pytest.approx(0.6)
+
+
+def test_one_run_claims_show_the_reports_values_on_every_table(fake_project):
+    """One seed per variant: no interval, yet the report's a, b and difference are beside ours on the first screen,
+    in the claims table, summary.md and claims.md."""
+    claim = {"text": "cnn beats cnn_fgsm", "a": "cnn", "b": "cnn_fgsm", "expect": "greater",
+             "report": {"a": 0.879, "b": 0.836}, "report_source": "table 1"}  # fmt: skip
+    params = Params(variants=VARIANTS, report={"claims": [claim]})
+    build_report(params, paths.REPORTS, paths.MODELS, paths.EVAL, paths.VARIANT_METRICS, paths.PERF / "variants")
+    reports = fake_project / paths.REPORTS
+    page = (reports / "index.html").read_text()
+    first_screen = page.split('id="verdicts"')[1].split("</table>")[0]
+    assert "0.879 vs 0.836: +0.043" in first_screen and "0.8 vs 0.7: no CI (fewer than 2 runs)" in first_screen
+    for doc in ("summary.md", "claims.md"):
+        text = (reports / doc).read_text()
+        assert "| inconclusive | " in text and "0.879 vs 0.836: +0.043" in text
+    assert "size undecided: not judged (fewer than 2 runs on a side)" in (reports / "claims.md").read_text()
+    record = json.loads((reports / "claims.json").read_text())["claims"][0]
+    assert record["report_difference"] == pytest.approx(0.043) and record["holm_family"] == 1

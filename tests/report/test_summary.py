@@ -48,3 +48,27 @@ def test_claims_about_other_datasets_are_said_to_be_left_out():
         "Claims of D.\n2 of 3 claims are about cub200, stanford_dogs and are left out: this run is on oxford_pets "
         "(data.dataset).\n"
     )
+
+
+def test_a_run_of_a_multi_dataset_preset_says_its_holm_family_spans_the_other_runs():
+    from finegrain.report.build import _claims_header
+
+    claim = {"a": "v", "b": "w", "expect": "greater"}
+    params = Params(
+        data={"dataset": "cub200", "source": "local", "root": "/x"},
+        variants={n: {"data": "prepared", "init": "none"} for n in ("v", "w")},
+        report={
+            "preset": "D",
+            "datasets": ["cub200", "stanford_dogs"],
+            "claims": [
+                {**claim, "text": "on CUB", "datasets": ["cub200"]},
+                {**claim, "text": "on Dogs", "datasets": ["stanford_dogs"]},
+                {**claim, "text": "anywhere"},
+            ],
+        },
+    )
+    assert _claims_header(params) == (
+        "Claims of D.\n1 of 3 claims are about stanford_dogs and are left out: this run is on cub200 (data.dataset).\n"
+        "Holm's family is the preset's 4 claims over its runs on cub200, stanford_dogs: this run judges 2, the other 2 "
+        "count with p 1.\n"
+    )

@@ -121,6 +121,8 @@ def compose(name: str, scale: str, sets: list[str] = (), presets_dir: Path = PRE
     report = params.get("report", {})
     claims = [c for c in report.get("claims", []) if scale in c.get("scales", [scale])]  # testable at this scale
     params["report"] = {**report, "preset": name, "scale": scale, "claims": _with_variants(claims, params["variants"])}
+    if preset.get("datasets"):  # Holm's family spans every dataset's run (report.config.family_size)
+        params["report"]["datasets"] = list(preset["datasets"])
     return params
 
 

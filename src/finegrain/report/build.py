@@ -18,7 +18,7 @@ from finegrain.report.claims_report import (
     judge_claims,
     train_record,
 )
-from finegrain.report.config import other_dataset_claims
+from finegrain.report.config import family_note, other_dataset_claims
 from finegrain.report.figures import confusion_png, robustness_png
 from finegrain.report.html import Section, render
 from finegrain.report.summary import summary_html, summary_markdown, summary_rows, verdict_rows
@@ -215,7 +215,7 @@ def build_report(
         sections = _html_sections(params, tmp, eval_dir)
         title = f"finegrain report: {params.data.dataset}, {len(table)} variants"
         (tmp / "index.html").write_text(
-            render(title, table, sections, claims, summary_html(shown, claimed), tables_html(tables))
+            render(title, table, sections, claims, summary_html(shown, claimed, _family(params)), tables_html(tables))
         )
     log.info("report:\n%s", summary_markdown(shown, claimed))
     if claims is not None or tables:
@@ -234,5 +234,9 @@ def _claims_md(params: Params, claims: pd.DataFrame | None, tables: list[dict]) 
 def _claims_header(params: Params) -> str:
     preset = params.report.preset or "params.yaml"
     scale = f", scale {params.report.scale}" if params.report.scale else ""
-    other = other_dataset_claims(params.report, params.data.dataset)
-    return f"Claims of {preset}{scale}.\n" + (f"{other}.\n" if other else "")
+    lines = [other_dataset_claims(params.report, params.data.dataset), _family(params)]
+    return f"Claims of {preset}{scale}.\n" + "".join(f"{line}.\n" for line in lines if line)
+
+
+def _family(params: Params) -> str:
+    return family_note(params.report, params.data.dataset)

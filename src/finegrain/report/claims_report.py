@@ -10,15 +10,18 @@ import pandas as pd
 
 from finegrain.checks import failing
 from finegrain.params import Params
-from finegrain.report.claims import INCONCLUSIVE, Verdict, adjust, judge, p_text
-from finegrain.report.config import ClaimCfg
+from finegrain.report.claims import INCONCLUSIVE, SIZE_UNDECIDED, Verdict, adjust, judge, p_text, size_margin
+from finegrain.report.config import ClaimCfg, family_size
 from finegrain.report.contrasts import Interval, Stat
 
 CLAIMS_METHOD = (
     "Welch 95% CI of the difference over seeds (ratio claims: of the log ratio of means); equal claims by TOST "
-    "(90% CI inside the margin); verdicts raw and Holm-adjusted across these claims; size: the report's own difference "
-    "against our 95% CI; 'to decide': the smallest effect these runs detect (80% power, two-sided α 0.05) and the "
-    "seeds per side a decision on the observed effect needs."
+    "(90% CI inside the margin); direction raw and Holm-adjusted over the preset's claims on all its datasets (claims "
+    "without a test count with p 1); size by equivalence to the report's effect ± a margin: our 90% CI inside -> same "
+    "size, our 95% CI outside -> ours larger / smaller, else undecided; verdict: the Holm-adjusted direction, "
+    "'reproduced in sign and size' only when the size is the same; 'to decide': the smallest effect these runs detect "
+    "(80% power, two-sided), the seeds per side a decision on the observed effect needs, and the seeds per side that "
+    "detect the report's effect at the claim's Holm level."
 )
 
 EXACT_METRICS = ("params",)
@@ -140,7 +143,7 @@ def judge_claims(
             verdict = unreadable(verdict, reason)
         verdict.scale = scale_of(params, names, perfs) + replication_note(params, names)
         verdicts.append(verdict)
-    return adjust(verdicts)
+    return adjust(verdicts, family=family_size(params.report, params.data.dataset))
 
 
 def replication_note(params: Params, names: list[str]) -> str:
@@ -159,10 +162,12 @@ def replication_note(params: Params, names: list[str]) -> str:
 
 
 def unreadable(verdict: Verdict, reason: str) -> Verdict:
-    """A verdict forced inconclusive for `reason`: no p-value (left out of the Holm family), no size, no seed count
-    (more seeds would not help)."""
+    """A verdict forced inconclusive for `reason`: no p-value (it counts in Holm's family with p 1), size not judged
+    (the report's values stay), no seed count (more seeds would not help)."""
     verdict.verdict = verdict.adjusted = INCONCLUSIVE
-    verdict.reason, verdict.p, verdict.size, verdict.size_text, verdict.sensitivity = reason, None, "", "", {}
+    verdict.reason, verdict.p, verdict.sensitivity, verdict.size_p = reason, None, {}, None
+    if verdict.claim.report:
+        verdict.size, verdict.size_text = SIZE_UNDECIDED, f"{SIZE_UNDECIDED}: not judged ({reason})"
     return verdict
 
 
@@ -176,18 +181,21 @@ def expected_text(claim: ClaimCfg) -> str:
 
 
 def claims_frame(verdicts: list[Verdict]) -> pd.DataFrame:
+    """One row per claim: the combined verdict first, the report's values beside ours, then the details."""
     return pd.DataFrame(
         [
             {
+                "verdict": v.combined,
                 "claim": v.claim.text + (f" ({v.claim.note})" if v.claim.note else ""),
+                "report: a vs b: effect": v.report_text or "none printed",
+                "ours: a vs b: effect [95% CI]": v.ours_text,
+                "size vs report": v.size_text,
                 "metric": v.claim.metric_text,
                 "expected": expected_text(v.claim),
                 "groups": "; ".join(f"{k}: {s}" for k, s in v.sides.items()),
-                "difference [95% CI]": v.difference,
                 "p": p_text(v.p),
-                "verdict": v.verdict_text,
+                "direction (raw)": v.verdict_text,
                 "Holm-adjusted": v.adjusted_text,
-                "size vs report": v.size_text,
                 "to decide": v.sensitivity_text,
                 "scale": v.scale,
             }
@@ -228,12 +236,18 @@ def claims_json(verdicts: list[Verdict]) -> list[dict]:
                 "p": v.p,
                 "p_holm": v.p_holm,
                 "verdict_holm": v.adjusted,
+                "holm_family": v.family,
+                "holm_level": v.level,
+                "verdict_combined": v.combined,
                 "report": v.claim.report,
                 "report_source": v.claim.report_source,
                 "report_difference": v.report_difference,
                 "size": v.size,
                 "size_text": v.size_text,
+                "size_p": v.size_p,
+                "size_margin": size_margin(v.claim, v.report_difference) if v.report_difference is not None else None,
                 "to_decide": v.sensitivity,
+                "report_power": v.report_power,
             }
         )
     return out

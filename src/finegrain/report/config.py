@@ -69,6 +69,12 @@ class ClaimCfg(Strict):
         description="the values the report prints: {a, b} (pairwise) or one per series variant, in the metric's units",
     )
     report_source: str = Field("", description="where the report prints them, e.g. 'table 2' or 'read off figure 3'")
+    size_margin: float | None = Field(
+        None,
+        ge=0.0,
+        description="size: our effect is the report's when it lies within the report's ± this (TOST), in the "
+        "claim's units (ratio claims: on the log ratio); None = the default of finegrain.report.claims.size_margin",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -120,6 +126,25 @@ class ClaimCfg(Strict):
         return (not self.scales or scale in self.scales) and (not self.datasets or dataset in self.datasets)
 
 
+def family_size(report: ReportCfg, dataset: str) -> int:
+    """Holm's family: the claims testable at report.scale, counted once per dataset of the preset they apply to (its
+    `datasets`, and this run's dataset when it is another), whether or not this run judges them."""
+    datasets = list(dict.fromkeys([*report.datasets, dataset]))
+    return sum(c.applies(report.scale, d) for c in report.claims for d in datasets)
+
+
+def family_note(report: ReportCfg, dataset: str) -> str:
+    """One line on Holm's family when it holds claims this run does not judge (another dataset's run), or ''."""
+    judged, family = sum(c.applies(report.scale, dataset) for c in report.claims), family_size(report, dataset)
+    if family == judged:
+        return ""
+    runs = ", ".join(dict.fromkeys([*report.datasets, dataset]))
+    return (
+        f"Holm's family is the preset's {family} claims over its runs on {runs}: this run judges {judged}, the other "
+        f"{family - judged} count with p 1"
+    )
+
+
 class TableRowCfg(Strict):
     """One row of a report's table: the variants that reproduce it (several are pooled) and the printed values."""
 
@@ -165,6 +190,11 @@ class ReportCfg(Strict):
     preset: str | None = None
     scale: str | None = Field(None, description="the preset's scale, e.g. full | cpu; claims may be limited to some")
     claims: list[ClaimCfg] = Field(default_factory=list)
+    datasets: list[str] = Field(
+        default_factory=list,
+        description="the preset's datasets, one run each (D: cub200, stanford_dogs); Holm's family is the claims of "
+        "every one of them ([] = this run's data.dataset only)",
+    )
     tables: list[TableCfg] = Field(
         default_factory=list, description="the report's own tables, printed with ours beside (rows not run: blank)"
     )

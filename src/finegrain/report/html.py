@@ -34,6 +34,8 @@ table.report-table th{background:#f6f8fa}
 figure{margin:12px 0} figcaption{font-size:.9em;color:#57606a;margin-bottom:4px}
 img{max-width:100%;height:auto;border:1px solid #eaeef2}
 .table-wrap{overflow-x:auto}
+table#verdicts td:first-child{white-space:normal;min-width:11em}
+table#verdicts td:last-child,table#verdicts th:last-child{white-space:normal;min-width:20em}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:12px}
 """
 
@@ -177,8 +179,11 @@ def render(
         parts += [
             "<h2>Claims</h2>",
             '<p class="note">Welch 95% CI of the difference over seeds; equal claims by TOST (90% CI inside the '
-            "margin); Holm-adjusted verdicts across the claims beside the raw ones; each inconclusive verdict says "
-            "the smallest effect these runs detect and the seeds a decision needs.</p>",
+            "margin); direction Holm-adjusted over the preset's claims on all its datasets, beside the raw one; size "
+            "by equivalence to the report's effect ± its margin (our 90% CI inside: same size; our 95% CI outside: "
+            "larger / smaller; else undecided); the verdict is 'reproduced in sign and size' only when both hold; "
+            "each inconclusive verdict says the smallest effect these runs detect and the seeds a decision needs, "
+            "and every claim the seeds that detect the report's effect.</p>",
             claims_html(claims),
         ]
     if report_tables:

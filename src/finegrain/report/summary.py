@@ -1,4 +1,5 @@
-"""The report's first screen: what the run shows, in one table, then the verdicts of its claims.
+"""The report's first screen: what the run shows, in one table, then the verdicts of its claims (verdict first, the
+report's values and effect beside ours, the claim's long text last, so every verdict shows at 1280 px).
 
 One row per variant: what it demonstrates (read from its config), test top-1 ± std over seeds, and whether it and
 the techniques it rests on worked (finegrain.checks: learning, detector crops, generated images, SimCLR init).
@@ -11,7 +12,7 @@ import html
 from finegrain import checks
 from finegrain.models.names import LITE_MODELS
 from finegrain.params import Params
-from finegrain.report.claims import Verdict
+from finegrain.report.claims import Verdict, p_text
 from finegrain.train.config import TrainCfg
 
 DATA = {
@@ -90,16 +91,25 @@ def _works(found: dict[str, dict], broken: list[str]) -> str:
 
 
 def verdict_rows(verdicts: list[Verdict]) -> list[dict]:
+    """One row per claim, verdict first and the claim's long text last (the verdicts stay on the first screen):
+    the combined verdict, Holm's p and family, the report's values and effect beside ours."""
     return [
         {
+            "verdict": v.combined,
+            "Holm p": _holm(v),
+            "report: a vs b: effect": v.report_text or "none printed",
+            "ours: a vs b: effect [95% CI]": v.ours_text,
             "claim": v.claim.text + (f" ({v.claim.note})" if v.claim.note else ""),
-            "verdict": v.verdict_text,
-            "Holm-adjusted": v.adjusted_text,
-            "size vs report": v.size,
-            "difference": v.difference,
         }
         for v in verdicts
     ]
+
+
+def _holm(v: Verdict) -> str:
+    """'0.012 of 19', 'no test (of 19)', or '' when Holm was not applied."""
+    if not v.family:
+        return ""
+    return f"{p_text(v.p_holm)} of {v.family}" if v.p_holm is not None else f"no test (of {v.family})"
 
 
 def summary_markdown(rows: list[dict], verdicts: list[dict]) -> str:
@@ -116,11 +126,13 @@ def _md_table(rows: list[dict]) -> list[str]:
     ]
 
 
-def summary_html(rows: list[dict], verdicts: list[dict]) -> str:
-    """The first screen: the variants in words with their checks, then each claim's verdict."""
+def summary_html(rows: list[dict], verdicts: list[dict], family: str = "") -> str:
+    """The first screen: the variants in words with their checks, then each claim's verdict (`family`: a line on
+    Holm's family when it spans other runs)."""
     parts = ["<h2>What this run shows</h2>", _html_table(rows, "summary")]
     if verdicts:
-        parts += ['<p class="note">Claims (details below):</p>', _html_table(verdicts, "verdicts")]
+        note = f" {html.escape(family)}." if family else ""
+        parts += [f'<p class="note">Claims (details below).{note}</p>', _html_table(verdicts, "verdicts")]
     return "\n".join(parts)
 
 
