@@ -37,7 +37,7 @@ torch.set_num_threads(1)
 
 NUMERICS_MODULES = {
     # float results of two code paths, or of a model against a reference, compared: what a machine's arithmetic
-    # could break. CI runs them a second time under native numerics (the CPU's own instruction set), see .ci/run.
+    # could break. CI runs them a second time under native numerics capped below AVX2 (another machine), see .ci/run.
     "test_numerics.py", "train/test_features.py", "train/test_compute.py", "train/test_prefetch.py",
     "train/test_ddp.py", "train/test_multinode.py", "train/test_recipe.py", "train/test_syncs.py",
     "evaluate/test_eval_batch.py", "evaluate/test_eval_compute.py", "augment/test_batched.py", "augment/test_mix.py",
