@@ -67,7 +67,8 @@ class TripletCELoss:
     """ce_weight * CE(logits, y) + weight * triplet(embedding, y): report B's TCEL; ce_weight 0 is pure triplet.
 
     `label_smoothing` smooths the CE term as the plain cross-entropy loss does (train.label_smoothing reaches both,
-    so a TCEL arm and its CE arm differ only in the triplet term). Needs integer labels (not mixed targets) and a model with an EmbeddingHead (see `head_embedding`).
+    so a TCEL arm and its CE arm differ only in the triplet term). Needs integer labels (not mixed targets) and a
+    model with an EmbeddingHead (see `head_embedding`).
     """
 
     def __init__(
