@@ -25,7 +25,9 @@ from finegrain.evaluate.metrics import (
     epochs_to_reach,
     majority_share,
     mean_std,
+    phase_boundary,
     predict,
+    train_val_gap,
 )
 from finegrain.evaluate.robustness import robustness_curve, summarise
 from finegrain.evaluate.shared import SharedBackbone
@@ -142,7 +144,12 @@ def evaluate_variant(params: Params, name: str, data_dir: Path, models_dir: Path
     curve = {  # per seed: lower = smoother convergence; epochs to 95% of the run's best val accuracy (lower = faster)
         "val_loss_roughness": [curve_roughness(h["val_loss"]) for h in histories],
         "epochs_to_95": [epochs_to_reach(h["val_acc"], 0.95) for h in histories],
+        "train_val_gap": [train_val_gap(h["train_acc"], h["val_acc"]) for h in histories],
     }
+    if cfg.mode == "two_phase":  # the val accuracy either side of the unfreezing
+        steps = [phase_boundary(h["val_acc"], cfg.phase1_epochs) for h in histories]
+        if all(steps):
+            curve |= {key: [s[key] for s in steps] for key in steps[0]}
     quality["curve"] = {}
     for key, values in curve.items():
         mean, std = mean_std(values)

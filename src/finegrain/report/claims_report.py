@@ -167,10 +167,14 @@ def unreadable(verdict: Verdict, reason: str) -> Verdict:
 
 
 def expected_text(claim: ClaimCfg) -> str:
-    """'greater', 'equal (±0.01)', 'greater (ratio a/b)', 'equal (ratio within ×0.905–×1.11)'."""
+    """'greater', 'equal (±0.01)', 'greater (ratio a/b)', 'equal (ratio within ×0.905–×1.11)', with a target
+    'equal (ratio a/b ×0.49, within ×0.819–×1.22 of it)'."""
     ratio = claim.compare == "ratio"
     if claim.expect == "equal":
         within = f"×{math.exp(-claim.margin):.3g}–×{math.exp(claim.margin):.3g}" if ratio else f"±{claim.margin:g}"
+        if claim.target is not None:
+            at = f"ratio a/b ×{claim.target:.3g}" if ratio else f"a - b {claim.target:+.3g}"
+            return f"equal ({at}, within {within} of it)"
         return f"equal ({'ratio within ' if ratio else ''}{within})"
     return claim.expect + (" (ratio a/b)" if ratio else "")
 
@@ -180,7 +184,7 @@ def claims_frame(verdicts: list[Verdict]) -> pd.DataFrame:
         [
             {
                 "claim": v.claim.text + (f" ({v.claim.note})" if v.claim.note else ""),
-                "metric": v.claim.metric_text,
+                "metric": v.claim.metric_text + (f" ({v.claim.split_text})" if v.claim.split_text else ""),
                 "expected": expected_text(v.claim),
                 "groups": "; ".join(f"{k}: {s}" for k, s in v.sides.items()),
                 "difference [95% CI]": v.difference,
@@ -216,6 +220,10 @@ def claims_json(verdicts: list[Verdict]) -> list[dict]:
                 "claim": v.claim.text,
                 "metric": v.claim.metric,
                 "metric_b": v.claim.metric_b,
+                "id": v.claim.id,
+                "split": v.claim.split,
+                "unmeasured": v.claim.unmeasured,
+                "target": v.claim.target,
                 "expect": v.claim.expect,
                 "verdict": v.verdict,
                 "reason": v.reason,
