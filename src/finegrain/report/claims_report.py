@@ -133,7 +133,8 @@ def judge_claims(
         loaded = {n: _metrics(n, metrics_dir, perf_dir) for n in names}
         perfs = {n: loaded[n][1] for n in names}
         stats_b = {n: variant_stat(*loaded[n], claim.metric_b) for n in claim.b} if claim.metric_b else None
-        verdict = judge(claim, {n: variant_stat(*loaded[n], claim.metric) for n in names}, stats_b)
+        on_metric = claim.a if claim.metric_b else names  # side b is read on metric_b only (it may lack metric)
+        verdict = judge(claim, {n: variant_stat(*loaded[n], claim.metric) for n in on_metric}, stats_b)
         techniques = rests_on(claim, {n: variant_checks(n, models_dir) for n in names})
         reason = unreadable_reason(claim.metric, [loaded[n][0] for n in names], list(perfs.values()), techniques)
         if reason:

@@ -1,0 +1,219 @@
+"""Every claim can fail: the presets' replaced claims (issue 27), each judged on runs built so that it must be
+contradicted and on runs where it must be reproduced; and like with like (the split of the report's numbers)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from finegrain.errors import ConfigError
+from finegrain.params import Params, load_params
+from finegrain.presets.apply import compose, load_preset
+from finegrain.report.claims import CONTRADICTED, REPRODUCED, judge
+from finegrain.report.claims_report import claims_frame, claims_json, expected_text, judge_claims
+from finegrain.report.config import ClaimCfg
+from finegrain.report.contrasts import Stat
+from finegrain.train.loop import _create_loss
+
+PRESETS_DIR = Path(__file__).resolve().parents[2] / "presets"
+
+
+def preset_claim(name: str, scale: str, claim_id: str) -> ClaimCfg:
+    """The claim `claim_id` of preset `name` at `scale`, as the report stage reads it."""
+    claims = [ClaimCfg.model_validate(c) for c in compose(name, scale, presets_dir=PRESETS_DIR)["report"]["claims"]]
+    (claim,) = [c for c in claims if c.id == claim_id]
+    return claim
+
+
+def preset_params(name: str, scale: str, tmp_path: Path) -> Params:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(compose(name, scale, presets_dir=PRESETS_DIR)))
+    return load_params(path)
+
+
+def s(mean: float, std: float = 0.01, n: int = 3) -> Stat:
+    return Stat(mean, std, n)
+
+
+# B: a triplet embedding alone -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("scale", "claim_id"), [("full", "triplet_alone"), ("cpu", "triplet_alone_cpu")])
+def test_the_triplet_claim_judges_the_embeddings_knn_not_the_untrained_head(scale, claim_id):
+    claim = preset_claim("B", scale, claim_id)
+    assert (claim.metric, claim.metric_b) == ("test.knn_top1", "test.top1") and claim.unmeasured
+    tcel = {"vit_tcel": s(0.85)}
+    weak = judge(claim, {"vit_triplet": s(0.30)}, tcel)
+    strong = judge(claim, {"vit_triplet": s(0.90)}, tcel)  # an embedding that classifies by kNN: the claim fails
+    assert (weak.verdict, strong.verdict) == (REPRODUCED, CONTRADICTED)
+
+
+def _write(root: Path, name: str, groups: dict[str, dict[str, list[float]]], seeds: int = 3) -> None:
+    """metrics/variants/<name>.json as evaluate writes it (means and stds over the seeds' values)."""
+    quality: dict = {"seeds": seeds}
+    for group, keys in groups.items():
+        quality[group] = {}
+        for key, values in keys.items():
+            quality[group] |= {key: float(np.mean(values)), f"{key}_std": float(np.std(values, ddof=1))}
+    quality["test"].setdefault("majority_top1", 0.01)
+    (root / "metrics" / "variants").mkdir(parents=True, exist_ok=True)
+    (root / "metrics" / "variants" / f"{name}.json").write_text(json.dumps(quality))
+
+
+def _judge_files(root: Path, claims: list[ClaimCfg], names: list[str]):
+    variants = {v: {"data": "prepared", "init": "none"} for v in names}
+    params = Params(
+        train={"seeds": [0, 1, 2]},
+        variants=variants,
+        report={"scale": "full", "claims": [c.model_dump() for c in claims]},
+    )
+    return judge_claims(params, root / "metrics" / "variants", root / "perf", root / "models")
+
+
+def test_the_triplet_claim_reads_knn_top1_from_the_metrics_even_when_the_head_is_at_chance(tmp_path):
+    """The triplet model's classifier is at chance (it gets no gradient); its embedding classifies well by kNN: the
+    claim is contradicted, so it cannot follow from the untrained head."""
+    claim = preset_claim("B", "full", "triplet_alone")
+    _write(tmp_path, "vit_triplet", {"test": {"top1": [0.01, 0.01, 0.012], "knn_top1": [0.90, 0.91, 0.89]}})
+    _write(tmp_path, "vit_tcel", {"test": {"top1": [0.85, 0.86, 0.84]}})
+    (verdict,) = _judge_files(tmp_path, [claim], ["vit_triplet", "vit_tcel"])
+    assert verdict.verdict == CONTRADICTED
+    assert verdict.intervals["a-b"].estimate == pytest.approx(0.90 - 0.85)
+
+
+# D: deeper layers blurrier, against the untrained control ---------------------------------------------------------
+
+
+def test_deeper_blurrier_is_judged_against_the_untrained_architecture():
+    claim = preset_claim("D", "cpu", "deeper_blurrier")
+    assert (claim.metric, claim.metric_b) == (
+        "explain.feature_sharpness_depth",
+        "explain.feature_sharpness_depth_untrained",
+    )
+    # both have log(deepest / shallowest) < 0: the deep maps are blurrier in either, as upsampling makes them
+    blurrier = judge(claim, {"rx101_pretrained": s(-2.0, 0.1)}, {"rx101_pretrained": s(-1.0, 0.1)})
+    artefact_only = judge(claim, {"rx101_pretrained": s(-1.0, 0.1)}, {"rx101_pretrained": s(-2.0, 0.1)})
+    assert (blurrier.verdict, artefact_only.verdict) == (REPRODUCED, CONTRADICTED)
+
+
+# A: time proportional to the training-set size; the gains 200 -> 500 vs 500 -> 1020 ------------------------------
+
+
+@pytest.mark.parametrize("scale", ["full", "cpu"])
+def test_time_is_judged_proportional_not_merely_growing(scale):
+    claim = preset_claim("A", scale, "fewshot_time")
+    assert claim.target == pytest.approx(500 / 1020, abs=1e-3) and claim.compare == "ratio"
+    proportional = judge(claim, {"fewshot_500": s(4.9, 0.05), "fewshot_1020": s(10.0, 0.1)})
+    overhead = judge(claim, {"fewshot_500": s(8.5, 0.05), "fewshot_1020": s(10.0, 0.1)})  # grows, not in proportion
+    assert (proportional.verdict, overhead.verdict) == (REPRODUCED, CONTRADICTED)
+    assert proportional.report_difference == pytest.approx(math.log(0.5 / (1.0 * claim.target)))
+    assert "× 0.4902" in " ".join(proportional.sides) and "ratio a/b ×0.49" in expected_text(claim)
+
+
+@pytest.mark.parametrize("scale", ["full", "cpu"])
+def test_diminishing_returns_compares_the_reports_two_gains(scale):
+    claim = preset_claim("A", scale, "fewshot_gains")
+    assert claim.series == ["fewshot_200", "fewshot_500", "fewshot_1020"] and claim.concavity == "gain"
+
+    def at(*means: float) -> dict[str, Stat]:
+        return dict(zip(claim.series, (s(m, 0.003) for m in means), strict=True))
+
+    assert judge(claim, at(0.50, 0.80, 0.85)).verdict == REPRODUCED
+    # gains 0.08 then 0.11: the second jump is larger, though per image (300 vs 520 images) the slope still falls
+    assert judge(claim, at(0.50, 0.58, 0.69)).verdict == CONTRADICTED
+    slopes = claim.model_copy(update={"concavity": "slope"})
+    assert judge(slopes, at(0.50, 0.58, 0.69)).verdict == REPRODUCED
+
+
+def test_accuracy_trade_off_500_vs_1020_can_fail():
+    claim = preset_claim("A", "cpu", "fewshot_500_acc")
+    assert judge(claim, {"fewshot_500": s(0.80), "fewshot_1020": s(0.84)}).verdict == REPRODUCED
+    assert judge(claim, {"fewshot_500": s(0.86), "fewshot_1020": s(0.82)}).verdict == CONTRADICTED
+
+
+# B: TCEL against the report's own contrast, and the fair one --------------------------------------------------------
+
+
+def test_tcel_carries_the_reports_numbers_only_against_the_plain_fine_tuned_arm():
+    report_arm = preset_claim("B", "full", "tcel_vs_full")
+    fair = preset_claim("B", "full", "tcel_vs_ce_head")
+    assert (report_arm.b, report_arm.report) == (["vit_full"], {"a": 0.876, "b": 0.646})
+    assert fair.b == ["vit_ce_head"] and not fair.report and "Not the report's contrast" in fair.note
+    assert judge(report_arm, {"vit_tcel": s(0.87), "vit_full": s(0.65)}).verdict == REPRODUCED
+    assert judge(report_arm, {"vit_tcel": s(0.80), "vit_full": s(0.88)}).verdict == CONTRADICTED
+    judged = judge(report_arm, {"vit_tcel": s(0.87), "vit_full": s(0.65)})
+    assert judged.report_difference == pytest.approx(0.876 - 0.646)
+    assert judge(fair, {"vit_tcel": s(0.87), "vit_ce_head": s(0.86, 0.001)}).report_difference is None
+
+
+def test_b_cpu_label_smoothing_reaches_both_tcel_and_its_ce_arm(tmp_path):
+    params = preset_params("B", "cpu", tmp_path)
+    tcel, ce = params.variant("vit_tcel"), params.variant("vit_ce_head")
+    assert tcel.label_smoothing == ce.label_smoothing == 0.1
+    assert _create_loss(tcel).label_smoothing == _create_loss(ce).label_smoothing == 0.1
+
+
+# like with like ---------------------------------------------------------------------------------------------------
+
+
+def test_a_claim_on_another_split_than_the_reports_fails_in_one_line():
+    with pytest.raises(ValueError, match=r"the report's numbers are on val; compare like with like \(val.top1, not "):
+        ClaimCfg(text="t", a="a", b="b", expect="greater", split="val")
+    assert ClaimCfg(text="t", a="a", b="b", expect="greater", split="val", unmeasured="its own metric").split_text == (
+        "the report did not measure this: its own metric"
+    )
+    assert ClaimCfg(text="t", a="a", b="b", expect="less", metric="val.top1", split="val").split_text == "val split"
+
+
+def test_a_preset_claim_on_an_accuracy_names_its_split(tmp_path):
+    preset = yaml.safe_load((PRESETS_DIR / "C.yaml").read_text())
+    del preset["params"]["report"]["claims"][0]["split"]
+    (tmp_path / "C.yaml").write_text(yaml.safe_dump(preset))
+    with pytest.raises(ConfigError, match=r"^preset C: claim 'batch 64 .*': val.top1 is on a split; name the split"):
+        load_preset("C", tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("name", "ids"),
+    [("C", ["bs64_acc", "r34_acc"]), ("E", ["kernel", "blocks", "dropout", "lambda"]), ("B", ["eca_val"])],
+)
+def test_where_the_report_used_validation_accuracy_the_claim_does(name, ids):
+    for claim_id in ids:
+        claim = preset_claim(name, "full", claim_id)
+        assert (claim.metric, claim.split) == ("val.top1", "val"), claim_id
+
+
+def test_the_split_is_on_the_page_and_in_claims_json():
+    claim = preset_claim("C", "full", "bs64_acc")
+    verdict = judge(claim, {"r18_bs64": s(0.90), "r18_bs32": s(0.93)})
+    assert claims_frame([verdict]).iloc[0]["metric"] == "val.top1 (val split)"
+    assert {k: claims_json([verdict])[0][k] for k in ("id", "split")} == {"id": "bs64_acc", "split": "val"}
+
+
+# the new options fail in one clear line -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"expect": "less", "target": 0.5}, "target: only 'equal' claims have one"),
+        ({"expect": "equal", "margin": 0.1, "compare": "ratio", "target": -1.0}, "target: a ratio claim's target"),
+        ({"expect": "greater", "concavity": "gain"}, "concavity: only 'rising_diminishing' claims have one"),
+    ],
+)
+def test_bad_new_claim_options(extra, message):
+    with pytest.raises(ValueError, match=message):
+        ClaimCfg(text="t", a="a", b="b", **extra)
+
+
+def test_claim_ids_are_unique_in_a_report():
+    from finegrain.report.config import ReportCfg
+
+    claim = {"text": "t", "a": "a", "b": "b", "expect": "greater", "id": "x"}
+    with pytest.raises(ValueError, match="claims: id 'x' names more than one claim"):
+        ReportCfg(claims=[claim, claim])
