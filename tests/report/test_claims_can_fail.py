@@ -217,3 +217,47 @@ def test_claim_ids_are_unique_in_a_report():
     claim = {"text": "t", "a": "a", "b": "b", "expect": "greater", "id": "x"}
     with pytest.raises(ValueError, match="claims: id 'x' names more than one claim"):
         ReportCfg(claims=[claim, claim])
+
+
+# every preset claim can go either way ----------------------------------------------------------------------------
+
+ALL_CLAIMS = [
+    pytest.param(name, scale, claim, id=f"{name}-{scale}-{claim.id or claim.text}")
+    for name in sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+    for scale in load_preset(name, PRESETS_DIR)["scales"]
+    for claim in map(ClaimCfg.model_validate, compose(name, scale, presets_dir=PRESETS_DIR)["report"]["claims"])
+]
+
+
+def _runs_for(claim: ClaimCfg, holds: bool) -> tuple[dict[str, Stat], dict[str, Stat] | None]:
+    """Stats of the claim's variants built so that the claim holds (or is reversed) by a wide margin."""
+    if claim.series:
+        top = claim.x[-1]
+        if claim.expect == "rising_diminishing":
+            shape = (lambda x: math.log1p(x) / math.log1p(top)) if holds else (lambda x: (x / top) ** 2)
+        else:
+            shape = (lambda x: x / top) if holds else (lambda x: 1 - x / top)
+        return {v: s(0.3 + 0.5 * shape(x), 0.002) for v, x in zip(claim.series, claim.x, strict=True)}, None
+    ratio, b_mean = claim.compare == "ratio", 1.0
+    if claim.expect == "equal":
+        target = claim.target if claim.target is not None else (1.0 if ratio else 0.0)
+        at = b_mean * target if ratio else b_mean + target
+        off = 0.0 if holds else 3 * claim.margin
+        a_mean = at * math.exp(off) if ratio else at + off
+    else:
+        sign = (1 if claim.expect == "greater" else -1) * (1 if holds else -1)
+        a_mean = b_mean * math.exp(0.3 * sign) if ratio else b_mean + 0.3 * sign
+    a_stats = {v: s(a_mean, 0.002) for v in claim.a}
+    b_stats = {v: s(b_mean, 0.002) for v in claim.b}
+    if claim.metric_b:
+        return a_stats, b_stats
+    return {**b_stats, **a_stats}, None
+
+
+@pytest.mark.parametrize(("name", "scale", "claim"), ALL_CLAIMS)
+def test_every_preset_claim_can_be_reproduced_and_contradicted(name, scale, claim):
+    assert claim.id, f"{claim.text}: every preset claim has an id (the results inventory cites it)"
+    if claim.a and set(claim.a) == set(claim.b) and not claim.metric_b:
+        pytest.fail(f"{claim.text}: the same variants on both sides of one metric cannot differ")
+    assert judge(claim, *_runs_for(claim, True)).verdict == REPRODUCED
+    assert judge(claim, *_runs_for(claim, False)).verdict == CONTRADICTED
