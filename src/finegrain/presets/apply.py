@@ -8,6 +8,7 @@ A preset file (presets/<X>.yaml):
     report: A-flowers102-....md      # the report it reproduces
     params: {...}                    # a params overlay shared by every scale: data, train, variants, report.claims
     scales: {full: {...}, cpu: {...}}   # overlays per scale; a null value deletes the key (e.g. a variant)
+    results: [{line, says, claim | untestable}]   # the report's statements: claim ids or why untestable
 
 Mappings merge key by key (variants too: a scale can change one key of a variant); lists and scalars replace, except
 a scale's `report.claims`, which are added to the shared claims. Claims listing `scales` are kept only at those.
@@ -31,6 +32,7 @@ import yaml
 
 from finegrain.errors import ConfigError
 from finegrain.params import Params, default_params, load_params
+from finegrain.presets.results import check_results
 from finegrain.report.config import SPLITS, other_dataset_claims
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,7 @@ def load_preset(name: str, presets_dir: Path = PRESETS_DIR) -> dict:
         if not isinstance(preset.get(key), dict):
             raise ConfigError(f"{path}: {key}: expected a mapping")
     _check_report_numbers(name, preset)
+    check_results(name, preset)
     return preset
 
 
