@@ -261,3 +261,37 @@ def test_every_preset_claim_can_be_reproduced_and_contradicted(name, scale, clai
         pytest.fail(f"{claim.text}: the same variants on both sides of one metric cannot differ")
     assert judge(claim, *_runs_for(claim, True)).verdict == REPRODUCED
     assert judge(claim, *_runs_for(claim, False)).verdict == CONTRADICTED
+
+
+# item 5: the new claims read what they claim -------------------------------------------------------------------
+
+
+def test_dropout_biggest_is_half_the_difference_of_the_two_effects():
+    claim = preset_claim("E", "full", "dropout_biggest")
+    cells = {
+        f"en_a{a}_l1e-{lam}_d0p{d}": (a, lam, d) for a in ("0p2", "0p5", "0p8") for lam in (1, 2, 3) for d in (1, 3, 5)
+    }
+
+    def grid(dropout_effect: float, lambda_effect: float) -> dict[str, Stat]:
+        """Accuracy = 0.6 + dropout 0.1 bonus + lambda 0.001 bonus (the report's directions)."""
+        return {
+            v: s(0.6 + dropout_effect * (d == 1) + lambda_effect * (lam == 3), 0.005)
+            for v, (_, lam, d) in cells.items()
+        }
+
+    big_dropout = judge(claim, grid(0.10, 0.02))
+    assert big_dropout.verdict == REPRODUCED
+    assert big_dropout.intervals["a-b"].estimate == pytest.approx((0.10 - 0.02) / 2)
+    assert judge(claim, grid(0.02, 0.10)).verdict == CONTRADICTED
+
+
+def test_the_vgg19_unfreeze_jump_reads_both_sides_of_the_phase_boundary(tmp_path):
+    claim = preset_claim("E", "full", "vgg19_unfreeze_jump")
+    curves = {"phase1_last_val_acc": [0.50, 0.51, 0.49], "phase2_first_val_acc": [0.65, 0.66, 0.65]}
+    _write(tmp_path, "vgg19_two_phase", {"test": {"top1": [0.7, 0.71, 0.72]}, "curve": curves})
+    (jump,) = _judge_files(tmp_path, [claim], ["vgg19_two_phase"])
+    assert jump.verdict == REPRODUCED
+    curves["phase2_first_val_acc"] = [0.53, 0.54, 0.52]  # 3 points, not 15
+    _write(tmp_path, "vgg19_two_phase", {"test": {"top1": [0.7, 0.71, 0.72]}, "curve": curves})
+    (small,) = _judge_files(tmp_path, [claim], ["vgg19_two_phase"])
+    assert small.verdict == CONTRADICTED
