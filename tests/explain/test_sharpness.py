@@ -9,7 +9,14 @@ from scipy import ndimage
 from torch import nn
 
 from finegrain.explain.layers import feature_layers
-from finegrain.explain.sharpness import feature_sharpness, laplacian_variance, layer_sharpness, sharpness_metrics
+from finegrain.explain.sharpness import (
+    depth_log_ratio,
+    depth_metrics,
+    feature_sharpness,
+    laplacian_variance,
+    layer_sharpness,
+    sharpness_metrics,
+)
 from finegrain.models.factory import Classifier
 
 
@@ -70,3 +77,37 @@ def test_sharpness_metrics_mean_per_layer_and_first_last_with_std():
     assert out["feature_sharpness_first_std"] == pytest.approx(np.std([0.04, 0.06], ddof=1), abs=1e-6)
     assert "feature_sharpness_last_std" in out and "feature_sharpness_first_std" not in sharpness_metrics(per_seed[:1])
     assert sharpness_metrics([]) == {}
+
+
+def test_depth_metrics_log_ratio_of_deepest_to_shallowest_trained_and_control():
+    trained = [{"s1": 0.04, "s3": 0.01}, {"s1": 0.05, "s3": 0.01}]
+    untrained = [{"s1": 0.04, "s3": 0.02}, {"s1": 0.04, "s3": 0.02}]
+    assert depth_log_ratio(trained[0]) == pytest.approx(np.log(0.25))
+    out = depth_metrics(trained, untrained)
+    assert out["feature_sharpness_depth"] == pytest.approx(np.mean(np.log([0.25, 0.2])), abs=1e-6)
+    assert out["feature_sharpness_depth_untrained"] == pytest.approx(np.log(0.5), abs=1e-6)
+    assert out["feature_sharpness_depth_untrained_std"] == 0.0 and "feature_sharpness_depth_std" in out
+    assert np.isfinite(depth_log_ratio({"a": 0.0, "b": 0.0}))  # flat maps: floored, not -inf
+    assert depth_metrics([], []) == {}
+
+
+def test_the_untrained_control_has_the_trained_architecture_fresh_weights_and_keeps_the_rng(tmp_path):
+    """load_untrained: the same model, initialised by its seed (two calls agree), not the trained weights."""
+    from finegrain.models.factory import create_model
+    from finegrain.models.trained import load_trained, load_untrained, save_seed
+
+    torch.manual_seed(5)
+    model = create_model("small_cnn", 3)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)  # "trained": far from any fresh initialisation
+    meta = {"model": "small_cnn", "num_classes": 3, "dropout": None, "model_args": {}, "mods": {}}
+    save_seed(tmp_path / "seed0", meta, model.state_dict(), model, [{"epoch": 1}])
+    state = torch.get_rng_state()
+    control, again = load_untrained(tmp_path, 0), load_untrained(tmp_path, 0)
+    assert torch.equal(torch.get_rng_state(), state)
+    trained = dict(load_trained(tmp_path, 0).named_parameters())
+    fresh = dict(again.named_parameters())
+    for name, c in control.named_parameters():
+        assert c.shape == trained[name].shape and torch.equal(c, fresh[name]), name
+        assert not torch.equal(c, trained[name]), name

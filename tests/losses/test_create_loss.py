@@ -79,3 +79,23 @@ def test_ce_with_an_embedding_head_trains_on_the_heads_classifier():
         first = total / seen if first is None else first
     assert total / seen < first / 2 and correct / seen > 0.9
     assert model.head.project.weight.grad.abs().sum() > 0 and model.head.fc.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_label_smoothing_reaches_tcel_as_it_reaches_ce(smoothing):
+    """train.label_smoothing reaches TCEL's CE term too: TCEL minus its triplet term is exactly the CE arm's loss."""
+    from finegrain.train.config import TrainCfg
+    from finegrain.train.loop import _create_loss
+
+    head = {"embedding_head": {"embedding_dim": 4}}
+    common = dict(data="prepared", init="none", mods=head, batch_size=8, pk_k=2, label_smoothing=smoothing)
+    ce_cfg, tcel_cfg = TrainCfg(**common, sampler="pk"), TrainCfg(**common, loss="tcel")
+    torch.manual_seed(0)
+    model = EmbeddingHead(6, 3, embedding_dim=4)
+    y = torch.tensor([0, 0, 1, 1, 2, 2])
+    logits = model(torch.randn(6, 6))
+    triplet = triplet_loss(model.embedding, y, tcel_cfg.triplet.margin, "hard")
+    tcel = _create_loss(tcel_cfg.model_copy(update={"triplet": tcel_cfg.triplet.model_copy(update={"mining": "hard"})}))
+    ce = _create_loss(ce_cfg)
+    torch.testing.assert_close(tcel(logits, y, model) - tcel_cfg.triplet.weight * triplet, ce(logits, y, model))
+    torch.testing.assert_close(ce(logits, y, model), F.cross_entropy(logits, y, label_smoothing=smoothing))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import yaml
@@ -31,6 +32,10 @@ def test_every_variant_has_robustness_metrics_curves_and_heatmaps(tiny_project):
         assert len(layers) >= 2 and all(v >= 0 for v in layers.values())
         first, *_, last = layers.values()
         assert (explain["feature_sharpness_first"], explain["feature_sharpness_last"]) == (first, last)
+        depth = explain["feature_sharpness_depth"]  # the seeds' mean of log(last / first), so not log of the means
+        assert math.isfinite(depth) and (quality["seeds"] > 1 or depth == pytest.approx(math.log(last / first), 1e-3))
+        assert math.isfinite(explain["feature_sharpness_depth_untrained"])  # the control: the untrained architecture
+        assert -1 <= quality["curve"]["train_val_gap"] <= 1
         epochs = params["variants"][name].get("epochs", params["train"]["epochs"])
         assert 1 <= quality["curve"]["epochs_to_95"] <= epochs
         for png in ("cam.png", "feature_maps.png"):

@@ -131,6 +131,19 @@ def epochs_to_reach(values, fraction: float = 0.95) -> int:
     return int(np.flatnonzero(arr >= fraction * arr.max())[0]) + 1
 
 
+def train_val_gap(train_acc, val_acc) -> float:
+    """The last epoch's train minus val accuracy: how much a run overfits (lower = less)."""
+    return float(np.asarray(train_acc, dtype=np.float64)[-1] - np.asarray(val_acc, dtype=np.float64)[-1])
+
+
+def phase_boundary(val_acc, phase1_epochs: int) -> dict[str, float]:
+    """A two-phase run's val accuracy at the last epoch of phase 1 and the first of phase 2 ({} when it has none)."""
+    arr = np.asarray(val_acc, dtype=np.float64)
+    if phase1_epochs < 1 or len(arr) <= phase1_epochs:
+        return {}
+    return {"phase1_last_val_acc": float(arr[phase1_epochs - 1]), "phase2_first_val_acc": float(arr[phase1_epochs])}
+
+
 def mean_std(values: list[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (0 for a single value)."""
     arr = np.asarray(values, dtype=np.float64)

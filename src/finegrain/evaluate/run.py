@@ -25,15 +25,17 @@ from finegrain.evaluate.metrics import (
     epochs_to_reach,
     majority_share,
     mean_std,
+    phase_boundary,
     predict,
+    train_val_gap,
 )
 from finegrain.evaluate.robustness import robustness_curve, summarise
 from finegrain.evaluate.shared import SharedBackbone
 from finegrain.explain.config import ExplainCfg
-from finegrain.explain.sharpness import feature_sharpness, sharpness_metrics
+from finegrain.explain.sharpness import depth_metrics, feature_sharpness, sharpness_metrics
 from finegrain.generate.output import save_grid
 from finegrain.models.factory import count_parameters
-from finegrain.models.trained import load_trained, read_history, trained_summary
+from finegrain.models.trained import load_trained, load_untrained, read_history, trained_summary
 from finegrain.params import Params
 from finegrain.runtime import configure_threads, resolve_device
 from finegrain.train.compute import Compute
@@ -81,6 +83,7 @@ def evaluate_variant(params: Params, name: str, data_dir: Path, models_dir: Path
     robust_set = stack_items(test_t, robust_pos)
     overlay_images = stack_items(test_t, subset_positions(test.labels, ecfg.images, ecfg.seed))[0]
     per_seed, speeds, confusion, per_class, curves, robust_s, sharpness = [], [], None, [], [], 0.0, []
+    untrained_sharpness: list[dict[str, float]] = []  # the control: the same architecture, freshly initialised
     compute = Compute.of(cfg, device, train=False)  # the device's autocast, the layout the probe finds fastest
     workers = cfg.num_workers
     shared, batch = None, None
@@ -111,6 +114,10 @@ def evaluate_variant(params: Params, name: str, data_dir: Path, models_dir: Path
             m["knn_top1"] = knn_accuracy(*ref, *embeddings(model, test_t, *embed_args))
         if len(overlay_images):  # every seed's feature maps: how blurry each layer's are (explain.sharpness)
             sharpness.append(feature_sharpness(model, overlay_images, ecfg.feature_channels, ecfg.feature_layers))
+            control = load_untrained(models_dir, seed).to(next(model.parameters()).device)
+            untrained_sharpness.append(
+                feature_sharpness(control, overlay_images, ecfg.feature_channels, ecfg.feature_layers)
+            )
         confusion = m.pop("confusion") if confusion is None else confusion + m.pop("confusion")
         per_class.append(m.pop("per_class_acc"))
         per_seed.append(m)
@@ -137,7 +144,12 @@ def evaluate_variant(params: Params, name: str, data_dir: Path, models_dir: Path
     curve = {  # per seed: lower = smoother convergence; epochs to 95% of the run's best val accuracy (lower = faster)
         "val_loss_roughness": [curve_roughness(h["val_loss"]) for h in histories],
         "epochs_to_95": [epochs_to_reach(h["val_acc"], 0.95) for h in histories],
+        "train_val_gap": [train_val_gap(h["train_acc"], h["val_acc"]) for h in histories],
     }
+    if cfg.mode == "two_phase":  # the val accuracy either side of the unfreezing
+        steps = [phase_boundary(h["val_acc"], cfg.phase1_epochs) for h in histories]
+        if all(steps):
+            curve |= {key: [s[key] for s in steps] for key in steps[0]}
     quality["curve"] = {}
     for key, values in curve.items():
         mean, std = mean_std(values)
@@ -173,7 +185,7 @@ def evaluate_variant(params: Params, name: str, data_dir: Path, models_dir: Path
             first_model, test_t, test.labels, class_names, ecfg, out / "explain", attack_batch, compute
         )
         perf["explain_time_s"] = time.perf_counter() - t0
-        explained |= sharpness_metrics(sharpness, ROUND)
+        explained |= sharpness_metrics(sharpness, ROUND) | depth_metrics(sharpness, untrained_sharpness, ROUND)
         if explained:
             quality["explain"] = explained
         _generated_samples(data_dir, out / "explain" / "generated.png")

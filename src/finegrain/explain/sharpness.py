@@ -6,9 +6,16 @@ so its variance falls. It is measured on each map as the feature-map grid (expla
 a layer's most active channels, each min-max scaled to [0, 1] (a flat map is 0: no detail) and resized bilinearly
 to the input's size, so a layer whose maps are coarse (deeper, a lower resolution) or smooth scores lower. Lower =
 blurrier. scipy's 5-point `ndimage.laplace` on the stacked maps (nearest-edge mode: no border ridge).
+
+Upsampling a deep layer's coarse maps lowers its score in any CNN, trained or not, so "deeper layers are blurrier"
+is judged against a control: `feature_sharpness_depth` is log(deepest / shallowest layer's sharpness) of the trained
+model, `feature_sharpness_depth_untrained` the same of the same architecture freshly initialised (init none, seeded
+by the run's seed); what training adds is their difference.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -61,4 +68,28 @@ def sharpness_metrics(per_seed: list[dict[str, float]], digits: int = 6) -> dict
         out[f"feature_sharpness_{end}"] = round(float(np.mean(values)), digits)
         if len(values) > 1:
             out[f"feature_sharpness_{end}_std"] = round(float(np.std(values, ddof=1)), digits)
+    return out
+
+
+SHARPNESS_FLOOR = 1e-12
+"""A layer whose maps are all flat scores 0; its log is taken of this instead."""
+
+
+def depth_log_ratio(per_layer: dict[str, float]) -> float:
+    """log(deepest / shallowest layer's sharpness) of one seed's {layer: sharpness} (< 0: the deepest is blurrier)."""
+    values = list(per_layer.values())
+    return math.log(max(values[-1], SHARPNESS_FLOOR)) - math.log(max(values[0], SHARPNESS_FLOOR))
+
+
+def depth_metrics(trained: list[dict[str, float]], untrained: list[dict[str, float]], digits: int = 6) -> dict:
+    """`feature_sharpness_depth` (trained) and `feature_sharpness_depth_untrained` (the control): each seed's
+    `depth_log_ratio`, mean and, over several seeds, std."""
+    out: dict = {}
+    for key, per_seed in (("feature_sharpness_depth", trained), ("feature_sharpness_depth_untrained", untrained)):
+        if not per_seed:
+            continue
+        values = [depth_log_ratio(s) for s in per_seed]
+        out[key] = round(float(np.mean(values)), digits)
+        if len(values) > 1:
+            out[f"{key}_std"] = round(float(np.std(values, ddof=1)), digits)
     return out

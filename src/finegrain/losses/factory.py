@@ -25,8 +25,11 @@ class CrossEntropy:
         return F.cross_entropy(logits, targets, label_smoothing=self.label_smoothing)
 
 
-def _triplet(weight: float = 1.0, margin: float = 1.0, mining: str = "random") -> TripletCELoss:
-    return TripletCELoss(weight, margin, mining, ce_weight=0.0)
+def _triplet(
+    weight: float = 1.0, margin: float = 1.0, mining: str = "random", label_smoothing: float = 0.0
+) -> TripletCELoss:
+    """Pure triplet (no CE term: label_smoothing is accepted so train.label_smoothing reaches every loss alike)."""
+    return TripletCELoss(weight, margin, mining, ce_weight=0.0, label_smoothing=label_smoothing)
 
 
 LOSSES: dict[str, Callable[..., Loss]] = {
@@ -40,7 +43,8 @@ LOSSES: dict[str, Callable[..., Loss]] = {
 def create_loss(name: str, **kw) -> Loss:
     """Build loss `name` (one of LOSSES) with its options, e.g. create_loss("tcel", weight=1, mining="hard").
 
-    ce / soft_ce: label_smoothing. tcel: weight, margin, mining, ce_weight. triplet: weight, margin, mining.
+    ce / soft_ce: label_smoothing. tcel: weight, margin, mining, ce_weight, label_smoothing. triplet: weight, margin,
+    mining, label_smoothing.
     """
     if name not in LOSSES:
         raise ValueError(f"loss {name!r}; expected one of {', '.join(LOSSES)}")

@@ -66,18 +66,27 @@ def head_embedding(model: nn.Module) -> torch.Tensor:
 class TripletCELoss:
     """ce_weight * CE(logits, y) + weight * triplet(embedding, y): report B's TCEL; ce_weight 0 is pure triplet.
 
-    Needs integer labels (not mixed targets) and a model with an EmbeddingHead (see `head_embedding`).
+    `label_smoothing` smooths the CE term as the plain cross-entropy loss does (train.label_smoothing reaches both,
+    so a TCEL arm and its CE arm differ only in the triplet term). Needs integer labels (not mixed targets) and a
+    model with an EmbeddingHead (see `head_embedding`).
     """
 
     def __init__(
-        self, weight: float = 1.0, margin: float = 1.0, mining: str = "random", ce_weight: float = 1.0
+        self,
+        weight: float = 1.0,
+        margin: float = 1.0,
+        mining: str = "random",
+        ce_weight: float = 1.0,
+        label_smoothing: float = 0.0,
     ) -> None:
         if mining not in MINING:
             raise ValueError(f"triplet mining {mining!r}; expected one of {', '.join(MINING)}")
         self.weight, self.margin, self.mining, self.ce_weight = weight, margin, mining, ce_weight
+        self.label_smoothing = label_smoothing
 
     def __call__(self, logits: torch.Tensor, targets: torch.Tensor, model: nn.Module) -> torch.Tensor:
         if targets.dim() != 1:
             raise ValueError("triplet losses need integer class labels, not soft (mixed) targets")
         triplet = triplet_loss(head_embedding(model), targets, self.margin, self.mining)
-        return self.ce_weight * F.cross_entropy(logits, targets) + self.weight * triplet
+        ce = F.cross_entropy(logits, targets, label_smoothing=self.label_smoothing)
+        return self.ce_weight * ce + self.weight * triplet

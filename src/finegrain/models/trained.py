@@ -84,3 +84,23 @@ def load_trained(variant_dir: Path, seed: int, which: str = "best") -> torch.nn.
     )
     model.load_state_dict(state["state_dict"])
     return model.eval()
+
+
+def load_untrained(variant_dir: Path, seed: int) -> torch.nn.Module:
+    """The architecture of <variant_dir>/seed<k>'s model freshly initialised (init none, torch seeded by `seed`, the
+    global RNG left as it was), in eval mode: the control of a measure that training is claimed to change."""
+    path = seed_dir(variant_dir, seed) / "best.pt"
+    if not path.is_file():
+        raise DataError(f"{path}: no trained model; run `dvc repro` to train it")
+    meta = load_weights_only(path, "run `dvc checkout` or `dvc repro` to restore the trained model")["meta"]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = create_model(
+            meta["model"],
+            meta["num_classes"],
+            "none",
+            dropout=meta["dropout"],
+            model_args=meta["model_args"],
+            mods=meta["mods"],
+        )
+    return model.eval()

@@ -8,12 +8,15 @@ A preset file (presets/<X>.yaml):
     report: A-flowers102-....md      # the report it reproduces
     params: {...}                    # a params overlay shared by every scale: data, train, variants, report.claims
     scales: {full: {...}, cpu: {...}}   # overlays per scale; a null value deletes the key (e.g. a variant)
+    results: [{line, says, claim | untestable}]   # the report's statements: claim ids or why untestable
 
 Mappings merge key by key (variants too: a scale can change one key of a variant); lists and scalars replace, except
 a scale's `report.claims`, which are added to the shared claims. Claims listing `scales` are kept only at those.
 
 Every claim carries the values the report prints (`report`, `report_source`) or a `note` saying why it has none
-(e.g. not the report's own claim); `report.tables` rows name variants of some scale. `load_preset` checks both.
+(e.g. not the report's own claim), and a claim on an accuracy names the split the report's is on (`split`, or
+`unmeasured`: what the report measured instead); `report.tables` rows name variants of some scale. `load_preset`
+checks these.
 A preset about several datasets lists them in `datasets` (the first is params' data.dataset); its claims and table
 rows name their dataset, and `dvc exp run --queue -S data.dataset=<all of them>` runs each (see `next_command`).
 """
@@ -29,7 +32,8 @@ import yaml
 
 from finegrain.errors import ConfigError
 from finegrain.params import Params, default_params, load_params
-from finegrain.report.config import other_dataset_claims
+from finegrain.presets.results import check_results
+from finegrain.report.config import SPLITS, other_dataset_claims
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +63,7 @@ def load_preset(name: str, presets_dir: Path = PRESETS_DIR) -> dict:
         if not isinstance(preset.get(key), dict):
             raise ConfigError(f"{path}: {key}: expected a mapping")
     _check_report_numbers(name, preset)
+    check_results(name, preset)
     return preset
 
 
@@ -73,6 +78,12 @@ def _check_report_numbers(name: str, preset: dict) -> None:
                 f"preset {name}: claim {claim.get('text')!r}: no report values and no note (give `report` with "
                 "`report_source`, or a `note` saying why the report prints none)"
             )
+        split_metric = [m for m in (claim.get("metric", "test.top1"), claim.get("metric_b")) if _on_a_split(m)]
+        if split_metric and not claim.get("split") and not claim.get("unmeasured"):
+            raise ConfigError(
+                f"preset {name}: claim {claim.get('text')!r}: {split_metric[0]} is on a split; name the split the "
+                "report's numbers are on (split: test | val), or say in `unmeasured` what the report measured"
+            )
     known = set(preset["params"].get("variants", {})) | {v for s in scales for v in (s.get("variants") or {})}
     for table in preset["params"].get("report", {}).get("tables", []):
         for row in table.get("rows", []):
@@ -82,6 +93,11 @@ def _check_report_numbers(name: str, preset: dict) -> None:
                 raise ConfigError(
                     f"preset {name}: table {table.get('title')!r}, row {row.get('label')!r}: no variant {unknown[0]!r}"
                 )
+
+
+def _on_a_split(metric: str | None) -> bool:
+    """test.* / val.*: an accuracy measured on one split."""
+    return bool(metric) and metric.partition(".")[0] in SPLITS
 
 
 def next_command(preset: dict, dataset: str | None = None) -> str:

@@ -168,7 +168,7 @@ class Verdict:
         if not self.checks:
             return sides + ("no ratio" if self.difference == "no ratio" else "no CI (fewer than 2 runs)")
         ci, show = self.checks[0].ci, lambda x: effect_text(self.claim, x)
-        return f"{sides}{show(ci.estimate)} [{show(ci.lo)}, {show(ci.hi)}]"
+        return f"{sides}{show(ci.estimate)} [{show(ci.lo)}, {show(ci.hi)}]{target_text(self.claim)}"
 
     @property
     def sensitivity_text(self) -> str:
@@ -183,8 +183,14 @@ def report_text(claim: ClaimCfg) -> str:
         first, last = claim.report[claim.series[0]], claim.report[claim.series[-1]]
         return f"{first:.4g} → {last:.4g}: rise {last - first:+.4g}"
     a, b = claim.report["a"], claim.report["b"]
-    effect = math.log(a / b) if claim.compare == "ratio" else a - b
-    return f"{a:.4g} vs {b:.4g}: {effect_text(claim, effect)}"
+    return f"{a:.4g} vs {b:.4g}: {effect_text(claim, report_effect(claim))}{target_text(claim)}"
+
+
+def target_text(claim: ClaimCfg) -> str:
+    """' (a vs b ×0.49)': an equal claim's `target`, which its effects (ours and the report's) are relative to."""
+    if claim.target is None:
+        return ""
+    return f" (a vs b {_ratio(math.log(claim.target)) if claim.compare == 'ratio' else f'{claim.target:+.4g}'})"
 
 
 def _ratio(x: float) -> str:
@@ -249,7 +255,7 @@ def report_points(claim: ClaimCfg) -> list[float]:
         return []
     if claim.series:
         return [claim.report[v] for v in claim.series]
-    points = [claim.report["a"], claim.report["b"]]
+    points = [claim.report["a"], _at_target(claim, Stat(claim.report["b"], 0.0, 1), "")[0].mean]  # as side b
     return [math.log(x) for x in points] if claim.compare == "ratio" else points
 
 
@@ -303,13 +309,26 @@ def _judged(verdict: Verdict, means: tuple[float, float]) -> Verdict:
     return verdict
 
 
+def _at_target(claim: ClaimCfg, b: Stat, label: str) -> tuple[Stat, str]:
+    """Side b moved to where an equal claim's `target` puts a: b + target, or b × target for ratios (so that a equal
+    to it is a - b = target, a / b = target), with the label saying so."""
+    t = claim.target
+    if t is None:
+        return b, label
+    if claim.compare == "ratio":
+        return Stat(b.mean * t, b.std * t, b.n), f"{label} × {t:.4g}"
+    return Stat(b.mean + t, b.std, b.n), f"{label} {t:+.4g}"
+
+
 def judge_pair(claim: ClaimCfg, a: Stat, b: Stat) -> Verdict:
     """a - b (or log(a/b) for ratio claims) with its Welch CI, judged against the claim's expected direction (or
     equivalence margin), and against the report's values when the claim has them."""
     label_a, label_b = " + ".join(claim.a), " + ".join(claim.b)
     if claim.metric_b:  # the sides may be the same variants: named by their metrics
         label_a, label_b = f"{label_a} ({claim.metric})", f"{label_b} ({claim.metric_b})"
-    sides, means = {label_a: str(a), label_b: str(b)}, (a.mean, b.mean)
+    means = (a.mean, b.mean)  # ours as measured (an equal claim's target moves side b below)
+    b, label_b = _at_target(claim, b, label_b)
+    sides = {label_a: str(a), label_b: str(b)}
     name, groups = "a-b", [a, b]
     if claim.compare == "ratio":
         name, groups = "log(a/b)", [log_stat(a), log_stat(b)]
@@ -324,8 +343,8 @@ def judge_pair(claim: ClaimCfg, a: Stat, b: Stat) -> Verdict:
 
 def judge_series(claim: ClaimCfg, points: list[Stat]) -> Verdict:
     """Rise (last - first > 0) and, for rising_diminishing, concavity: the slope over the first half of x exceeds the
-    slope over the second half (the split is the middle point). Both must hold for reproduced; either reversed with
-    a CI excluding 0 contradicts."""
+    slope over the second half (the split is the middle point), or with `concavity: gain` the first half's gain
+    exceeds the second half's. Both must hold for reproduced; either reversed with a CI excluding 0 contradicts."""
     x, k = claim.x, len(points)
     rise = check("rise", points, [-1.0] + [0.0] * (k - 2) + [1.0], "greater")
     sides = {f"{v} (x={xv:g})": str(p) for v, xv, p in zip(claim.series, x, points, strict=True)}
@@ -335,13 +354,14 @@ def judge_series(claim: ClaimCfg, points: list[Stat]) -> Verdict:
     text = f"rise {_fmt(claim, rise.ci if rise else None)}; steps {steps}"
     if claim.expect == "rising_diminishing":
         m = k // 2
-        d1, d2 = x[m] - x[0], x[-1] - x[m]
+        d1, d2 = (x[m] - x[0], x[-1] - x[m]) if claim.concavity == "slope" else (1.0, 1.0)
         coeffs = [0.0] * k
         coeffs[0] -= 1 / d1
         coeffs[m] += 1 / d1 + 1 / d2
         coeffs[-1] -= 1 / d2
         concavity = check("concavity", points, coeffs, "greater")
-        text += f"; slope drop {_fmt(claim, concavity.ci if concavity else None)} per x unit"
+        shown = _fmt(claim, concavity.ci if concavity else None)
+        text += f"; slope drop {shown} per x unit" if claim.concavity == "slope" else f"; gain drop {shown}"
         checks = [rise, concavity] if rise and concavity else []
     if not checks:
         return _judged(Verdict(claim, INCONCLUSIVE, sides, text, "fewer than 2 runs at a point"), means)
@@ -379,7 +399,7 @@ def _check_sensitivity(claim: ClaimCfg, c: Check, alpha: float) -> dict:
         text = f"{c.name}: the seeds agree exactly (no spread), so more seeds would not change it"
         return {"mde": 0.0, "seeds_needed": None, "alpha": alpha, "text": text}
     mde = min_detectable(d, alpha)
-    unit = " per x unit" if c.name == "concavity" else ""
+    unit = " per x unit" if c.name == "concavity" and claim.concavity == "slope" else ""
     words = [f"{c.name}: these runs detect {effect_text(claim, mde).lstrip('+')}{unit} (80% power, α {alpha:.3g})"]
     if c.expect == "equal":
         narrowest = min_margin(d, alpha)

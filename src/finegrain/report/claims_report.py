@@ -136,7 +136,8 @@ def judge_claims(
         loaded = {n: _metrics(n, metrics_dir, perf_dir) for n in names}
         perfs = {n: loaded[n][1] for n in names}
         stats_b = {n: variant_stat(*loaded[n], claim.metric_b) for n in claim.b} if claim.metric_b else None
-        verdict = judge(claim, {n: variant_stat(*loaded[n], claim.metric) for n in names}, stats_b)
+        on_metric = claim.a if claim.metric_b else names  # side b is read on metric_b only (it may lack metric)
+        verdict = judge(claim, {n: variant_stat(*loaded[n], claim.metric) for n in on_metric}, stats_b)
         techniques = rests_on(claim, {n: variant_checks(n, models_dir) for n in names})
         reason = unreadable_reason(claim.metric, [loaded[n][0] for n in names], list(perfs.values()), techniques)
         if reason:
@@ -172,10 +173,14 @@ def unreadable(verdict: Verdict, reason: str) -> Verdict:
 
 
 def expected_text(claim: ClaimCfg) -> str:
-    """'greater', 'equal (±0.01)', 'greater (ratio a/b)', 'equal (ratio within ×0.905–×1.11)'."""
+    """'greater', 'equal (±0.01)', 'greater (ratio a/b)', 'equal (ratio within ×0.905–×1.11)', with a target
+    'equal (ratio a/b ×0.49, within ×0.819–×1.22 of it)'."""
     ratio = claim.compare == "ratio"
     if claim.expect == "equal":
         within = f"×{math.exp(-claim.margin):.3g}–×{math.exp(claim.margin):.3g}" if ratio else f"±{claim.margin:g}"
+        if claim.target is not None:
+            at = f"ratio a/b ×{claim.target:.3g}" if ratio else f"a - b {claim.target:+.3g}"
+            return f"equal ({at}, within {within} of it)"
         return f"equal ({'ratio within ' if ratio else ''}{within})"
     return claim.expect + (" (ratio a/b)" if ratio else "")
 
@@ -190,7 +195,7 @@ def claims_frame(verdicts: list[Verdict]) -> pd.DataFrame:
                 "report: a vs b: effect": v.report_text or "none printed",
                 "ours: a vs b: effect [95% CI]": v.ours_text,
                 "size vs report": v.size_text,
-                "metric": v.claim.metric_text,
+                "metric": v.claim.metric_text + (f" ({v.claim.split_text})" if v.claim.split_text else ""),
                 "expected": expected_text(v.claim),
                 "groups": "; ".join(f"{k}: {s}" for k, s in v.sides.items()),
                 "p": p_text(v.p),
@@ -224,6 +229,10 @@ def claims_json(verdicts: list[Verdict]) -> list[dict]:
                 "claim": v.claim.text,
                 "metric": v.claim.metric,
                 "metric_b": v.claim.metric_b,
+                "id": v.claim.id,
+                "split": v.claim.split,
+                "unmeasured": v.claim.unmeasured,
+                "target": v.claim.target,
                 "expect": v.claim.expect,
                 "verdict": v.verdict,
                 "reason": v.reason,

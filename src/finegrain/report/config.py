@@ -19,20 +19,33 @@ METRICS = (
     "test.top1",
     "test.top5",
     "test.macro_f1",
+    "test.knn_top1",
     "val.top1",
     "params",
     "curve.val_loss_roughness",
     "curve.epochs_to_95",
+    "curve.train_val_gap",
+    "curve.phase1_last_val_acc",
+    "curve.phase2_first_val_acc",
     "explain.feature_sharpness_first",
     "explain.feature_sharpness_last",
+    "explain.feature_sharpness_depth",
+    "explain.feature_sharpness_depth_untrained",
     "perf.epoch_time_s",
     "perf.train_time_s",
 )
 """Metric paths a claim can compare: quality metrics (metrics/variants/<v>.json; curve.val_loss_roughness is the
 mean |second difference| of the per-epoch val loss, lower = smoother; curve.epochs_to_95 the epochs until the val
-accuracy first reaches 95% of its run's best, lower = faster; explain.feature_sharpness_first / _last the variance of
-the Laplacian of the shallowest / deepest feature-map layer's most active maps, lower = blurrier, see
-finegrain.explain.sharpness) and timings (perf.*: data/perf/variants/<v>.json)."""
+accuracy first reaches 95% of its run's best, lower = faster; curve.train_val_gap the last epoch's train minus val
+accuracy, lower = less overfitting; curve.phase1_last_val_acc / phase2_first_val_acc a two-phase run's val accuracy
+either side of the unfreezing; explain.feature_sharpness_first / _last the variance of
+the Laplacian of the shallowest / deepest feature-map layer's most active maps, lower = blurrier, _depth the log of
+last / first, _depth_untrained the same of the untrained architecture (the control), see finegrain.explain.sharpness;
+test.knn_top1 the kNN accuracy of an embedding head's embeddings, test items against the train split's) and timings
+(perf.*: data/perf/variants/<v>.json)."""
+
+SPLITS = ("test", "val")
+"""The splits an accuracy is reported on; a metric of group test.* / val.* is on that split."""
 
 
 class ClaimCfg(Strict):
@@ -75,6 +88,27 @@ class ClaimCfg(Strict):
         description="size: our effect is the report's when it lies within the report's ± this (TOST), in the "
         "claim's units (ratio claims: on the log ratio); None = the default of finegrain.report.claims.size_margin",
     )
+    id: str = Field(
+        "", pattern=r"^[A-Za-z0-9_-]*$", description="a short name the preset's `results` inventory cites it by"
+    )
+    split: Literal[SPLITS] | None = Field(  # type: ignore[valid-type]
+        None,
+        description="the split the report's numbers are on (shown with the claim); a test.* / val.* metric must be "
+        "on it (like with like) unless `unmeasured` says why not",
+    )
+    unmeasured: str = Field(
+        "", description="the report did not measure the claim's metric: what it measured instead (shown with the claim)"
+    )
+    target: float | None = Field(
+        None,
+        description="equal claims: the a - b (ratio: a / b) expected instead of 0 (1), e.g. 500 / 1020 for 'time is "
+        "proportional to the training-set size'; the margin is around it",
+    )
+    concavity: Literal["slope", "gain"] = Field(
+        "slope",
+        description="rising_diminishing: compare the slopes per x unit before and after the middle point (slope), or "
+        "the gains themselves (gain: the report's 'the jump 200 -> 500 is larger than 500 -> 1020')",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -111,6 +145,28 @@ class ClaimCfg(Strict):
                 raise ValueError(f"b: {self.expect!r} claims need variants a and b (and no series)")
             if self.expect == "equal" and self.margin <= 0:
                 raise ValueError("margin: 'equal' claims need margin > 0")
+        if self.target is not None and self.expect != "equal":
+            raise ValueError(f"target: only 'equal' claims have one (this one expects {self.expect!r})")
+        if self.target is not None and self.compare == "ratio" and self.target <= 0:
+            raise ValueError(f"target: a ratio claim's target must be > 0 (got {self.target})")
+        if self.concavity != "slope" and self.expect != "rising_diminishing":
+            raise ValueError("concavity: only 'rising_diminishing' claims have one")
+        return self._like_with_like()
+
+    def _like_with_like(self) -> ClaimCfg:
+        """A test.* / val.* metric is on the split the report's numbers are on, unless `unmeasured` says why not
+        (presets must name the split: finegrain.presets.apply checks it)."""
+        if self.unmeasured:
+            return self
+        for metric in filter(None, (self.metric, self.metric_b)):
+            group, _, key = metric.partition(".")
+            if group not in SPLITS:
+                continue
+            if self.split is not None and group != self.split:
+                raise ValueError(
+                    f"metric: the report's numbers are on {self.split}; compare like with like ({self.split}.{key}, "
+                    f"not {metric}) or say in `unmeasured` why not"
+                )
         return self
 
     def variants(self) -> list[str]:
@@ -120,6 +176,13 @@ class ClaimCfg(Strict):
     def metric_text(self) -> str:
         """'test.top1', or 'a: <metric>; b: <metric_b>' when the sides compare different metrics."""
         return f"a: {self.metric}; b: {self.metric_b}" if self.metric_b else self.metric
+
+    @property
+    def split_text(self) -> str:
+        """'val split', 'the report did not measure this: <what it measured>' or '' (no split: times, parameters)."""
+        if self.unmeasured:
+            return f"the report did not measure this: {self.unmeasured}"
+        return f"{self.split} split" if self.split else ""
 
     def applies(self, scale: str | None, dataset: str) -> bool:
         """Testable at this preset scale on this dataset."""
@@ -198,6 +261,14 @@ class ReportCfg(Strict):
     tables: list[TableCfg] = Field(
         default_factory=list, description="the report's own tables, printed with ours beside (rows not run: blank)"
     )
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> ReportCfg:
+        ids = [c.id for c in self.claims if c.id]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise ValueError(f"claims: id {repeated[0]!r} names more than one claim")
+        return self
 
 
 class GateCfg(Strict):

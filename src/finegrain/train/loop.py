@@ -60,7 +60,14 @@ class Diverged(Exception):
 def _create_loss(cfg: TrainCfg) -> Loss:
     if cfg.loss == "ce":
         return create_loss("ce", label_smoothing=cfg.label_smoothing)
-    return create_loss(cfg.loss, weight=cfg.triplet.weight, margin=cfg.triplet.margin, mining=cfg.triplet.mining)
+    triplet = cfg.triplet
+    return create_loss(
+        cfg.loss,
+        weight=triplet.weight,
+        margin=triplet.margin,
+        mining=triplet.mining,
+        label_smoothing=cfg.label_smoothing,
+    )
 
 
 @dataclass
