@@ -410,6 +410,7 @@ def test_a_combined_verdict_follows_the_holm_adjusted_direction():
 
 
 def test_the_reports_values_are_shown_for_a_one_run_claim():
+    s1 = Stat(0.8, 0.0, 1)
     claim = pair("greater", report={"a": 0.879, "b": 0.836}, report_source="table 1")
     (v,) = adjust([judge(claim, {"a": Stat(0.85, 0.0, 1), "b": Stat(0.80, 0.0, 1)})])
     assert v.verdict == INCONCLUSIVE and v.report_text == "0.879 vs 0.836: +0.043"
@@ -419,6 +420,8 @@ def test_the_reports_values_are_shown_for_a_one_run_claim():
     row = verdict_rows([v])[0]
     assert row["report: a vs b: effect"] == "0.879 vs 0.836: +0.043" and row["verdict"] == INCONCLUSIVE
     assert list(row)[0] == "verdict" and list(row)[-1] == "claim"  # the long text last: verdicts stay in view
+    on_val = verdict_rows(adjust([judge(pair("greater", split="val", metric="val.top1"), {"a": s1, "b": s1})]))[0]
+    assert on_val["claim"] == "t (val split)"  # the first screen names the report's split too
     frame = claims_frame([v]).iloc[0]
     assert frame["report: a vs b: effect"] == "0.879 vs 0.836: +0.043" and frame["size vs report"] == v.size_text
     record = claims_json([v])[0]

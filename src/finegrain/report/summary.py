@@ -99,7 +99,7 @@ def verdict_rows(verdicts: list[Verdict]) -> list[dict]:
             "Holm p": _holm(v),
             "report: a vs b: effect": v.report_text or "none printed",
             "ours: a vs b: effect [95% CI]": v.ours_text,
-            "claim": v.claim.text + (f" ({v.claim.note})" if v.claim.note else ""),
+            "claim": v.claim.text + "".join(f" ({t})" for t in (v.claim.split_text, v.claim.note) if t),
         }
         for v in verdicts
     ]
