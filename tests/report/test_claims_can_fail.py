@@ -338,3 +338,21 @@ def test_the_vit_parameter_claims_note_gives_our_counts():
     for classes, where in ((200, "CUB's 200"), (120, "Dogs' 120")):
         vit, cnn = (count_parameters(create_model(m, classes)) for m in ("vit_b_16", "resnext101_32x8d"))
         assert vit < cnn and f"{vit / 1e6:.2f}M vs" in note and f"{cnn / 1e6:.2f}M with {where}" in note
+
+
+@pytest.mark.parametrize(
+    ("name", "claim_id"),
+    [
+        ("B", "triplet_alone"),
+        ("B", "deform_layers"),
+        ("D", "deeper_blurrier"),
+        ("D", "cnn_converges_faster"),
+        ("E", "augment_gap"),
+    ],
+)
+def test_a_claim_on_a_metric_the_report_did_not_measure_says_so(name, claim_id):
+    claim = preset_claim(name, "full", claim_id)
+    assert claim.split_text.startswith("the report did not measure this: ") and claim.unmeasured
+    verdict = judge(claim, *_runs_for(claim, True))
+    assert claim.split_text in claims_frame([verdict]).iloc[0]["metric"]
+    assert claims_json([verdict])[0]["unmeasured"] == claim.unmeasured
