@@ -181,7 +181,11 @@ def test_a_preset_claim_on_an_accuracy_names_its_split(tmp_path):
 
 @pytest.mark.parametrize(
     ("name", "ids"),
-    [("C", ["bs64_acc", "r34_acc"]), ("E", ["kernel", "blocks", "dropout", "lambda"]), ("B", ["eca_val"])],
+    [
+        ("C", ["bs64_acc", "r34_acc"]),
+        ("E", ["kernel", "blocks", "dropout", "lambda"]),
+        ("B", ["eca_val", "r18_frozen_vs_parallel_val"]),
+    ],
 )
 def test_where_the_report_used_validation_accuracy_the_claim_does(name, ids):
     for claim_id in ids:
