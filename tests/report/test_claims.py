@@ -23,6 +23,7 @@ from finegrain.report.claims import (
     adjust,
     judge,
     judge_series,
+    size_margin,
 )
 from finegrain.report.claims_report import claims_frame, claims_json, claims_markdown, judge_claims
 from finegrain.report.config import ClaimCfg, ReportCfg, family_size
@@ -356,6 +357,34 @@ def test_size_margin_per_claim():
         pair("greater", report=report, size_margin=-0.1)
 
 
+def test_a_small_reported_ratio_is_not_the_same_size_as_a_large_one():
+    """A's bottleneck time ×1.019 (9.459 vs 9.279 s): ours ×1.20 with tight seeds is 'ours larger' (a margin of a
+    quarter of the log ratio, at least ×1.1; a flat ×1.25 band would have called it the same size), ours ×1.03 is the
+    same size."""
+    claim = pair("greater", metric="perf.epoch_time_s", compare="ratio", report={"a": 9.459, "b": 9.279})
+    assert size_margin(claim, math.log(9.459 / 9.279)) == pytest.approx(math.log(1.1))
+    b = fixed(10.0, 0.05, 5)
+    assert judge(claim, {"a": fixed(12.0, 0.06, 5), "b": b}).size == OURS_LARGER
+    assert judge(claim, {"a": fixed(10.3, 0.05, 5), "b": b}).size == SAME_SIZE
+    big = claim.model_copy(update={"report": {"a": 20.0, "b": 10.0}})  # ×2: a quarter of log 2 is above ×1.1
+    assert size_margin(big, math.log(2.0)) == pytest.approx(0.25 * math.log(2.0))
+
+
+def test_an_equal_claims_size_margin_is_at_least_its_own_margin():
+    """'About half the time' (B's frozen EfficientNet, target ×0.5 within ×0.8-×1.25): the report's value is the
+    target, and its size band is the claim's own (ours ×0.58 of b is the same size, as it is equal)."""
+    claim = pair("equal", metric="perf.epoch_time_s", compare="ratio", target=0.5, margin=0.223,
+                 report={"a": 0.5, "b": 1.0})  # fmt: skip
+    assert size_margin(claim, 0.0) == pytest.approx(0.223)
+    v = judge(claim, {"a": fixed(5.8, 0.03, 5), "b": fixed(10.0, 0.05, 5)})
+    assert v.verdict == REPRODUCED and v.size == SAME_SIZE
+    jump = pair("equal", metric="curve.phase2_first_val_acc", metric_b="curve.phase1_last_val_acc", target=0.15,
+                margin=0.05, report={"a": 0.15, "b": 0.0})  # fmt: skip
+    assert size_margin(jump, 0.0) == pytest.approx(0.05)  # a val accuracy: the 2-point floor, below its margin
+    gap = pair("less", metric="curve.train_val_gap", report={"a": 0.10, "b": 0.11})
+    assert size_margin(gap, -0.01) == pytest.approx(0.02)  # the gap is in accuracy points: the floor applies
+
+
 def test_no_size_verdict_without_report_values():
     v = judge(pair("greater"), {"a": fixed(0.8, 0.005), "b": fixed(0.7, 0.005)})
     assert v.size == "" and v.report_difference is None and v.report_text == ""
@@ -443,8 +472,10 @@ def test_ratio_claims_are_judged_on_the_log_ratio_of_means():
     assert v.report_text == "40 vs 20.5: ×1.95" and v.report_difference == pytest.approx(math.log(40 / 20.5))
     assert judge(ratio(report={"a": 3.0, "b": 1.0}), {"a": a, "b": b}).size == OURS_SMALLER  # ×2 vs ×3 ± a quarter
     assert judge(ratio(report={"a": 1.2, "b": 1.0}), {"a": a, "b": b}).size == OURS_LARGER
-    # the band is a quarter on the ratio scale: our ×2 [90% CI ×1.93-×2.08] is inside ×1.75 (×1.4-×2.19), not ×1.5's
-    assert judge(ratio(report={"a": 1.75, "b": 1.0}), {"a": a, "b": b}).size == SAME_SIZE
+    # the band is a quarter of the log ratio: our ×2 [90% CI ×1.93-×2.08] is inside ×1.85's (×1.59-×2.15), cut by
+    # ×1.75's (×1.52-×2.01), wholly above ×1.5's (×1.36-×1.66)
+    assert judge(ratio(report={"a": 1.85, "b": 1.0}), {"a": a, "b": b}).size == SAME_SIZE
+    assert judge(ratio(report={"a": 1.75, "b": 1.0}), {"a": a, "b": b}).size == SIZE_UNDECIDED
     assert judge(ratio(report={"a": 1.5, "b": 1.0}), {"a": a, "b": b}).size == OURS_LARGER
     noisy = judge(ratio(report={"a": 2.0, "b": 1.0}), {"a": fixed(2.0, 0.8, 3), "b": fixed(1.0, 0.4, 3)})
     assert noisy.verdict == INCONCLUSIVE and noisy.size == SIZE_UNDECIDED  # ×2 exactly, but nothing decided

@@ -181,7 +181,11 @@ def test_a_preset_claim_on_an_accuracy_names_its_split(tmp_path):
 
 @pytest.mark.parametrize(
     ("name", "ids"),
-    [("C", ["bs64_acc", "r34_acc"]), ("E", ["kernel", "blocks", "dropout", "lambda"]), ("B", ["eca_val"])],
+    [
+        ("C", ["bs64_acc", "r34_acc"]),
+        ("E", ["kernel", "blocks", "dropout", "lambda"]),
+        ("B", ["eca_val", "r18_frozen_vs_parallel_val"]),
+    ],
 )
 def test_where_the_report_used_validation_accuracy_the_claim_does(name, ids):
     for claim_id in ids:
@@ -296,3 +300,63 @@ def test_the_vgg19_unfreeze_jump_reads_both_sides_of_the_phase_boundary(tmp_path
     _write(tmp_path, "vgg19_two_phase", {"test": {"top1": [0.7, 0.71, 0.72]}, "curve": curves})
     (small,) = _judge_files(tmp_path, [claim], ["vgg19_two_phase"])
     assert small.verdict == CONTRADICTED
+
+
+def test_the_vgg19_unfreeze_jump_carries_the_reports_15_points():
+    """The report prints the jump (+15 points) but no accuracies: a and b stand for it, so the page shows it and the
+    size is judged around it (within the claim's own ±5 points)."""
+    claim = preset_claim("E", "cpu", "vgg19_unfreeze_jump")
+    jump = judge(claim, {"vgg19_two_phase": s(0.66, 0.005)}, {"vgg19_two_phase": s(0.50, 0.005)})
+    assert jump.report_text == "0.15 vs 0: +0 (a vs b +0.15)" and jump.report_difference == pytest.approx(0.0)
+    assert (jump.verdict, jump.size) == (REPRODUCED, "same size")
+    far = judge(claim, {"vgg19_two_phase": s(0.80, 0.005)}, {"vgg19_two_phase": s(0.50, 0.005)})
+    assert (far.verdict, far.size) == (CONTRADICTED, "ours larger")
+
+
+@pytest.mark.parametrize("scale", ["full", "cpu"])
+def test_deformable_after_every_layer_carries_the_reports_10_to_30_percent(scale):
+    claim = preset_claim("B", scale, "deform_layers")
+    assert claim.report == {"a": 0.20, "b": 0.565} and claim.size_margin == pytest.approx(0.1)
+    within = judge(claim, {"r18_deform_layers": s(0.25, 0.005), "r18_deform_after": s(0.56, 0.005)})
+    assert (within.verdict, within.size) == (REPRODUCED, "same size")  # -0.31: inside -0.365 ± 0.1 (10-30%)
+    mild = judge(claim, {"r18_deform_layers": s(0.50, 0.005), "r18_deform_after": s(0.56, 0.005)})
+    assert (mild.verdict, mild.size) == (REPRODUCED, "ours smaller")
+
+
+def test_the_eca_parameter_claims_note_gives_our_counts():
+    """A parameter count is fixed by the architecture: the note says ours, and they are what the builder gives."""
+    from finegrain.models.factory import count_parameters, create_model
+
+    se, eca = (count_parameters(create_model("efficientnet_b0", 102, mods=m)) for m in (None, {"eca": True}))
+    for scale, claim_id in (("full", "eca_params"), ("cpu", "eca_params_cpu")):
+        note = " ".join(preset_claim("B", scale, claim_id).note.split())
+        assert f"ECA {eca / 1e6:.2f}M vs SE {se / 1e6:.2f}M" in note and "not an experiment" in note
+
+
+@pytest.mark.slow
+def test_the_vit_parameter_claims_note_gives_our_counts():
+    """D's 'ViT has more parameters' is false for ViT-B/16 vs ResNeXt101-32x8d: the note says so with the counts."""
+    from finegrain.models.factory import count_parameters, create_model
+
+    note = " ".join(preset_claim("D", "full", "vit_params").note.split())
+    for classes, where in ((200, "CUB's 200"), (120, "Dogs' 120")):
+        vit, cnn = (count_parameters(create_model(m, classes)) for m in ("vit_b_16", "resnext101_32x8d"))
+        assert vit < cnn and f"{vit / 1e6:.2f}M vs" in note and f"{cnn / 1e6:.2f}M with {where}" in note
+
+
+@pytest.mark.parametrize(
+    ("name", "claim_id"),
+    [
+        ("B", "triplet_alone"),
+        ("B", "deform_layers"),
+        ("D", "deeper_blurrier"),
+        ("D", "cnn_converges_faster"),
+        ("E", "augment_gap"),
+    ],
+)
+def test_a_claim_on_a_metric_the_report_did_not_measure_says_so(name, claim_id):
+    claim = preset_claim(name, "full", claim_id)
+    assert claim.split_text.startswith("the report did not measure this: ") and claim.unmeasured
+    verdict = judge(claim, *_runs_for(claim, True))
+    assert claim.split_text in claims_frame([verdict]).iloc[0]["metric"]
+    assert claims_json([verdict])[0]["unmeasured"] == claim.unmeasured

@@ -52,10 +52,13 @@ REPRODUCED, CONTRADICTED, INCONCLUSIVE = "reproduced", "contradicted", "inconclu
 SAME_SIZE, OURS_LARGER, OURS_SMALLER, SIZE_UNDECIDED = "same size", "ours larger", "ours smaller", "size undecided"
 
 SIZE_FRACTION = 0.25
-"""Default size margin: a quarter of the report's effect (ratio claims: within ×1/1.25–×1.25 of its ratio)."""
+"""Default size margin: a quarter of the report's effect (ratio claims: of its log ratio)."""
 SIZE_FLOOR = 0.02
-"""...but never below 2 accuracy points on accuracy metrics (test.*, val.*): the report's number is one run."""
-ACCURACY_METRICS = ("test.", "val.")
+"""...but never below 2 accuracy points on accuracy metrics: the report's number is one run."""
+RATIO_FLOOR = math.log(1.1)
+"""...and never below ×1.1 on ratio claims (timings): the report's ratio is one run on other hardware."""
+ACCURACY_METRICS = ("test.", "val.", "curve.train_val_gap", "curve.phase1_last_val_acc", "curve.phase2_first_val_acc")
+"""Metrics in accuracy units (the curve ones are val accuracies or a train - val accuracy gap)."""
 
 
 def direction(ci: Interval, expect: str) -> str:
@@ -214,13 +217,17 @@ def _fmt(claim: ClaimCfg, ci: Interval | None) -> str:
 
 
 def size_margin(claim: ClaimCfg, reported: float) -> float:
-    """The claim's `size_margin`, else SIZE_FRACTION of the report's effect (ratio claims: log 1.25, a quarter on
-    the ratio scale), at least SIZE_FLOOR on accuracy metrics."""
+    """The claim's `size_margin`, else SIZE_FRACTION of the report's effect (ratio claims: of its log ratio), at
+    least SIZE_FLOOR on accuracy metrics and RATIO_FLOOR on ratios; an `equal` claim's at least its own `margin` (the
+    band the report's 'about' / 'similar' allows around its value)."""
     if claim.size_margin is not None:
         return claim.size_margin
     if claim.compare == "ratio":
-        return math.log1p(SIZE_FRACTION)
-    floor = SIZE_FLOOR if claim.metric.startswith(ACCURACY_METRICS) else 0.0
+        floor = RATIO_FLOOR
+    else:
+        floor = SIZE_FLOOR if claim.metric.startswith(ACCURACY_METRICS) else 0.0
+    if claim.expect == "equal":
+        floor = max(floor, claim.margin)
     return max(SIZE_FRACTION * abs(reported), floor)
 
 
