@@ -5,7 +5,7 @@ import logging
 from finegrain import paths
 from finegrain.atomic import atomic_dir
 from finegrain.cli import run_stage
-from finegrain.generate.output import write_augmented
+from finegrain.data.augmented import write_augmented
 from finegrain.params import load_params
 from finegrain.stage_metrics import write_metrics
 

@@ -93,6 +93,8 @@ def test_the_mode_comes_from_the_environment_then_params(tmp_path, monkeypatch):
     assert numerics.mode_of(params) == "native"
     params.write_text("base: {numerics: fast}\n")
     assert numerics.mode_of(params) == "portable"  # invalid: validation says so in one line
+    params.write_text("base:\n\tnumerics: native\n")
+    assert numerics.mode_of(params) == "portable"  # malformed YAML (a tab): the same, no traceback at import
     monkeypatch.setenv(numerics.MODE_ENV, "native")
     params.write_text("base: {numerics: portable}\n")
     assert numerics.mode_of(params) == "native" and numerics.resolve("portable") == "native"

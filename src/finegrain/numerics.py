@@ -74,9 +74,10 @@ def mode_of(params_file: Path = Path("params.yaml")) -> str:
     try:
         import yaml
 
-        base = (yaml.safe_load(params_file.read_text()) or {}).get("base") or {}
-    except (OSError, ValueError, AttributeError):
-        return "portable"  # unreadable params: load_params reports it in one line
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # yaml.safe_load, parsed by libyaml when it can
+        base = (yaml.load(params_file.read_text(), Loader=loader) or {}).get("base") or {}
+    except (OSError, ValueError, AttributeError, yaml.YAMLError):
+        return "portable"  # unreadable or malformed params: load_params reports it in one line
     value = base.get("numerics", "portable") if isinstance(base, dict) else "portable"
     return value if value in MODES else "portable"
 

@@ -9,10 +9,11 @@ import torch
 from conftest import ToyGenerator
 from pydantic import ValidationError
 
+from finegrain.data.augmented import write_augmented
 from finegrain.data.shards import ShardWriter, box_columns, open_split, write_dataset
 from finegrain.generate.config import GenerateCfg
 from finegrain.generate.loop import fit_generator
-from finegrain.generate.output import save_grid, write_augmented, write_generated
+from finegrain.generate.output import save_grid, write_generated
 from finegrain.generate.run import _subset_per_class
 
 torch.set_num_threads(1)

@@ -3,6 +3,9 @@
 A dataset directory holds `meta.json` (class names, image size, counts), `index.parquet` (one row per image:
 id, split, label, class_name, orig_w, orig_h, box_x0..box_y1 (NaN when no box), generated, shard, row) and
 uint8 shards `<split>-NNNNN.npy` of shape (n, size, size, 3), read memory-mapped.
+
+NumPy and pandas only at import: the stages that write or copy shards (prepare, add_generated) never load torch;
+a split's items become tensors when read as a Dataset (`ShardSplit.__getitem__`).
 """
 
 from __future__ import annotations
@@ -11,12 +14,15 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import torch
 
 from finegrain.errors import DataError
+
+if TYPE_CHECKING:
+    import torch
 
 INDEX_COLUMNS = [
     "id",
@@ -78,10 +84,11 @@ def box_columns(box: tuple[float, float, float, float] | None) -> dict[str, floa
 
 
 @dataclass
-class ShardSplit(torch.utils.data.Dataset):
+class ShardSplit:
     """One split of a shard dataset: images memory-mapped, labels and boxes in memory.
 
-    Items are (uint8 CHW tensor, label).
+    A map-style torch Dataset (what DataLoader reads: `__len__`, `__getitem__`) whose items are (uint8 CHW tensor,
+    label); `image` reads an item as a NumPy array without torch.
     """
 
     root: Path
@@ -108,6 +115,8 @@ class ShardSplit(torch.utils.data.Dataset):
         return self.index[["box_x0", "box_y0", "box_x1", "box_y1"]].to_numpy(dtype=np.float64)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        import torch  # (loaded already wherever items are read as tensors; see the module docstring)
+
         return torch.from_numpy(self.image(i)).permute(2, 0, 1).contiguous(), int(self.labels[i])
 
     def subset(self, positions: np.ndarray) -> ShardSplit:
