@@ -71,11 +71,12 @@ def mode_of(params_file: Path = Path("params.yaml")) -> str:
     Read before the params are validated (they load torch-free, but later): an invalid value is reported then."""
     if MODE_ENV in os.environ:
         return os.environ[MODE_ENV]
-    try:
-        import yaml
+    import yaml
 
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # yaml.safe_load, parsed by libyaml when it can
-        base = (yaml.load(params_file.read_text(), Loader=loader) or {}).get("base") or {}
+    from finegrain.strict_yaml import safe_load_unique  # safe_load, parsed by libyaml when it can
+
+    try:
+        base = (safe_load_unique(params_file.read_text()) or {}).get("base") or {}
     except (OSError, ValueError, AttributeError, yaml.YAMLError):
         return "portable"  # unreadable or malformed params: load_params reports it in one line
     value = base.get("numerics", "portable") if isinstance(base, dict) else "portable"

@@ -73,8 +73,14 @@ def load_trained(variant_dir: Path, seed: int, which: str = "best") -> torch.nn.
     if not path.is_file():
         raise DataError(f"{path}: no trained model; run `dvc repro` to train it")
     state = load_weights_only(path, "run `dvc checkout` or `dvc repro` to restore the trained model")
-    meta = state["meta"]
-    model = create_model(
+    model = _architecture(state["meta"])
+    model.load_state_dict(state["state_dict"])
+    return model.eval()
+
+
+def _architecture(meta: dict) -> torch.nn.Module:
+    """The model a checkpoint's `meta` describes, freshly built (init none)."""
+    return create_model(
         meta["model"],
         meta["num_classes"],
         "none",
@@ -82,8 +88,6 @@ def load_trained(variant_dir: Path, seed: int, which: str = "best") -> torch.nn.
         model_args=meta["model_args"],
         mods=meta["mods"],
     )
-    model.load_state_dict(state["state_dict"])
-    return model.eval()
 
 
 def load_untrained(variant_dir: Path, seed: int) -> torch.nn.Module:
@@ -95,12 +99,5 @@ def load_untrained(variant_dir: Path, seed: int) -> torch.nn.Module:
     meta = load_weights_only(path, "run `dvc checkout` or `dvc repro` to restore the trained model")["meta"]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = create_model(
-            meta["model"],
-            meta["num_classes"],
-            "none",
-            dropout=meta["dropout"],
-            model_args=meta["model_args"],
-            mods=meta["mods"],
-        )
+        model = _architecture(meta)
     return model.eval()
