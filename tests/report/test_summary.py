@@ -28,15 +28,15 @@ def test_crops_are_named_after_what_cut_them(mode, words):
     assert demonstrates(gen.variant("v"), gen) == f"small_cnn from scratch on {words} + DDPM images"
 
 
-def test_claims_about_other_datasets_are_said_to_be_left_out():
-    from finegrain.report.build import _claims_header
-
+def _preset_d_params(dataset: str, **report) -> Params:
+    """Preset D's report with a claim on CUB, one on Dogs and one anywhere, for a run on `dataset`."""
     claim = {"a": "v", "b": "w", "expect": "greater"}
-    params = Params(
-        data={"dataset": "oxford_pets", "source": "local", "root": "/x"},
+    return Params(
+        data={"dataset": dataset, "source": "local", "root": "/x"},
         variants={n: {"data": "prepared", "init": "none"} for n in ("v", "w")},
         report={
             "preset": "D",
+            **report,
             "claims": [
                 {**claim, "text": "on CUB", "datasets": ["cub200"]},
                 {**claim, "text": "on Dogs", "datasets": ["stanford_dogs"]},
@@ -44,7 +44,12 @@ def test_claims_about_other_datasets_are_said_to_be_left_out():
             ],
         },
     )
-    assert _claims_header(params) == (
+
+
+def test_claims_about_other_datasets_are_said_to_be_left_out():
+    from finegrain.report.build import _claims_header
+
+    assert _claims_header(_preset_d_params("oxford_pets")) == (
         "Claims of D.\n2 of 3 claims are about cub200, stanford_dogs and are left out: this run is on oxford_pets "
         "(data.dataset).\n"
     )
@@ -53,20 +58,7 @@ def test_claims_about_other_datasets_are_said_to_be_left_out():
 def test_a_run_of_a_multi_dataset_preset_says_its_holm_family_spans_the_other_runs():
     from finegrain.report.build import _claims_header
 
-    claim = {"a": "v", "b": "w", "expect": "greater"}
-    params = Params(
-        data={"dataset": "cub200", "source": "local", "root": "/x"},
-        variants={n: {"data": "prepared", "init": "none"} for n in ("v", "w")},
-        report={
-            "preset": "D",
-            "datasets": ["cub200", "stanford_dogs"],
-            "claims": [
-                {**claim, "text": "on CUB", "datasets": ["cub200"]},
-                {**claim, "text": "on Dogs", "datasets": ["stanford_dogs"]},
-                {**claim, "text": "anywhere"},
-            ],
-        },
-    )
+    params = _preset_d_params("cub200", datasets=["cub200", "stanford_dogs"])
     assert _claims_header(params) == (
         "Claims of D.\n1 of 3 claims are about stanford_dogs and are left out: this run is on cub200 (data.dataset).\n"
         "Holm's family is the preset's 4 claims over its runs on cub200, stanford_dogs: this run judges 2, the other 2 "
